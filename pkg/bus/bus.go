@@ -1,0 +1,96 @@
+// Package bus names the NATS subjects and streams Mongotron's services talk
+// over, and defines the control messages on them. Events themselves travel
+// as the JSON of event.Event.
+package bus
+
+import (
+	"strings"
+	"time"
+)
+
+// Subjects and streams.
+const (
+	// EventsPrefix starts the subject of every subscription's events:
+	// mongotron.events.<subscription id>.
+	EventsPrefix = "mongotron.events."
+	// EventsStream is the JetStream stream capturing EventsPrefix+">".
+	// The ingest publishes through it with Nats-Msg-Id set to
+	// [MsgID], so a re-published event after a crash is dropped as a
+	// duplicate; edges read the same messages as plain subscribers.
+	EventsStream = "MONGOTRON_EVENTS"
+	// SubscriptionsSubject carries [SubscriptionChange] messages from
+	// the edges to the ingests and the other edges.
+	SubscriptionsSubject = "mongotron.control.subscriptions"
+	// KeysSubject carries [KeyChange] messages between edges.
+	KeysSubject = "mongotron.control.keys"
+	// HeadSubject carries [Head] messages from the leading ingest, for
+	// stream heartbeats.
+	HeadSubject = "mongotron.control.head"
+)
+
+// EventsSubject returns the subject of a subscription's events.
+func EventsSubject(subscriptionID string) string { return EventsPrefix + subscriptionID }
+
+// SubscriptionFromSubject returns the subscription id of an events subject,
+// or "" when subject is not one.
+func SubscriptionFromSubject(subject string) string {
+	id, ok := strings.CutPrefix(subject, EventsPrefix)
+	if !ok || strings.ContainsAny(id, ".*> ") {
+		return ""
+	}
+	return id
+}
+
+// MsgID is the JetStream de-duplication id of an event published to a
+// subscription: the same chain event retracted (removed) is a different
+// message.
+func MsgID(subscriptionID, eventID string, removed bool) string {
+	if removed {
+		return subscriptionID + "|" + eventID + "|removed"
+	}
+	return subscriptionID + "|" + eventID
+}
+
+// Operations of a [SubscriptionChange].
+const (
+	OpUpsert = "upsert"
+	OpDelete = "delete"
+	// OpAddresses says the address set changed; receivers reload the
+	// added and removed addresses listed, or all of them when both
+	// lists are empty.
+	OpAddresses = "addresses"
+)
+
+// SubscriptionChange tells the ingests and edges that a subscription
+// changed in MongoDB. Version is the subscription document's version after
+// the change: a receiver ignores a message whose version is not above the
+// one it holds, so a late or repeated message never undoes a newer change.
+// The message carries no filter: receivers read the document from MongoDB,
+// the source of truth, except for address deltas, which are carried so an
+// ingest holding 100,000 addresses applies a small change without reloading.
+type SubscriptionChange struct {
+	Op             string   `json:"op"`
+	SubscriptionID string   `json:"subscription_id"`
+	Tenant         string   `json:"tenant"`
+	Version        int64    `json:"version"`
+	Added          []string `json:"added,omitempty"`
+	Removed        []string `json:"removed,omitempty"`
+}
+
+// Operations of a [KeyChange].
+const OpRevoke = "revoke"
+
+// KeyChange tells every edge that an API key stopped working, so its open
+// streams close with 1008 at once rather than at the next auth check.
+type KeyChange struct {
+	Op     string `json:"op"`
+	KeyID  string `json:"key_id"`
+	Tenant string `json:"tenant"`
+}
+
+// Head is the chain head as the leading ingest sees it.
+type Head struct {
+	Block     int64     `json:"head_block"`
+	Committed int64     `json:"committed_block"`
+	Time      time.Time `json:"time"`
+}

@@ -1,0 +1,150 @@
+// Package store names Mongotron's MongoDB collections, defines the documents
+// the ingest and the edge share, and creates their indexes. MongoDB is the
+// source of truth; NATS only carries news of changes.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// Collections.
+const (
+	Subscriptions = "subscriptions"
+	// SubscriptionAddresses holds subscription.Address documents.
+	SubscriptionAddresses = "subscription_addresses"
+	// Events holds [EventDoc]s: history and replay.
+	Events = "events"
+	// Checkpoints holds the ingest's [Checkpoint].
+	Checkpoints = "checkpoints"
+	// Blocks holds the recent chain the ingest needs to detect a reorg
+	// across a restart: [BlockDoc]s.
+	Blocks = "blocks"
+	// Leases holds the ingest leader lease.
+	Leases = "leases"
+	// Keys holds [KeyDoc]s.
+	Keys = "api_keys"
+)
+
+// DefaultRetention is how long events are kept.
+const DefaultRetention = 30 * 24 * time.Hour
+
+// EventDoc is one event delivered to one subscription.
+type EventDoc struct {
+	// ID is SubscriptionID + "|" + Cursor.
+	ID             string `bson:"_id"`
+	SubscriptionID string `bson:"subscription_id"`
+	Cursor         string `bson:"cursor"`
+	EventID        string `bson:"event_id"`
+	Removed        bool   `bson:"removed"`
+	Kind           string `bson:"kind"`
+	TxID           string `bson:"tx_id"`
+	Block          int64  `bson:"block"`
+	// Addresses are the event's from, to and watched addresses (base58),
+	// for the history API's address filter.
+	Addresses []string  `bson:"addresses"`
+	CreatedAt time.Time `bson:"created_at"`
+	// JSON is the event exactly as published on NATS and streamed.
+	JSON []byte `bson:"json"`
+}
+
+// EventDocID returns the _id of an event document.
+func EventDocID(subscriptionID, cursor string) string { return subscriptionID + "|" + cursor }
+
+// Checkpoint is the last block the ingest committed: every event up to it
+// is in MongoDB and published.
+type Checkpoint struct {
+	ID        string    `bson:"_id"`
+	Block     int64     `bson:"block"`
+	BlockID   string    `bson:"block_id"`
+	Step      uint64    `bson:"step"`
+	Fence     int64     `bson:"fence"`
+	UpdatedAt time.Time `bson:"updated_at"`
+}
+
+// BlockDoc is one block of the recent chain as the ingest committed it.
+type BlockDoc struct {
+	Number int64  `bson:"_id"`
+	ID     string `bson:"id"`
+	Parent string `bson:"parent"`
+	Step   uint64 `bson:"step"`
+}
+
+// KeyDoc is an API key. Only a hash of the key is stored.
+type KeyDoc struct {
+	ID        string     `bson:"_id"`
+	Tenant    string     `bson:"tenant"`
+	Hash      string     `bson:"hash"`
+	CreatedAt time.Time  `bson:"created_at"`
+	RevokedAt *time.Time `bson:"revoked_at,omitempty"`
+}
+
+// EnsureIndexes creates every index, idempotently. The TTL index on events
+// is created where the server accepts it (MongoDB); where it does not
+// (FerretDB), ttl is false and the caller must run [SweepEvents]
+// periodically — it is cheap to run on both.
+func EnsureIndexes(ctx context.Context, db *mongo.Database, retention time.Duration) (ttl bool, err error) {
+	if retention <= 0 {
+		retention = DefaultRetention
+	}
+	idx := []struct {
+		coll, name string
+		m          mongo.IndexModel
+	}{
+		{Events, "sub_event_removed", mongo.IndexModel{Keys: bson.D{{Key: "subscription_id", Value: 1}, {Key: "event_id", Value: 1}, {Key: "removed", Value: 1}}, Options: options.Index().SetUnique(true).SetName("sub_event_removed")}},
+		{Events, "sub_cursor", mongo.IndexModel{Keys: bson.D{{Key: "subscription_id", Value: 1}, {Key: "cursor", Value: 1}}, Options: options.Index().SetUnique(true).SetName("sub_cursor")}},
+		{Events, "created_at", mongo.IndexModel{Keys: bson.D{{Key: "created_at", Value: 1}}, Options: options.Index().SetName("created_at")}},
+		{SubscriptionAddresses, "sub_address", mongo.IndexModel{Keys: bson.D{{Key: "subscription_id", Value: 1}, {Key: "address", Value: 1}}, Options: options.Index().SetUnique(true).SetName("sub_address")}},
+		{SubscriptionAddresses, "address", mongo.IndexModel{Keys: bson.D{{Key: "address", Value: 1}}, Options: options.Index().SetName("address")}},
+		{Subscriptions, "tenant_id", mongo.IndexModel{Keys: bson.D{{Key: "tenant", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("tenant_id")}},
+		{Keys, "hash", mongo.IndexModel{Keys: bson.D{{Key: "hash", Value: 1}}, Options: options.Index().SetUnique(true).SetName("hash")}},
+	}
+	for _, x := range idx {
+		if _, err := db.Collection(x.coll).Indexes().CreateOne(ctx, x.m); err != nil {
+			return false, fmt.Errorf("store: index %s on %s: %w", x.name, x.coll, err)
+		}
+	}
+	_, err = db.Collection(Events).Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "created_at", Value: 1}},
+		Options: options.Index().SetName("created_at_ttl").SetExpireAfterSeconds(int32(retention / time.Second)),
+	})
+	if err != nil {
+		if isNotSupported(err) {
+			return false, nil
+		}
+		// MongoDB refuses a second index on the same key with other
+		// options when the retention changed; that is an operator's
+		// decision, so say so rather than dropping data silently.
+		return false, fmt.Errorf("store: TTL index on %s: %w", Events, err)
+	}
+	return true, nil
+}
+
+// isNotSupported reports whether the server refused an index option it does
+// not implement (FerretDB: code 238 NotImplemented).
+func isNotSupported(err error) bool {
+	var ce mongo.CommandError
+	if errors.As(err, &ce) && (ce.Code == 238 || ce.Name == "NotImplemented") {
+		return true
+	}
+	return strings.Contains(err.Error(), "not implemented")
+}
+
+// SweepEvents deletes events older than retention and returns how many.
+func SweepEvents(ctx context.Context, db *mongo.Database, retention time.Duration, now time.Time) (int64, error) {
+	if retention <= 0 {
+		retention = DefaultRetention
+	}
+	res, err := db.Collection(Events).DeleteMany(ctx, bson.M{"created_at": bson.M{"$lt": now.Add(-retention)}})
+	if err != nil {
+		return 0, fmt.Errorf("store: retention sweep: %w", err)
+	}
+	return res.DeletedCount, nil
+}

@@ -1,0 +1,97 @@
+// Package subscription defines a subscription as the edge stores it in
+// MongoDB and returns it over REST, and as the ingest matches against it.
+// Values in a stored Subscription are normalised: addresses base58, kinds
+// known, amounts canonical integer strings.
+package subscription
+
+import (
+	"time"
+)
+
+// IDPrefix starts every subscription id.
+const IDPrefix = "sub_"
+
+// Defaults of API.md and the README.
+const (
+	// DefaultConfirmations is solidified: 19 blocks on top.
+	DefaultConfirmations = 19
+	// MaxConfirmations is the deepest level; deeper is solidified anyway.
+	MaxConfirmations = 19
+	// MaxAddresses bounds one subscription's address set.
+	MaxAddresses = 100_000
+	// MaxAddressesPerCall bounds a bulk add or remove.
+	MaxAddressesPerCall = 10_000
+)
+
+// Statuses of a subscription.
+const (
+	StatusActive      = "active"
+	StatusBackfilling = "backfilling"
+	// StatusDeleted marks a tombstone: the document stays so that a late
+	// control message cannot bring the subscription back, and GET answers
+	// 404.
+	StatusDeleted = "deleted"
+)
+
+// Directions of a filter.
+const (
+	DirectionIn  = "in"
+	DirectionOut = "out"
+	DirectionAny = "any"
+)
+
+// Webhook is where events are POSTed.
+type Webhook struct {
+	URL    string `json:"url" bson:"url"`
+	Secret string `json:"secret,omitempty" bson:"secret,omitempty"`
+}
+
+// Backfill is the progress of a subscription created with a start_block in
+// the past: blocks From..To are replayed for it, Done once caught up.
+type Backfill struct {
+	From int64 `json:"from" bson:"from"`
+	To   int64 `json:"to" bson:"to"`
+	Done bool  `json:"done" bson:"done"`
+}
+
+// Subscription is one stored subscription. Its address set lives in its own
+// collection (it may hold 100,000 entries) and is counted in AddressCount.
+type Subscription struct {
+	ID     string `json:"id" bson:"_id"`
+	Tenant string `json:"-" bson:"tenant"`
+
+	Label         string         `json:"label" bson:"label"`
+	Contracts     []string       `json:"contracts" bson:"contracts"`
+	Kinds         []string       `json:"kinds" bson:"kinds"`
+	Direction     string         `json:"direction" bson:"direction"`
+	MinAmount     *string        `json:"min_amount" bson:"min_amount"`
+	MaxAmount     *string        `json:"max_amount" bson:"max_amount"`
+	OnlySuccess   bool           `json:"only_success" bson:"only_success"`
+	Confirmations int            `json:"confirmations" bson:"confirmations"`
+	StartBlock    *int64         `json:"start_block" bson:"start_block"`
+	All           bool           `json:"all" bson:"all"`
+	Webhook       *Webhook       `json:"webhook" bson:"webhook"`
+	Metadata      map[string]any `json:"metadata" bson:"metadata"`
+
+	Status       string    `json:"status" bson:"status"`
+	AddressCount int64     `json:"address_count" bson:"address_count"`
+	CreatedAt    time.Time `json:"created_at" bson:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at" bson:"updated_at"`
+	Backfill     *Backfill `json:"backfill,omitempty" bson:"backfill,omitempty"`
+
+	// Version grows by one with every change of the document or its
+	// address set; control messages carry it (bus.SubscriptionChange).
+	Version int64 `json:"-" bson:"version"`
+}
+
+// Address is one entry of a subscription's address set.
+type Address struct {
+	// ID is SubscriptionID + ":" + Address, so adding twice is a no-op.
+	ID             string    `bson:"_id"`
+	SubscriptionID string    `bson:"subscription_id"`
+	Address        string    `bson:"address"`
+	AddedAt        time.Time `bson:"added_at"`
+}
+
+// AddressDocID returns the _id of an address entry.
+func AddressDocID(subscriptionID, address string) string { return subscriptionID + ":" + address }
