@@ -16,7 +16,14 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	gojson "github.com/goccy/go-json"
 )
+
+// Blocks and transaction infos are decoded with goccy/go-json: a 300-tx
+// block is about half a megabyte of JSON, and encoding/json reads it at
+// ~120 MB/s, which alone would cap catch-up near 250 blocks/s per core;
+// go-json reads the same structs about seven times faster.
 
 // Errors a [Client] call wraps. Test for them with errors.Is.
 var (
@@ -319,7 +326,7 @@ func (c *Client) SolidNowBlock(ctx context.Context) (*Block, error) {
 func (c *Client) headBlock(ctx context.Context, path string) (*Block, error) {
 	var b Block
 	err := c.call(ctx, path, nil, func(body []byte) error {
-		if err := json.Unmarshal(body, &b); err != nil {
+		if err := gojson.Unmarshal(body, &b); err != nil {
 			return err
 		}
 		if b.BlockID == "" {
@@ -342,7 +349,7 @@ func (c *Client) BlockByNum(ctx context.Context, num int64) (*Block, error) {
 	const path = "/wallet/getblockbynum"
 	var b Block
 	err := c.call(ctx, path, map[string]int64{"num": num}, func(body []byte) error {
-		if err := json.Unmarshal(body, &b); err != nil {
+		if err := gojson.Unmarshal(body, &b); err != nil {
 			return err
 		}
 		if b.BlockID == "" {
@@ -375,7 +382,7 @@ func (c *Client) BlocksByRange(ctx context.Context, start, end int64) ([]Block, 
 			Block []Block `json:"block"`
 		}
 		err := c.call(ctx, path, map[string]int64{"startNum": from, "endNum": to}, func(body []byte) error {
-			if err := json.Unmarshal(body, &page); err != nil {
+			if err := gojson.Unmarshal(body, &page); err != nil {
 				return err
 			}
 			if len(page.Block) > int(to-from) {
@@ -417,7 +424,7 @@ func (c *Client) TxInfosByBlockNum(ctx context.Context, num int64) ([]TxInfo, er
 			infos = nil
 			return nil
 		}
-		if err := json.Unmarshal(body, &infos); err != nil {
+		if err := gojson.Unmarshal(body, &infos); err != nil {
 			return err
 		}
 		for i := range infos {
@@ -446,7 +453,7 @@ func (c *Client) TxInfoByID(ctx context.Context, txID string) (*TxInfo, error) {
 	const path = "/wallet/gettransactioninfobyid"
 	var info TxInfo
 	err := c.call(ctx, path, map[string]string{"value": txID}, func(body []byte) error {
-		if err := json.Unmarshal(body, &info); err != nil {
+		if err := gojson.Unmarshal(body, &info); err != nil {
 			return err
 		}
 		if info.ID == "" {
