@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/mongotron/mongotron/services/tronsim/sim"
+)
+
+func TestMain(m *testing.M) {
+	// Run as the command itself, for the exit code tests.
+	if os.Getenv("TRONSIM_RUN_MAIN") == "1" {
+		os.Args = append([]string{"tronsim"}, strings.Fields(os.Getenv("TRONSIM_ARGS"))...)
+		main()
+		os.Exit(0)
+	}
+	goleak.VerifyTestMain(m)
+}
+
+func TestParse(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		check   func(t *testing.T, c config)
+		wantErr string
+	}{
+		{"defaults", nil, nil, func(t *testing.T, c config) {
+			require.Equal(t, "127.0.0.1:8090", c.Addr)
+			require.Equal(t, uint64(1), c.Sim.Seed)
+			require.Equal(t, 300, c.Sim.TxsPerBlock)
+			require.Equal(t, 3*time.Second, c.Sim.BlockInterval)
+			require.True(t, c.Sim.StartTime.IsZero())
+		}, ""},
+		{"flags", []string{"--seed", "42", "--instant", "--txs-per-block=0", "--latency", "20ms", "--start-time", "2024-05-01T00:00:00Z"}, nil, func(t *testing.T, c config) {
+			require.Equal(t, uint64(42), c.Sim.Seed)
+			require.True(t, c.Sim.Instant)
+			require.Equal(t, sim.NoTxs, c.Sim.TxsPerBlock)
+			require.Equal(t, 20*time.Millisecond, c.Sim.Latency)
+			require.Equal(t, 2024, c.Sim.StartTime.Year())
+		}, ""},
+		{"environment", []string{"--seed", "7"}, map[string]string{"MONGOTRON_TRONSIM_ADDR": "127.0.0.1:0", "MONGOTRON_TRONSIM_SEED": "8", "MONGOTRON_TRONSIM_REORG_EVERY": "5"}, func(t *testing.T, c config) {
+			require.Equal(t, "127.0.0.1:0", c.Addr)
+			require.Equal(t, uint64(7), c.Sim.Seed, "the command line wins")
+			require.Equal(t, 5, c.Sim.ReorgEvery)
+		}, ""},
+		{"unknown flag", []string{"--nope"}, nil, nil, "flag provided but not defined"},
+		{"malformed flag", []string{"--seed", "x"}, nil, nil, "invalid value"},
+		{"malformed env", nil, map[string]string{"MONGOTRON_TRONSIM_LATENCY": "soon"}, nil, "MONGOTRON_TRONSIM_LATENCY"},
+		{"argument", []string{"serve"}, nil, nil, "unexpected argument"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := parse(tc.args, func(k string) string { return tc.env[k] })
+			if tc.wantErr != "" {
+				require.ErrorContains(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			require.NoError(t, c.validate())
+			tc.check(t, c)
+		})
+	}
+	_, err := parse([]string{"-h"}, func(string) string { return "" })
+	require.ErrorIs(t, err, flag.ErrHelp)
+}
+
+func TestMain_ExitCodes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		args     string
+		wantCode int
+	}{
+		{"unknown flag", "--bogus", 2},
+		{"malformed flag", "--error-rate=lots", 2},
+		{"invalid config", "--error-rate=2", 2},
+		{"help", "-h", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), "TRONSIM_RUN_MAIN=1", "TRONSIM_ARGS="+tc.args)
+			out, err := cmd.CombinedOutput()
+			code := 0
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				code = ee.ExitCode()
+			} else {
+				require.NoError(t, err)
+			}
+			require.Equal(t, tc.wantCode, code, string(out))
+			if tc.wantCode == 2 {
+				lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+				require.Len(t, lines, 1, string(out))
+				require.True(t, strings.HasPrefix(lines[0], "tronsim: "), lines[0])
+			}
+		})
+	}
+}
+
+func TestNewServer_ReadHeaderTimeout(t *testing.T) {
+	t.Parallel()
+	srv := newServer(http.NotFoundHandler(), slog.New(slog.DiscardHandler))
+	require.Positive(t, srv.ReadHeaderTimeout)
+}
+
+func TestRun_ServesAndShutsDown(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+
+	c, err := parse([]string{"--addr", addr, "--txs-per-block", "5", "--block-interval", "10ms", "--initial-blocks", "3"}, func(string) string { return "" })
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, c, slog.New(slog.DiscardHandler)) }()
+
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	require.Eventually(t, func() bool {
+		resp, err := client.Get("http://" + addr + "/sim/status")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode == http.StatusOK
+	}, 10*time.Second, 10*time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not return after cancel")
+	}
+}
