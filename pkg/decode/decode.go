@@ -233,10 +233,9 @@ func decodeMessage(h string) string {
 }
 
 func eventID(txID string, index int) string {
-	b := make([]byte, 0, len(txID)+4)
-	b = append(b, txID...)
-	b = append(b, ':')
-	return string(strconv.AppendInt(b, int64(index), 10))
+	// One allocation: strconv.Itoa returns interned strings for small
+	// indexes, and the concatenation sizes its result once.
+	return txID + ":" + strconv.Itoa(index)
 }
 
 func (d *Decoder) fillContract(e *event.Event, c *tron.Contract, info *tron.TxInfo) (bool, error) {

@@ -3,7 +3,7 @@ package tron
 import (
 	"errors"
 	"fmt"
-	"strings"
+	"strconv"
 
 	"github.com/holiman/uint256"
 )
@@ -95,20 +95,44 @@ func (a Amount) String() string {
 }
 
 // Decimal renders the amount with the given number of decimals, trimming
-// trailing zeros of the fraction: 1500000 with 6 decimals is "1.5".
+// trailing zeros of the fraction: 1500000 with 6 decimals is "1.5". It is on
+// the decoder's hot path, so digits are formatted on the stack and the
+// result is the only allocation.
 func (a Amount) Decimal(decimals int) string {
-	s := a.String()
-	if s == "" || decimals <= 0 {
-		return s
+	if !a.set {
+		return ""
 	}
-	if len(s) <= decimals {
-		s = strings.Repeat("0", decimals-len(s)+1) + s
+	var digitsBuf [80]byte
+	var digits []byte
+	if a.v.IsUint64() {
+		digits = strconv.AppendUint(digitsBuf[:0], a.v.Uint64(), 10)
+	} else {
+		digits = append(digitsBuf[:0], a.v.Dec()...)
 	}
-	intPart, frac := s[:len(s)-decimals], strings.TrimRight(s[len(s)-decimals:], "0")
-	if frac == "" {
-		return intPart
+	if decimals <= 0 {
+		return string(digits)
 	}
-	return intPart + "." + frac
+	var out [160]byte
+	b := out[:0]
+	if len(digits) <= decimals {
+		b = append(b, '0')
+	} else {
+		b = append(b, digits[:len(digits)-decimals]...)
+	}
+	frac := digits[max(0, len(digits)-decimals):]
+	pad := decimals - len(frac)
+	end := len(frac)
+	for end > 0 && frac[end-1] == '0' {
+		end--
+	}
+	if end == 0 {
+		return string(b)
+	}
+	b = append(b, '.')
+	for range pad {
+		b = append(b, '0')
+	}
+	return string(append(b, frac[:end]...))
 }
 
 // MarshalText writes the base-10 digits.
