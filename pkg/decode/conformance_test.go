@@ -12,7 +12,7 @@ import (
 
 	"github.com/mongotron/mongotron/pkg/decode"
 	"github.com/mongotron/mongotron/pkg/event"
-	"github.com/mongotron/mongotron/pkg/internal/fixtures"
+	"github.com/mongotron/mongotron/pkg/fixtures"
 	"github.com/mongotron/mongotron/pkg/tron"
 )
 

@@ -10,7 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/mongotron/mongotron/pkg/internal/fixtures"
+	"github.com/mongotron/mongotron/pkg/fixtures"
 	"github.com/mongotron/mongotron/pkg/tron"
 )
 

@@ -7,7 +7,7 @@ import (
 	gojson "github.com/goccy/go-json"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mongotron/mongotron/pkg/internal/fixtures"
+	"github.com/mongotron/mongotron/pkg/fixtures"
 	"github.com/mongotron/mongotron/pkg/tron"
 )
 

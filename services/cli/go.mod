@@ -1,7 +1,21 @@
 module github.com/mongotron/mongotron/services/cli
 
-go 1.26
+go 1.26.0
 
-require github.com/mongotron/mongotron/pkg v0.0.0
+require (
+	github.com/mongotron/mongotron/pkg v0.0.0
+	github.com/mongotron/mongotron/services/tronsim v0.0.0
+	github.com/stretchr/testify v1.12.1
+	go.uber.org/goleak v1.3.0
+)
+
+require (
+	github.com/holiman/uint256 v1.3.2 // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+	golang.org/x/term v0.47.0 // indirect
+)
 
 replace github.com/mongotron/mongotron/pkg => ../../pkg
+
+replace github.com/mongotron/mongotron/services/tronsim => ../tronsim

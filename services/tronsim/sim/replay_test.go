@@ -12,7 +12,7 @@ import (
 
 	"github.com/mongotron/mongotron/pkg/decode"
 	"github.com/mongotron/mongotron/pkg/tron"
-	"github.com/mongotron/mongotron/services/tronsim/internal/fixtures"
+	"github.com/mongotron/mongotron/pkg/fixtures"
 	"github.com/mongotron/mongotron/services/tronsim/sim"
 )
 

@@ -1,0 +1,88 @@
+# Mongotron developer commands. `make help` lists them.
+#
+# The repository is a Go workspace (go.work) of several modules, and
+# `go test ./...` at the root covers none of them, so every target that
+# vets, tests or benchmarks loops over the modules.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+# A checkout without VCS metadata (or one owned by another user) must still
+# build.
+ifeq ($(filter -buildvcs=%,$(GOFLAGS)),)
+export GOFLAGS := $(strip $(GOFLAGS) -buildvcs=false)
+endif
+
+MODULES := $(patsubst $(CURDIR)/%,%,$(shell go list -m -f '{{.Dir}}'))
+BIN := bin
+BINARIES := $(BIN)/ingest $(BIN)/edge $(BIN)/tronsim $(BIN)/mongotron
+
+# How long `make fuzz` runs each fuzz target.
+FUZZTIME ?= 20s
+# Which benchmarks `make bench` runs (a -bench regexp) and for how long.
+BENCH ?= .
+BENCHTIME ?= 1s
+# `make run`: where the simulator listens and how often it makes a block.
+SIM_ADDR ?= 127.0.0.1:8090
+SIM_BLOCK_INTERVAL ?= 3s
+
+.PHONY: help build test fmt-check vet lint bench fuzz run clean $(BINARIES)
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+build: $(BINARIES) ## build bin/ingest, bin/edge, bin/tronsim and bin/mongotron
+
+# Always rebuilt: the go command knows better than make what is stale.
+$(BIN)/ingest:
+	go build -o $@ ./services/ingest
+$(BIN)/edge:
+	go build -o $@ ./services/edge
+$(BIN)/tronsim:
+	go build -o $@ ./services/tronsim
+$(BIN)/mongotron:
+	go build -o $@ ./services/cli
+
+test: lint ## gofmt check, go vet, then go test -race in every module
+	@failed=""; \
+	for m in $(MODULES); do \
+		echo "== go test -race $$m"; \
+		(cd "$$m" && go test -race -count=1 ./...) || failed="$$failed $$m"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "FAIL: tests failed in:$$failed" >&2; exit 1; fi
+
+lint: fmt-check vet ## gofmt check and go vet
+
+fmt-check: ## fail listing the Go files gofmt would change
+	@out=$$(gofmt -l $(MODULES)); \
+	if [ -n "$$out" ]; then echo "gofmt would change these files (run gofmt -w):" >&2; echo "$$out" >&2; exit 1; fi
+
+vet: ## go vet every module
+	@for m in $(MODULES); do echo "== go vet $$m"; (cd "$$m" && go vet ./...); done
+
+bench: ## run the benchmarks of every module (BENCH=regexp BENCHTIME=1s)
+	@for m in $(MODULES); do \
+		echo "== go test -bench $$m"; \
+		(cd "$$m" && go test -run '^$$' -bench '$(BENCH)' -benchtime '$(BENCHTIME)' -benchmem ./... | { grep -v -e '^?' -e '^PASS$$' -e '^ok ' || [ $$? -eq 1 ]; }); \
+	done
+
+fuzz: ## run each fuzz target for FUZZTIME (default 20s)
+	@FUZZTIME='$(FUZZTIME)' scripts/fuzz.sh $(MODULES)
+
+# Until the dev stack lands: the simulator in the background, followed by
+# `mongotron decode --follow`; Ctrl-C stops both.
+run: $(BIN)/tronsim $(BIN)/mongotron ## start the Tron simulator and follow its blocks with mongotron decode
+	@$(BIN)/tronsim --addr '$(SIM_ADDR)' --block-interval '$(SIM_BLOCK_INTERVAL)' & sim=$$!; \
+	trap 'kill $$sim 2>/dev/null || true; wait $$sim 2>/dev/null || true' EXIT; \
+	trap 'exit 0' INT TERM; \
+	for i in $$(seq 100); do \
+		if (exec 3<>/dev/tcp/$(subst :,/,$(SIM_ADDR))) 2>/dev/null; then break; fi; \
+		if ! kill -0 $$sim 2>/dev/null; then echo "make run: the simulator exited" >&2; exit 1; fi; \
+		sleep 0.1; \
+	done; \
+	echo "make run: simulator on http://$(SIM_ADDR), a block every $(SIM_BLOCK_INTERVAL); Ctrl-C to stop" >&2; \
+	$(BIN)/mongotron decode --follow --node 'http://$(SIM_ADDR)'
+
+clean: ## remove bin/
+	rm -rf $(BIN)
