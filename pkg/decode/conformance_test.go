@@ -288,3 +288,36 @@ func refBase58(evmHex string) string {
 	}
 	return string(out)
 }
+
+// TestDecodeBlock_PartialInfos pins what a recorded block with only some of
+// its infos gives: an error by default (at the head the node is not done),
+// the block-alone events plus the logs it has with PartialInfos, and an
+// error either way for an info of another block.
+func TestDecodeBlock_PartialInfos(t *testing.T) {
+	t.Parallel()
+	b := loadBlock(t)
+	word := func(h string) string { return strings.Repeat("0", 64-len(h)) + h }
+	usdtCall := b.Transactions[1].TxID
+	infos := []tron.TxInfo{{ID: usdtCall, Receipt: tron.Receipt{Result: "SUCCESS"}, Log: []tron.Log{{
+		Address: "a614f803b6fd780986a42c78ec9c7f77e6ded13c",
+		Topics:  []string{decode.TopicTransfer, word("4d5a62a45b04a10f08728c19863cf17e4b2a9cf7"), word("fa47e56b15cbf1e60dc50267257c1ab10820d3dc")},
+		Data:    word("77359400"),
+	}}}}
+
+	_, err := decode.NewDecoder(decode.DecoderConfig{}).DecodeBlock(b, infos)
+	require.ErrorIs(t, err, decode.ErrMalformed)
+
+	evs, err := decode.NewDecoder(decode.DecoderConfig{PartialInfos: true}).DecodeBlock(b, infos)
+	require.NoError(t, err)
+	require.Len(t, evs, 199)
+	require.Equal(t, usdtCall+":1", evs[2].ID)
+	require.Equal(t, event.KindTRC20Transfer, evs[2].Kind)
+	require.Equal(t, "2000000000", evs[2].Amount.String())
+	require.Equal(t, "2000", evs[2].AmountDecimal)
+
+	foreign := append(infos, tron.TxInfo{ID: strings.Repeat("cd", 32)})
+	for _, partial := range []bool{false, true} {
+		_, err := decode.NewDecoder(decode.DecoderConfig{PartialInfos: partial}).DecodeBlock(b, foreign)
+		require.ErrorIs(t, err, decode.ErrMalformed)
+	}
+}

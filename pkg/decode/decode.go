@@ -36,6 +36,13 @@ type DecoderConfig struct {
 	// publish wrong events; only decoding of partial, offline data needs
 	// this.
 	SkipVerify bool
+	// PartialInfos lets a block decode when some of its transactions have
+	// no info (a recorded block, a pruned node): those decode from the
+	// block alone, without logs or receipt amounts. It is off by default
+	// because at the head a missing info means the node is not done with
+	// the block, and decoding then would lose the transaction's logs for
+	// good.
+	PartialInfos bool
 }
 
 // Decoder turns blocks and transaction infos into events. It holds no
@@ -44,11 +51,12 @@ type Decoder struct {
 	network string
 	tokens  tron.TokenLookup
 	verify  bool
+	partial bool
 }
 
 // NewDecoder returns a decoder for cfg.
 func NewDecoder(cfg DecoderConfig) *Decoder {
-	d := &Decoder{network: cfg.Network, tokens: cfg.Tokens, verify: !cfg.SkipVerify}
+	d := &Decoder{network: cfg.Network, tokens: cfg.Tokens, verify: !cfg.SkipVerify, partial: cfg.PartialInfos}
 	if d.network == "" {
 		d.network = tron.NetworkMainnet
 	}
@@ -87,7 +95,7 @@ func (d *Decoder) DecodeBlock(b *tron.Block, infos []tron.TxInfo) ([]event.Event
 		}
 	}
 	ref := BlockRef(b)
-	byID, err := matchInfos(b, infos)
+	byID, err := matchInfos(b, infos, d.partial)
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +110,7 @@ func (d *Decoder) DecodeBlock(b *tron.Block, infos []tron.TxInfo) ([]event.Event
 		var info *tron.TxInfo
 		if infos != nil {
 			info = byID(i, tx.TxID)
-			if info == nil {
+			if info == nil && !d.partial {
 				return nil, fmt.Errorf("%w: block %d: no transaction info for %s", ErrMalformed, ref.Number, tx.TxID)
 			}
 		}
@@ -116,17 +124,32 @@ func (d *Decoder) DecodeBlock(b *tron.Block, infos []tron.TxInfo) ([]event.Event
 
 // matchInfos pairs infos with transactions. The node returns them in
 // transaction order, so the positional guess nearly always hits; the map is
-// built only when it does not.
-func matchInfos(b *tron.Block, infos []tron.TxInfo) (func(int, string) *tron.TxInfo, error) {
+// built only when it does not. An info that belongs to no transaction is
+// always an error: it means the node answered for another block.
+func matchInfos(b *tron.Block, infos []tron.TxInfo, partial bool) (func(int, string) *tron.TxInfo, error) {
 	if infos == nil {
 		return nil, nil
 	}
-	if len(infos) != len(b.Transactions) {
-		return nil, fmt.Errorf("%w: block %d has %d transactions but %d transaction infos", ErrMalformed, b.BlockHeader.RawData.Number, len(b.Transactions), len(infos))
+	n := b.BlockHeader.RawData.Number
+	if len(infos) != len(b.Transactions) && !partial || len(infos) > len(b.Transactions) {
+		return nil, fmt.Errorf("%w: block %d has %d transactions but %d transaction infos", ErrMalformed, n, len(b.Transactions), len(infos))
 	}
 	var m map[string]*tron.TxInfo
+	if len(infos) != len(b.Transactions) {
+		m = make(map[string]*tron.TxInfo, len(infos))
+		for j := range infos {
+			m[infos[j].ID] = &infos[j]
+		}
+		for i := range b.Transactions {
+			delete(m, b.Transactions[i].TxID)
+		}
+		for id := range m {
+			return nil, fmt.Errorf("%w: block %d: transaction info %.80q belongs to no transaction of the block", ErrMalformed, n, id)
+		}
+		m = nil
+	}
 	return func(i int, id string) *tron.TxInfo {
-		if infos[i].ID == id {
+		if i < len(infos) && infos[i].ID == id {
 			return &infos[i]
 		}
 		if m == nil {

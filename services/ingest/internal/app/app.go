@@ -1,0 +1,383 @@
+// Package app is the ingest service: its configuration, its HTTP server
+// (health, readiness, metrics) and its lifecycle: it connects MongoDB, NATS
+// and the Tron node, loads the subscriptions and runs the chain follower.
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/mongotron/mongotron/pkg/config"
+	"github.com/mongotron/mongotron/pkg/decode"
+	"github.com/mongotron/mongotron/pkg/logging"
+	"github.com/mongotron/mongotron/pkg/service"
+	"github.com/mongotron/mongotron/pkg/store"
+	"github.com/mongotron/mongotron/pkg/tron"
+	"github.com/mongotron/mongotron/services/ingest/internal/follow"
+	"github.com/mongotron/mongotron/services/ingest/internal/subs"
+)
+
+// Name is the binary's name.
+const Name = "ingest"
+
+// DefaultHTTPAddr is where the health and metrics server listens unless
+// told otherwise; the edge takes :8080.
+const DefaultHTTPAddr = ":8081"
+
+// Config is the ingest's root configuration.
+type Config struct {
+	// HTTP is the health and metrics server. RegisterFlags makes an empty
+	// Addr [DefaultHTTPAddr].
+	HTTP service.HTTPConfig
+	// Log configures the logger; its zero value logs at info level.
+	Log logging.Config
+
+	// MongoURI is the MongoDB connection string (mongodb:// or
+	// mongodb+srv://). It is required.
+	MongoURI string
+	// NATSURL is the NATS server URL (nats:// or tls://). It is required.
+	NATSURL string
+	// TronNodeURL is the base URL of the Tron full node's HTTP API. It is
+	// required.
+	TronNodeURL string
+	// TronAPIKey is sent as TRON-PRO-API-KEY. Empty sends none, which a
+	// private node accepts and TronGrid rate-limits.
+	TronAPIKey string
+	// Network is written into every event. Empty means mainnet.
+	Network string
+
+	// PollInterval is how often the head is polled when caught up. Zero
+	// means follow.DefaultPollInterval (1s).
+	PollInterval time.Duration
+	// StartBlock is where an empty database starts. Zero means the head;
+	// it is ignored once a checkpoint exists.
+	StartBlock int64
+	// FetchConcurrency is how many block ranges are fetched at once while
+	// catching up. Zero means follow.DefaultConcurrency.
+	FetchConcurrency int
+	// ResyncInterval is how often subscriptions are checked against
+	// MongoDB. Zero means subs.DefaultResyncInterval (30s).
+	ResyncInterval time.Duration
+	// Retention is how long events are kept. Zero means
+	// store.DefaultRetention (720h).
+	Retention time.Duration
+	// StartTimeout bounds connecting each dependency at start. Zero means
+	// 10s.
+	StartTimeout time.Duration
+}
+
+// RegisterFlags registers every flag of the ingest on fs.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	if c.HTTP.Addr == "" {
+		c.HTTP.Addr = DefaultHTTPAddr
+	}
+	c.HTTP.RegisterFlags(fs)
+	c.Log.RegisterFlags(fs)
+	fs.StringVar(&c.MongoURI, "mongo.uri", "mongodb://127.0.0.1:27017/mongotron", "MongoDB connection `URI`")
+	fs.StringVar(&c.NATSURL, "nats.url", "nats://127.0.0.1:4222", "NATS server `URL`")
+	fs.StringVar(&c.TronNodeURL, "tron.node-url", "http://127.0.0.1:8090", "Tron full node HTTP API base `URL`")
+	fs.StringVar(&c.TronAPIKey, "tron.api-key", "", "TronGrid API `key`, sent as TRON-PRO-API-KEY (empty: none)")
+	fs.StringVar(&c.Network, "network", "mainnet", "network `name` written into events")
+	fs.DurationVar(&c.PollInterval, "poll-interval", follow.DefaultPollInterval, "how often the head is polled when caught up")
+	fs.Int64Var(&c.StartBlock, "start-block", 0, "first block on an empty database (0: the head)")
+	fs.IntVar(&c.FetchConcurrency, "fetch-concurrency", follow.DefaultConcurrency, "block ranges fetched at once while catching up")
+	fs.DurationVar(&c.ResyncInterval, "resync-interval", subs.DefaultResyncInterval, "how often subscriptions are resynchronised from MongoDB")
+	fs.DurationVar(&c.Retention, "retention", store.DefaultRetention, "how long events are kept")
+	fs.DurationVar(&c.StartTimeout, "start-timeout", 10*time.Second, "how long to wait for each dependency at start")
+}
+
+// Validate reports every invalid value at once.
+func (c *Config) Validate() error {
+	return config.Join(
+		c.HTTP.Validate(),
+		c.Log.Validate(),
+		config.CheckURL("mongo.uri", c.MongoURI, false, "mongodb", "mongodb+srv"),
+		config.CheckURL("nats.url", c.NATSURL, false, "nats", "tls"),
+		config.CheckURL("tron.node-url", c.TronNodeURL, false, "http", "https"),
+		nonNegative("poll-interval", c.PollInterval),
+		nonNegative("resync-interval", c.ResyncInterval),
+		nonNegative("retention", c.Retention),
+		nonNegative("start-timeout", c.StartTimeout),
+		checkInt("start-block", c.StartBlock),
+		checkInt("fetch-concurrency", int64(c.FetchConcurrency)),
+	)
+}
+
+func nonNegative(name string, d time.Duration) error {
+	if d < 0 {
+		return fmt.Errorf("config: %s %s is negative", name, d)
+	}
+	return nil
+}
+
+func checkInt(name string, v int64) error {
+	if v < 0 {
+		return fmt.Errorf("config: %s %d is negative", name, v)
+	}
+	return nil
+}
+
+// App is a configured ingest, listening but not yet serving.
+type App struct {
+	cfg    Config
+	logger *slog.Logger
+	http   *service.HTTPServer
+	reg    *prometheus.Registry
+
+	// Set by Run once the dependencies are connected; read by /readyz.
+	deps atomic.Pointer[deps]
+}
+
+// deps are the connected dependencies, for readiness.
+type deps struct {
+	mongo    *mongo.Client
+	nc       *nats.Conn
+	follower *follow.Follower
+}
+
+// New binds the HTTP server of cfg. It connects nothing: [App.Run] does.
+// The caller must call [App.Run] or [App.Close].
+func New(cfg Config, logger *slog.Logger) (*App, error) {
+	a := &App{cfg: cfg, logger: logger, reg: prometheus.NewRegistry()}
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", service.Healthz())
+	mux.HandleFunc("GET /readyz", a.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{}))
+	srv, err := service.Listen(cfg.HTTP, mux, logger)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", Name, err)
+	}
+	a.http = srv
+	return a, nil
+}
+
+// Addr returns the address the HTTP server listens on.
+func (a *App) Addr() net.Addr { return a.http.Addr() }
+
+// readyz answers 200 when MongoDB, NATS and the node answer, with the
+// leadership state; 503 otherwise.
+func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
+	checks := map[string]string{}
+	ok := true
+	d := a.deps.Load()
+	if d == nil {
+		checks["start"] = "connecting"
+		ok = false
+	} else {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := d.mongo.Ping(ctx, nil); err != nil {
+			checks["mongo"], ok = "down: "+err.Error(), false
+		} else {
+			checks["mongo"] = "ok"
+		}
+		if d.nc.IsConnected() {
+			checks["nats"] = "ok"
+		} else {
+			checks["nats"], ok = "down", false
+		}
+		if d.follower.NodeOK() {
+			checks["node"] = "ok"
+		} else {
+			checks["node"], ok = "down", false
+		}
+		// One ingest per deployment for now: it always leads.
+		checks["leadership"] = "leader"
+		checks["head_block"] = fmt.Sprint(d.follower.Head())
+		checks["committed_block"] = fmt.Sprint(d.follower.Committed())
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	status := "ok"
+	if !ok {
+		status = "unavailable"
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"status": status, "checks": checks})
+}
+
+// Run connects the dependencies (an unreachable one is an error), then
+// follows the chain and serves HTTP until ctx is done. It returns nil after
+// a clean stop: the block in hand is committed first.
+func (a *App) Run(ctx context.Context) (err error) {
+	a.logger.Info("started", "addr", a.Addr().String(), "tron_node", a.cfg.TronNodeURL)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	var httpErr error
+	wg.Go(func() { httpErr = a.http.Serve(ctx) })
+	defer func() {
+		cancel()
+		wg.Wait()
+		if err == nil && httpErr != nil {
+			err = fmt.Errorf("%s: %w", Name, httpErr)
+		}
+		if err == nil {
+			a.logger.Info("stopped")
+		}
+	}()
+	if err := a.run(ctx); err != nil {
+		return fmt.Errorf("%s: %w", Name, err)
+	}
+	return nil
+}
+
+func (a *App) run(ctx context.Context) error {
+	startTimeout := a.cfg.StartTimeout
+	if startTimeout <= 0 {
+		startTimeout = 10 * time.Second
+	}
+	sctx, scancel := context.WithTimeout(ctx, startTimeout)
+	defer scancel()
+
+	mc, err := mongo.Connect(options.Client().ApplyURI(a.cfg.MongoURI).SetServerSelectionTimeout(startTimeout))
+	if err != nil {
+		return fmt.Errorf("mongo: %w", err)
+	}
+	defer func() { _ = mc.Disconnect(context.WithoutCancel(ctx)) }()
+	if err := mc.Ping(sctx, nil); err != nil {
+		return fmt.Errorf("mongo %s unreachable: %w", redact(a.cfg.MongoURI), err)
+	}
+	db := mc.Database(dbName(a.cfg.MongoURI))
+
+	nc, err := nats.Connect(a.cfg.NATSURL, nats.Name(Name), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second), nats.Timeout(startTimeout))
+	if err != nil {
+		return fmt.Errorf("nats %s unreachable: %w", a.cfg.NATSURL, err)
+	}
+	defer nc.Close()
+
+	nodeMetrics := newNodeMetrics(a.reg)
+	client, err := tron.NewClient(tron.ClientConfig{BaseURL: a.cfg.TronNodeURL, APIKey: a.cfg.TronAPIKey, Observer: nodeMetrics.observe})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = client.Close() }()
+	if _, err := client.NowBlock(sctx); err != nil {
+		return fmt.Errorf("tron node %s unreachable: %w", a.cfg.TronNodeURL, err)
+	}
+
+	ttl, err := store.EnsureIndexes(sctx, db, a.cfg.Retention)
+	if err != nil {
+		return err
+	}
+	if err := follow.EnsureIndexes(sctx, db); err != nil {
+		return err
+	}
+	pub, err := follow.NewNATSPublisher(nc)
+	if err != nil {
+		return err
+	}
+	if err := follow.EnsureStream(sctx, pub.JetStream(), 0); err != nil {
+		return err
+	}
+	mgr := subs.New(subs.Config{DB: db, Logger: a.logger.With("component", "subs"), ResyncInterval: a.cfg.ResyncInterval})
+	if err := mgr.Resync(sctx); err != nil {
+		return err
+	}
+	a.logger.Info("subscriptions loaded", "count", mgr.Len(), "ttl_index", ttl)
+
+	f, err := follow.New(follow.Config{
+		Node: client, DB: db, Publisher: pub, Matcher: mgr,
+		Decoder: decode.NewDecoder(decode.DecoderConfig{Network: a.cfg.Network}),
+		Logger:  a.logger.With("component", "follow"), Metrics: follow.NewMetrics(a.reg),
+		StartBlock: a.cfg.StartBlock, PollInterval: a.cfg.PollInterval, Concurrency: a.cfg.FetchConcurrency,
+	})
+	if err != nil {
+		return err
+	}
+	a.deps.Store(&deps{mongo: mc, nc: nc, follower: f})
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	bctx, bcancel := context.WithCancel(ctx)
+	defer bcancel()
+	wg.Go(func() {
+		if err := mgr.Run(bctx, nc); err != nil {
+			a.logger.Error("subscriptions", "err", err)
+		}
+	})
+	wg.Go(func() { a.sweep(bctx, db) })
+	return f.Run(ctx)
+}
+
+// sweep deletes expired events hourly: FerretDB has no TTL indexes, and on
+// MongoDB it is a cheap no-op next to the TTL monitor.
+func (a *App) sweep(ctx context.Context, db *mongo.Database) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		n, err := store.SweepEvents(ctx, db, a.cfg.Retention, time.Now())
+		if err != nil && ctx.Err() == nil {
+			a.logger.Warn("retention sweep", "err", err)
+		} else if n > 0 {
+			a.logger.Info("retention sweep", "deleted", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// dbName is the database of a MongoDB URI's path, "mongotron" when none.
+func dbName(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return "mongotron"
+	}
+	if name := strings.Trim(u.Path, "/"); name != "" {
+		return name
+	}
+	return "mongotron"
+}
+
+// redact drops a URI's password for logs.
+func redact(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return "(unparsable URI)"
+	}
+	return u.Redacted()
+}
+
+// Close releases an App whose Run was never called.
+func (a *App) Close() error { return a.http.Close() }
+
+// Main runs the ingest binary and returns its exit status; see
+// [service.Main].
+func Main(ctx context.Context, args, environ []string, stderr io.Writer) int {
+	var cfg Config
+	return service.Main(ctx, service.Program{
+		Name:    Name,
+		Summary: "Mongotron ingest: follows the Tron chain, decodes and matches events, stores and publishes them.",
+		Config:  &cfg,
+		Logging: &cfg.Log,
+		Run: func(ctx context.Context, logger *slog.Logger) error {
+			a, err := New(cfg, logger)
+			if err != nil {
+				return err
+			}
+			return a.Run(ctx)
+		},
+	}, args, environ, stderr)
+}

@@ -1,0 +1,160 @@
+package follow
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/mongotron/mongotron/pkg/decode"
+	"github.com/mongotron/mongotron/pkg/event"
+	"github.com/mongotron/mongotron/pkg/tron"
+)
+
+// fetched is a block as fetched and decoded.
+type fetched struct {
+	num       int64
+	id        string
+	parent    string
+	time      time.Time
+	events    []event.Event
+	fetchedAt time.Time
+}
+
+func newFetched(b *tron.Block, evs []event.Event, at time.Time) *fetched {
+	return &fetched{
+		num:       b.BlockHeader.RawData.Number,
+		id:        b.BlockID,
+		parent:    b.BlockHeader.RawData.ParentHash,
+		time:      decode.BlockRef(b).Timestamp,
+		events:    evs,
+		fetchedAt: at,
+	}
+}
+
+// fetchRange fetches and decodes blocks [from, to) with up to conc ranges
+// in flight and sends them on the returned channel strictly in order. The
+// channel closes after block to-1, after the node's head (a short range)
+// or when ctx is done. Each range is retried until it succeeds: a block is
+// never skipped.
+func (f *Follower) fetchRange(ctx context.Context, from, to int64) <-chan *fetched {
+	out := make(chan *fetched)
+	chunk := int64(f.cfg.ChunkBlocks)
+	var starts []int64
+	for s := from; s < to; s += chunk {
+		starts = append(starts, s)
+	}
+	results := make([]chan []*fetched, len(starts))
+	for i := range results {
+		results[i] = make(chan []*fetched, 1)
+	}
+	go func() {
+		defer close(out)
+		ctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		defer cancel()
+		// sem bounds the ranges fetched ahead of the consumer, which
+		// bounds memory during a long catch-up.
+		sem := make(chan struct{}, f.cfg.Concurrency)
+		wg.Go(func() {
+			for i, s := range starts {
+				select {
+				case sem <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+				e := min(s+chunk, to)
+				wg.Go(func() { results[i] <- f.fetchChunk(ctx, s, e) })
+			}
+		})
+		for i, s := range starts {
+			var r []*fetched
+			select {
+			case r = <-results[i]:
+			case <-ctx.Done():
+				return
+			}
+			<-sem
+			for _, b := range r {
+				select {
+				case out <- b:
+				case <-ctx.Done():
+					return
+				}
+			}
+			if int64(len(r)) < min(s+chunk, to)-s {
+				return // past the head, or ctx done mid-range
+			}
+		}
+	}()
+	return out
+}
+
+// fetchChunk fetches [s, e), retrying until it succeeds or ctx is done; it
+// may return fewer blocks when the node's head is below e-1.
+func (f *Follower) fetchChunk(ctx context.Context, s, e int64) []*fetched {
+	var blocks []tron.Block
+	err := f.retry(ctx, "node", func(ctx context.Context) error {
+		var err error
+		blocks, err = f.cfg.Node.BlocksByRange(ctx, s, e)
+		return err
+	})
+	if err != nil {
+		return nil
+	}
+	f.nodeUp(true)
+	out := make([]*fetched, 0, len(blocks))
+	for i := range blocks {
+		fb, err := f.decodeBlock(ctx, &blocks[i])
+		if err != nil {
+			return out
+		}
+		out = append(out, fb)
+	}
+	return out
+}
+
+// decodeBlock fetches b's transaction infos and decodes them. When they do
+// not fit the block (the node switched chains between the two calls), the
+// block is fetched again by number.
+func (f *Follower) decodeBlock(ctx context.Context, b *tron.Block) (*fetched, error) {
+	num := b.BlockHeader.RawData.Number
+	var out *fetched
+	err := f.retry(ctx, "node", func(ctx context.Context) error {
+		if b == nil {
+			nb, err := f.cfg.Node.BlockByNum(ctx, num)
+			if err != nil {
+				return err
+			}
+			b = nb
+		}
+		infos, err := f.cfg.Node.TxInfosByBlockNum(ctx, num)
+		if err != nil {
+			return err
+		}
+		at := time.Now()
+		evs, err := f.cfg.Decoder.DecodeBlock(b, infos)
+		if err != nil {
+			b = nil
+			return fmt.Errorf("follow: decode block %d: %w", num, err)
+		}
+		out = newFetched(b, evs, at)
+		return nil
+	})
+	return out, err
+}
+
+// fetchOne fetches and decodes block num.
+func (f *Follower) fetchOne(ctx context.Context, num int64) (*fetched, error) {
+	var b *tron.Block
+	err := f.retry(ctx, "node", func(ctx context.Context) error {
+		var err error
+		b, err = f.cfg.Node.BlockByNum(ctx, num)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return f.decodeBlock(ctx, b)
+}

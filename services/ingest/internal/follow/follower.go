@@ -1,0 +1,457 @@
+// Package follow follows the Tron chain for the ingest: it fetches blocks
+// (concurrently while catching up), decodes them, delivers each matched
+// event to its subscription once its block has the subscription's number of
+// confirmations, retracts delivered events a reorg removed, and commits
+// strictly in block order: events to MongoDB, then to JetStream, then the
+// checkpoint. Every step is deterministic from the checkpoint, so redoing
+// one after a crash writes and publishes exactly the same documents and
+// messages, which MongoDB's unique ids and JetStream's de-duplication drop.
+package follow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/mongotron/mongotron/pkg/bus"
+	"github.com/mongotron/mongotron/pkg/decode"
+	"github.com/mongotron/mongotron/pkg/event"
+	"github.com/mongotron/mongotron/pkg/store"
+	"github.com/mongotron/mongotron/pkg/tron"
+)
+
+// Defaults of [Config]'s zero fields.
+const (
+	DefaultPollInterval  = time.Second
+	DefaultConcurrency   = 4
+	DefaultChunkBlocks   = 10
+	DefaultMaxBatch      = 500
+	DefaultMinBackoff    = 50 * time.Millisecond
+	DefaultMaxBackoff    = 5 * time.Second
+	DefaultCommitTimeout = 30 * time.Second
+	// MaxReorgDepth is the deepest reorg the follower applies: deeper
+	// would retract solidified (19-confirmation) events.
+	MaxReorgDepth = levels - 1
+	// keepBlocks is how much of the recent chain stays in memory and in
+	// store.Blocks: enough to walk back MaxReorgDepth and to deliver at
+	// every confirmation level.
+	keepBlocks = 2 * levels
+)
+
+// ErrDeepReorg is returned (and alarmed on) when the node's chain departs
+// from ours deeper than [MaxReorgDepth].
+var ErrDeepReorg = errors.New("follow: reorg deeper than the solidified depth")
+
+// Fence tells the follower whether it still leads.
+type Fence interface {
+	// Token is the fencing token of the current lease.
+	Token() int64
+	// Check returns an error wrapping [ErrFenced] when the lease is no
+	// longer ours.
+	Check(ctx context.Context) error
+}
+
+// Config configures a [Follower].
+type Config struct {
+	// Dependencies; all but Fence and Metrics are required.
+
+	Node      Node
+	DB        *mongo.Database
+	Publisher Publisher
+	Matcher   Matcher
+	Decoder   *decode.Decoder
+	Logger    *slog.Logger
+	// Metrics are updated as it goes. Nil means unregistered ones.
+	Metrics *Metrics
+	// Fence guards every checkpoint write. Nil means a single ingest with
+	// fencing token 0.
+	Fence Fence
+
+	// StartBlock is where an empty database starts. Zero or negative
+	// means the node's head at the first start; it is ignored once a
+	// checkpoint exists.
+	StartBlock int64
+
+	// PollInterval is how often the head is polled when caught up. Zero
+	// means [DefaultPollInterval].
+	PollInterval time.Duration
+	// Concurrency is how many block ranges are fetched at once while
+	// catching up. Zero means [DefaultConcurrency].
+	Concurrency int
+	// ChunkBlocks is the size of one range fetch. Zero means
+	// [DefaultChunkBlocks].
+	ChunkBlocks int
+	// MaxBatch bounds how many blocks one catch-up round fetches before
+	// the head is polled again. Zero means [DefaultMaxBatch].
+	MaxBatch int
+	// MinBackoff and MaxBackoff bound the wait between retries of a
+	// failed call. Zero means [DefaultMinBackoff] and [DefaultMaxBackoff].
+	MinBackoff, MaxBackoff time.Duration
+	// CommitTimeout bounds how long the block in hand may take to commit
+	// once the context is done (SIGTERM). Zero means
+	// [DefaultCommitTimeout].
+	CommitTimeout time.Duration
+	// AbortOnCancel makes a done context abort the block in hand at once,
+	// as a crash would, instead of finishing it. Tests use it to prove
+	// that a redo after a crash is exact.
+	AbortOnCancel bool
+}
+
+// entry is one block of the recent chain.
+type entry struct {
+	num    int64
+	id     string
+	parent string
+	// events are nil until loaded: after a restart, blocks of the window
+	// are fetched again only when a confirmation level needs them.
+	events []event.Event
+	loaded bool
+	// byConf caches the block's matches by confirmation level, valid for
+	// matcher generation gen.
+	byConf  [levels][]pair
+	matched bool
+	gen     uint64
+}
+
+type pair struct {
+	ev int
+	m  Match
+}
+
+// Follower follows the chain. Create it with [New]; it is not safe for
+// concurrent use apart from the status methods.
+type Follower struct {
+	cfg Config
+	m   *Metrics
+	log *slog.Logger
+
+	st     state
+	window map[int64]*entry
+
+	head      atomic.Int64
+	committed atomic.Int64
+	nodeOK    atomic.Bool
+}
+
+// New checks cfg and returns a follower. It does no I/O.
+func New(cfg Config) (*Follower, error) {
+	if cfg.Node == nil || cfg.DB == nil || cfg.Publisher == nil || cfg.Matcher == nil || cfg.Decoder == nil {
+		return nil, errors.New("follow: Node, DB, Publisher, Matcher and Decoder are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	def := func(p *time.Duration, d time.Duration) {
+		if *p <= 0 {
+			*p = d
+		}
+	}
+	def(&cfg.PollInterval, DefaultPollInterval)
+	def(&cfg.MinBackoff, DefaultMinBackoff)
+	def(&cfg.MaxBackoff, DefaultMaxBackoff)
+	def(&cfg.CommitTimeout, DefaultCommitTimeout)
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = DefaultConcurrency
+	}
+	if cfg.ChunkBlocks <= 0 {
+		cfg.ChunkBlocks = DefaultChunkBlocks
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = DefaultMaxBatch
+	}
+	return &Follower{cfg: cfg, m: cfg.Metrics, log: cfg.Logger, window: map[int64]*entry{}}, nil
+}
+
+// Head returns the last head the node reported, 0 before the first.
+func (f *Follower) Head() int64 { return f.head.Load() }
+
+// Committed returns the last committed block, 0 before the first.
+func (f *Follower) Committed() int64 { return f.committed.Load() }
+
+// NodeOK reports whether the last call to the node succeeded.
+func (f *Follower) NodeOK() bool { return f.nodeOK.Load() }
+
+func (f *Follower) nodeUp(ok bool) {
+	f.nodeOK.Store(ok)
+	if ok {
+		f.m.NodeUp.Set(1)
+	} else {
+		f.m.NodeUp.Set(0)
+	}
+}
+
+func (f *Follower) fence() int64 {
+	if f.cfg.Fence == nil {
+		return 0
+	}
+	return f.cfg.Fence.Token()
+}
+
+// Run follows the chain until ctx is done, then finishes the block in hand
+// (unless AbortOnCancel) and returns nil. It returns an error wrapping
+// [ErrFenced] when another ingest took over.
+func (f *Follower) Run(ctx context.Context) error {
+	if err := f.init(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	f.log.Info("following", "from_block", f.st.block+1, "step", f.st.step)
+	for ctx.Err() == nil {
+		head, err := f.nowBlock(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				f.log.Warn("node head", "err", err)
+				f.sleep(ctx, f.cfg.PollInterval)
+			}
+			continue
+		}
+		hnum := head.BlockHeader.RawData.Number
+		if hnum <= f.st.block {
+			// Same height or below with another id: the node switched
+			// branches without growing.
+			if e := f.window[hnum]; e != nil && e.id != head.BlockID {
+				if err := f.handleReorg(ctx); err != nil {
+					if errors.Is(err, ErrFenced) {
+						return err
+					}
+					f.sleep(ctx, f.cfg.PollInterval)
+				}
+				continue
+			}
+			f.sleep(ctx, f.cfg.PollInterval)
+			continue
+		}
+		if err := f.catchUp(ctx, f.st.block+1, min(hnum, f.st.block+int64(f.cfg.MaxBatch))+1); err != nil {
+			if errors.Is(err, ErrFenced) {
+				return err
+			}
+			if ctx.Err() == nil {
+				f.log.Error("commit", "err", err)
+				f.sleep(ctx, f.cfg.PollInterval)
+			}
+		}
+	}
+	return nil
+}
+
+func (f *Follower) nowBlock(ctx context.Context) (*tron.Block, error) {
+	b, err := f.cfg.Node.NowBlock(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			f.nodeUp(false)
+			f.m.FetchErrors.Inc()
+		}
+		return nil, err
+	}
+	f.nodeUp(true)
+	n := b.BlockHeader.RawData.Number
+	f.head.Store(n)
+	f.m.Head.Set(float64(n))
+	f.m.LagBlocks.Set(float64(n - f.st.block))
+	return b, nil
+}
+
+// init loads the checkpoint and the recent chain, or starts an empty
+// database at StartBlock.
+func (f *Follower) init(ctx context.Context) error {
+	var st state
+	var ok bool
+	err := f.retry(ctx, "mongo", func(ctx context.Context) error {
+		var err error
+		st, ok, err = loadCheckpoint(ctx, f.cfg.DB)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	f.window = map[int64]*entry{}
+	if ok {
+		f.st = st
+		var docs []store.BlockDoc
+		err := f.retry(ctx, "mongo", func(ctx context.Context) error {
+			var err error
+			docs, err = loadBlocks(ctx, f.cfg.DB, st.block-keepBlocks, st.block)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		for _, d := range docs {
+			f.window[d.Number] = &entry{num: d.Number, id: d.ID, parent: d.Parent}
+		}
+		if e := f.window[st.block]; e == nil || e.id != st.blockID {
+			// The tip's record is missing: trust the checkpoint.
+			f.window[st.block] = &entry{num: st.block, id: st.blockID}
+		}
+		f.committed.Store(st.block)
+		f.m.Committed.Set(float64(st.block))
+		return nil
+	}
+	start := f.cfg.StartBlock
+	if start <= 0 {
+		head, err := f.retryNowBlock(ctx)
+		if err != nil {
+			return err
+		}
+		start = head.BlockHeader.RawData.Number
+	}
+	// The block before the start is the base: its id lets the first block
+	// be checked for a reorg, and no event of it is delivered.
+	base, err := f.fetchOne(ctx, start-1)
+	if err != nil {
+		return err
+	}
+	st = state{block: base.num, blockID: base.id}
+	for c := range st.emitted {
+		st.emitted[c] = base.num
+	}
+	err = f.retry(ctx, "mongo", func(ctx context.Context) error {
+		if err := upsertBlocks(ctx, f.cfg.DB, []store.BlockDoc{{Number: base.num, ID: base.id, Parent: base.parent}}); err != nil {
+			return err
+		}
+		return f.commitCheckpoint(ctx, st)
+	})
+	if err != nil {
+		return err
+	}
+	f.st = st
+	f.window[base.num] = &entry{num: base.num, id: base.id, parent: base.parent, events: base.events, loaded: true}
+	f.committed.Store(st.block)
+	return nil
+}
+
+func (f *Follower) retryNowBlock(ctx context.Context) (*tron.Block, error) {
+	var b *tron.Block
+	err := f.retry(ctx, "node", func(ctx context.Context) error {
+		var err error
+		b, err = f.nowBlock(ctx)
+		return err
+	})
+	return b, err
+}
+
+// catchUp fetches [from, to) and commits the blocks in order. It returns
+// early, without error, after handling a reorg.
+func (f *Follower) catchUp(ctx context.Context, from, to int64) error {
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	blocks := f.fetchRange(fctx, from, to)
+	defer func() {
+		cancel()
+		for range blocks { //nolint:revive // drain so the fetcher exits
+		}
+	}()
+	for fb := range blocks {
+		if ctx.Err() != nil {
+			return nil
+		}
+		if fb.num != f.st.block+1 {
+			return fmt.Errorf("follow: fetched block %d, want %d", fb.num, f.st.block+1)
+		}
+		if fb.parent != f.st.blockID {
+			return f.handleReorg(ctx)
+		}
+		if err := f.commitBlock(ctx, fb); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// commitCtx is the context a step's I/O runs under: unless AbortOnCancel,
+// the block in hand finishes after ctx is done, within CommitTimeout.
+func (f *Follower) commitCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if f.cfg.AbortOnCancel {
+		return context.WithCancel(ctx)
+	}
+	c, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(f.cfg.CommitTimeout, cancel)
+		context.AfterFunc(c, func() { t.Stop() })
+	})
+	return c, func() { stop(); cancel() }
+}
+
+// commitCheckpoint checks the lease, then writes the fenced checkpoint.
+func (f *Follower) commitCheckpoint(ctx context.Context, st state) error {
+	if f.cfg.Fence != nil {
+		if err := f.cfg.Fence.Check(ctx); err != nil {
+			return err
+		}
+	}
+	return writeCheckpoint(ctx, f.cfg.DB, st, f.fence())
+}
+
+// retry runs fn until it succeeds, ctx is done or it fails with ErrFenced,
+// waiting with jittered exponential backoff in between. target names the
+// dependency for metrics.
+func (f *Follower) retry(ctx context.Context, target string, fn func(context.Context) error) error {
+	wait := f.cfg.MinBackoff
+	for attempt := 1; ; attempt++ {
+		err := fn(ctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if errors.Is(err, ErrFenced) {
+			return err
+		}
+		if target == "node" {
+			f.nodeUp(false)
+			f.m.FetchErrors.Inc()
+		} else {
+			f.m.WriteErrors.WithLabelValues(target).Inc()
+		}
+		lvl := slog.LevelDebug
+		if attempt%10 == 3 {
+			lvl = slog.LevelWarn
+		}
+		f.log.Log(ctx, lvl, "retrying", "target", target, "attempt", attempt, "err", err)
+		f.sleep(ctx, wait/2+rand.N(wait/2+1))
+		wait = min(2*wait, f.cfg.MaxBackoff)
+	}
+}
+
+func (f *Follower) sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// pruneWindow keeps the last keepBlocks blocks in memory.
+func (f *Follower) pruneWindow() {
+	for n := range f.window {
+		if n <= f.st.block-keepBlocks {
+			delete(f.window, n)
+		}
+	}
+}
+
+// storeBlocksFilter drops recorded blocks far below the tip; run now and
+// then, not every block.
+func oldBlocksFilter(tip int64) bson.M {
+	return bson.M{"_id": bson.M{"$lt": tip - 4*keepBlocks}}
+}
+
+// publishHead tells the edges where the chain is; a failure only costs a
+// heartbeat's accuracy.
+func (f *Follower) publishHead() {
+	_ = f.cfg.Publisher.PublishHead(bus.Head{Block: max(f.head.Load(), f.st.block), Committed: f.st.block, Time: time.Now().UTC()})
+}

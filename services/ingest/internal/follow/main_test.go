@@ -1,0 +1,260 @@
+package follow_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.uber.org/goleak"
+
+	"github.com/mongotron/mongotron/pkg/bus"
+	"github.com/mongotron/mongotron/pkg/decode"
+	"github.com/mongotron/mongotron/pkg/event"
+	"github.com/mongotron/mongotron/pkg/store"
+	"github.com/mongotron/mongotron/pkg/subscription"
+	"github.com/mongotron/mongotron/pkg/testenv"
+	"github.com/mongotron/mongotron/pkg/tron"
+	"github.com/mongotron/mongotron/services/ingest/internal/follow"
+	"github.com/mongotron/mongotron/services/ingest/internal/subs"
+	"github.com/mongotron/mongotron/services/tronsim/sim"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, testenv.GoleakOptions()...) }
+
+// testSub is a subscription of the tests with the independent filter the
+// expectations are computed with.
+type testSub struct {
+	id    string
+	conf  int
+	addrs map[tron.Address]bool
+	kinds map[event.Kind]bool
+}
+
+func (s testSub) matches(e *event.Event) bool {
+	if len(s.kinds) > 0 && !s.kinds[e.Kind] {
+		return false
+	}
+	if len(s.addrs) == 0 {
+		return true
+	}
+	for _, p := range e.Parties() {
+		if s.addrs[p] {
+			return true
+		}
+	}
+	return false
+}
+
+// pickSubs builds subscriptions over addresses active in the sim's first
+// blocks, at several confirmation levels, and stores them in db.
+func pickSubs(t testing.TB, s *sim.Sim, db *mongo.Database) []testSub {
+	t.Helper()
+	dec := decode.NewDecoder(decode.DecoderConfig{})
+	var addrs []tron.Address
+	seen := map[tron.Address]bool{}
+	for n := s.First(); len(addrs) < 60; n++ {
+		b, infos, err := s.Block(n)
+		require.NoError(t, err)
+		evs, err := dec.DecodeBlock(&b, infos)
+		require.NoError(t, err)
+		for _, e := range evs {
+			for _, p := range e.Parties() {
+				if !seen[p] && len(addrs) < 60 {
+					seen[p] = true
+					addrs = append(addrs, p)
+				}
+			}
+		}
+	}
+	var out []testSub
+	for i, conf := range []int{0, 1, 3, 19} {
+		ts := testSub{id: fmt.Sprintf("sub_a%d", i), conf: conf, addrs: map[tron.Address]bool{}}
+		for _, a := range addrs[i*15 : i*15+15] {
+			ts.addrs[a] = true
+		}
+		out = append(out, ts)
+	}
+	out = append(out, testSub{id: "sub_k", conf: 2, kinds: map[event.Kind]bool{event.KindTRC20Transfer: true}})
+	ctx := t.Context()
+	for _, ts := range out {
+		sub := subscription.Subscription{ID: ts.id, Tenant: "t", Direction: subscription.DirectionAny, Confirmations: ts.conf, Status: subscription.StatusActive, Version: 1, Contracts: []string{}, Kinds: []string{}}
+		for k := range ts.kinds {
+			sub.Kinds = append(sub.Kinds, string(k))
+		}
+		_, err := db.Collection(store.Subscriptions).InsertOne(ctx, sub)
+		require.NoError(t, err)
+		var docs []any
+		for a := range ts.addrs {
+			docs = append(docs, subscription.Address{ID: subscription.AddressDocID(ts.id, a.String()), SubscriptionID: ts.id, Address: a.String()})
+		}
+		if len(docs) > 0 {
+			_, err := db.Collection(store.SubscriptionAddresses).InsertMany(ctx, docs)
+			require.NoError(t, err)
+		}
+	}
+	return out
+}
+
+// expected walks blocks from..head of the sim independently and returns,
+// per subscription, the event ids it must have received in chain order.
+func expected(t testing.TB, s *sim.Sim, subsList []testSub, from, head int64) map[string][]string {
+	t.Helper()
+	dec := decode.NewDecoder(decode.DecoderConfig{})
+	out := map[string][]string{}
+	for n := from; n <= head; n++ {
+		b, infos, err := s.Block(n)
+		require.NoError(t, err)
+		evs, err := dec.DecodeBlock(&b, infos)
+		require.NoError(t, err)
+		for i := range evs {
+			for _, ts := range subsList {
+				if n <= head-int64(ts.conf) && ts.matches(&evs[i]) {
+					out[ts.id] = append(out[ts.id], evs[i].ID)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// env is one ingest's world: a database, a NATS server, a node.
+type env struct {
+	db  *mongo.Database
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	pub *follow.NATSPublisher
+	mgr *subs.Manager
+}
+
+func newEnv(t testing.TB, mongoURI, dbName, natsURL string) *env {
+	t.Helper()
+	mc, err := mongo.Connect(options.Client().ApplyURI(mongoURI))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = mc.Disconnect(context.Background()) })
+	db := mc.Database(dbName)
+	_, err = store.EnsureIndexes(t.Context(), db, 0)
+	require.NoError(t, err)
+	require.NoError(t, follow.EnsureIndexes(t.Context(), db))
+	nc, err := nats.Connect(natsURL, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	pub, err := follow.NewNATSPublisher(nc)
+	require.NoError(t, err)
+	require.NoError(t, follow.EnsureStream(t.Context(), pub.JetStream(), 0))
+	return &env{db: db, nc: nc, js: pub.JetStream(), pub: pub, mgr: subs.New(subs.Config{DB: db})}
+}
+
+func (e *env) follower(t testing.TB, node follow.Node, start int64, abort bool) *follow.Follower {
+	t.Helper()
+	require.NoError(t, e.mgr.Resync(t.Context()))
+	f, err := follow.New(follow.Config{
+		Node: node, DB: e.db, Publisher: e.pub, Matcher: e.mgr,
+		Decoder: decode.NewDecoder(decode.DecoderConfig{}), StartBlock: start,
+		PollInterval: 20 * time.Millisecond, MinBackoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
+		AbortOnCancel: abort, ChunkBlocks: 5, Logger: testLogger(),
+	})
+	require.NoError(t, err)
+	return f
+}
+
+// run starts f and returns a stop function that cancels it and waits.
+func run(t testing.TB, f *follow.Follower) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := f.Run(ctx); err != nil {
+			t.Errorf("follower: %v", err)
+		}
+	})
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
+	t.Cleanup(stop)
+	return stop
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("FOLLOW_TEST_LOG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// waitFor polls cond every 10ms for up to d.
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func checkpointBlock(t testing.TB, db *mongo.Database) int64 {
+	t.Helper()
+	var d struct {
+		Block int64 `bson:"block"`
+	}
+	err := db.Collection(store.Checkpoints).FindOne(t.Context(), bson.M{"_id": follow.CheckpointID}).Decode(&d)
+	if err != nil {
+		return -1
+	}
+	return d.Block
+}
+
+// history returns every event document, by subscription in cursor order.
+func history(t testing.TB, db *mongo.Database) map[string][]store.EventDoc {
+	t.Helper()
+	cur, err := db.Collection(store.Events).Find(t.Context(), bson.M{})
+	require.NoError(t, err)
+	var docs []store.EventDoc
+	require.NoError(t, cur.All(t.Context(), &docs))
+	out := map[string][]store.EventDoc{}
+	for _, d := range docs {
+		out[d.SubscriptionID] = append(out[d.SubscriptionID], d)
+	}
+	for _, l := range out {
+		sort.Slice(l, func(i, j int) bool { return l[i].Cursor < l[j].Cursor })
+	}
+	return out
+}
+
+func liveIDs(docs []store.EventDoc) []string {
+	var out []string
+	for _, d := range docs {
+		if !d.Removed {
+			out = append(out, d.EventID)
+		}
+	}
+	return out
+}
+
+func streamMsgs(t testing.TB, js jetstream.JetStream) uint64 {
+	t.Helper()
+	s, err := js.Stream(t.Context(), bus.EventsStream)
+	require.NoError(t, err)
+	info, err := s.Info(t.Context())
+	require.NoError(t, err)
+	return info.State.Msgs
+}
+
+func countDocs(h map[string][]store.EventDoc) uint64 {
+	var n uint64
+	for _, l := range h {
+		n += uint64(len(l))
+	}
+	return n
+}

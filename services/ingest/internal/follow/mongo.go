@@ -1,0 +1,199 @@
+package follow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/mongotron/mongotron/pkg/cursor"
+	"github.com/mongotron/mongotron/pkg/store"
+)
+
+// CheckpointID is the _id of the ingest's checkpoint document.
+const CheckpointID = "ingest"
+
+// ErrFenced is returned when the checkpoint (or the lease behind it) says
+// another ingest took over: this one must stop committing at once.
+var ErrFenced = errors.New("follow: fenced out by a newer leader")
+
+// levels is the number of confirmation levels, 0 through 19.
+const levels = 20
+
+// checkpointDoc is store.Checkpoint plus what the follower needs to resume
+// deterministically: per confirmation level, the highest block whose
+// events have been delivered on the current chain.
+type checkpointDoc struct {
+	ID        string    `bson:"_id"`
+	Block     int64     `bson:"block"`
+	BlockID   string    `bson:"block_id"`
+	Step      uint64    `bson:"step"`
+	Fence     int64     `bson:"fence"`
+	UpdatedAt time.Time `bson:"updated_at"`
+	Emitted   []int64   `bson:"emitted"`
+}
+
+// state is the committed position of the follower.
+type state struct {
+	block   int64
+	blockID string
+	step    uint64
+	emitted [levels]int64
+}
+
+func (s state) doc(fence int64, now time.Time) checkpointDoc {
+	return checkpointDoc{ID: CheckpointID, Block: s.block, BlockID: s.blockID, Step: s.step, Fence: fence, UpdatedAt: now, Emitted: s.emitted[:]}
+}
+
+func stateFromDoc(d checkpointDoc) (state, error) {
+	if len(d.Emitted) != levels {
+		return state{}, fmt.Errorf("follow: checkpoint has %d emitted levels, want %d", len(d.Emitted), levels)
+	}
+	s := state{block: d.Block, blockID: d.BlockID, step: d.Step}
+	copy(s.emitted[:], d.Emitted)
+	return s, nil
+}
+
+// loadCheckpoint returns the checkpoint, or ok false when there is none.
+func loadCheckpoint(ctx context.Context, db *mongo.Database) (s state, ok bool, err error) {
+	var d checkpointDoc
+	err = db.Collection(store.Checkpoints).FindOne(ctx, bson.M{"_id": CheckpointID}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return state{}, false, nil
+	}
+	if err != nil {
+		return state{}, false, fmt.Errorf("follow: load checkpoint: %w", err)
+	}
+	s, err = stateFromDoc(d)
+	return s, err == nil, err
+}
+
+// writeCheckpoint moves the checkpoint to s, provided no ingest with a newer
+// fencing token has written it: the filter only matches a document whose
+// fence is not above ours, and when it matches none the upsert's insert
+// collides with the existing _id. Either way a deposed leader gets
+// ErrFenced and writes nothing.
+func writeCheckpoint(ctx context.Context, db *mongo.Database, s state, fence int64) error {
+	d := s.doc(fence, time.Now().UTC())
+	res, err := db.Collection(store.Checkpoints).UpdateOne(ctx,
+		bson.M{"_id": CheckpointID, "fence": bson.M{"$lte": fence}},
+		bson.M{"$set": bson.M{"block": d.Block, "block_id": d.BlockID, "step": int64(d.Step), "fence": d.Fence, "updated_at": d.UpdatedAt, "emitted": d.Emitted}},
+		options.UpdateOne().SetUpsert(true))
+	if mongo.IsDuplicateKeyError(err) {
+		return fmt.Errorf("follow: checkpoint: %w", ErrFenced)
+	}
+	if err != nil {
+		return fmt.Errorf("follow: checkpoint: %w", err)
+	}
+	if res.MatchedCount == 0 && res.UpsertedCount == 0 {
+		return fmt.Errorf("follow: checkpoint: %w", ErrFenced)
+	}
+	return nil
+}
+
+// insertEvents writes docs unordered; a duplicate key is a document an
+// earlier attempt of the same step already wrote, hence success.
+func insertEvents(ctx context.Context, db *mongo.Database, docs []any) error {
+	if len(docs) == 0 {
+		return nil
+	}
+	_, err := db.Collection(store.Events).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	if err == nil {
+		return nil
+	}
+	var bwe mongo.BulkWriteException
+	if errors.As(err, &bwe) && bwe.WriteConcernError == nil && len(bwe.WriteErrors) > 0 {
+		for _, we := range bwe.WriteErrors {
+			if we.Code != 11000 {
+				return fmt.Errorf("follow: insert events: %w", err)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("follow: insert events: %w", err)
+}
+
+// upsertBlocks records the committed chain so that a restarted ingest can
+// see a reorg that happened while it was down.
+func upsertBlocks(ctx context.Context, db *mongo.Database, blocks []store.BlockDoc) error {
+	if len(blocks) == 0 {
+		return nil
+	}
+	models := make([]mongo.WriteModel, 0, len(blocks))
+	for _, b := range blocks {
+		models = append(models, mongo.NewReplaceOneModel().SetFilter(bson.M{"_id": b.Number}).SetReplacement(b).SetUpsert(true))
+	}
+	if _, err := db.Collection(store.Blocks).BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil && !mongo.IsDuplicateKeyError(err) {
+		return fmt.Errorf("follow: blocks: %w", err)
+	}
+	return nil
+}
+
+// loadBlocks returns the recorded chain from..to, inclusive.
+func loadBlocks(ctx context.Context, db *mongo.Database, from, to int64) ([]store.BlockDoc, error) {
+	cur, err := db.Collection(store.Blocks).Find(ctx, bson.M{"_id": bson.M{"$gte": from, "$lte": to}}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("follow: load blocks: %w", err)
+	}
+	var out []store.BlockDoc
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, fmt.Errorf("follow: load blocks: %w", err)
+	}
+	return out, nil
+}
+
+// pruneBlocks drops recorded blocks above a reorg's ancestor, or far below
+// the tip.
+func pruneBlocks(ctx context.Context, db *mongo.Database, filter bson.M) error {
+	if _, err := db.Collection(store.Blocks).DeleteMany(ctx, filter); err != nil {
+		return fmt.Errorf("follow: prune blocks: %w", err)
+	}
+	return nil
+}
+
+// retractable returns the delivered, not yet retracted events of blocks
+// above ancestor, in (subscription, cursor) order. An event counts as
+// retracted only by a removed document of an earlier step: the removed
+// documents a crashed attempt of this very step wrote do not count, so the
+// redo sees the same set and assigns the same cursors.
+func retractable(ctx context.Context, db *mongo.Database, ancestor int64, step uint64) ([]store.EventDoc, error) {
+	cur, err := db.Collection(store.Events).Find(ctx, bson.M{"block": bson.M{"$gt": ancestor}},
+		options.Find().SetSort(bson.D{{Key: "subscription_id", Value: 1}, {Key: "cursor", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("follow: retractable events: %w", err)
+	}
+	var docs []store.EventDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("follow: retractable events: %w", err)
+	}
+	done := map[string]bool{}
+	for _, d := range docs {
+		if c, err := cursor.Parse(d.Cursor); err == nil && d.Removed && c.Step < step {
+			done[d.SubscriptionID+"|"+d.EventID] = true
+		}
+	}
+	out := docs[:0]
+	for _, d := range docs {
+		if !d.Removed && !done[d.SubscriptionID+"|"+d.EventID] {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// EnsureIndexes creates the follower's own index on top of store's: events
+// by block, for finding what a reorg retracts.
+func EnsureIndexes(ctx context.Context, db *mongo.Database) error {
+	_, err := db.Collection(store.Events).Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "block", Value: 1}},
+		Options: options.Index().SetName("block"),
+	})
+	if err != nil {
+		return fmt.Errorf("follow: index block on %s: %w", store.Events, err)
+	}
+	return nil
+}
