@@ -35,6 +35,10 @@ type fetcher struct {
 	out    *eventWriter
 	stderr io.Writer
 
+	// partialInfos accepts a block with fewer infos than transactions,
+	// with a warning, instead of waiting for the rest.
+	partialInfos bool
+
 	// lastID is the id of the last block written, to notice a
 	// reorganisation.
 	lastID string
@@ -191,6 +195,7 @@ func (f *fetcher) emit(ctx context.Context, bs []tron.Block) (int64, error) {
 func (f *fetcher) infos(ctx context.Context, bs []tron.Block) ([][]tron.TxInfo, error) {
 	out := make([][]tron.TxInfo, len(bs))
 	errs := make([]error, len(bs))
+	warns := make([]string, len(bs))
 	sem := make(chan struct{}, infoWorkers)
 	var wg sync.WaitGroup
 	for i := range bs {
@@ -205,6 +210,9 @@ func (f *fetcher) infos(ctx context.Context, bs []tron.Block) ([][]tron.TxInfo, 
 			switch {
 			case err != nil:
 				errs[i] = fmt.Errorf("transaction infos of block %d: %w", n, err)
+			case len(infos) < len(bs[i].Transactions) && f.partialInfos:
+				warns[i] = fmt.Sprintf("mongotron decode: block %d: the node has %d transaction infos for %d transactions; the others decode from the block alone (no logs)", n, len(infos), len(bs[i].Transactions))
+				out[i] = infos
 			case len(infos) != len(bs[i].Transactions):
 				errs[i] = fmt.Errorf("block %d: %w: %d of %d", n, errInfosNotReady, len(infos), len(bs[i].Transactions))
 			default:
@@ -213,6 +221,11 @@ func (f *fetcher) infos(ctx context.Context, bs []tron.Block) ([][]tron.TxInfo, 
 		})
 	}
 	wg.Wait()
+	for _, w := range warns {
+		if w != "" {
+			fmt.Fprintln(f.stderr, w)
+		}
+	}
 	for _, err := range errs {
 		if err != nil {
 			return out, err

@@ -179,7 +179,10 @@ func runDecode(ctx context.Context, args, environ []string, stdout, stderr io.Wr
 
 func decodeMain(ctx context.Context, cfg decodeConfig, stdout, stderr io.Writer) error {
 	out := newEventWriter(stdout, cfg.Pretty)
-	dec := decode.NewDecoder(decode.DecoderConfig{Network: cfg.Network})
+	// Recorded and historical blocks may lack some infos (a recording
+	// made without them, a pruned node): decode what there is, from the
+	// block alone where needed. Only following the head waits for them.
+	dec := decode.NewDecoder(decode.DecoderConfig{Network: cfg.Network, PartialInfos: !cfg.Follow})
 	if cfg.Node == "" || cfg.Block != "" || cfg.TxInfo != "" {
 		return decodeFiles(dec, cfg.Block, cfg.TxInfo, out)
 	}
@@ -188,7 +191,7 @@ func decodeMain(ctx context.Context, cfg decodeConfig, stdout, stderr io.Writer)
 		return usageError{err}
 	}
 	defer client.Close()
-	f := &fetcher{client: client, dec: dec, out: out, stderr: stderr}
+	f := &fetcher{client: client, dec: dec, out: out, stderr: stderr, partialInfos: !cfg.Follow}
 	if cfg.Follow {
 		start := int64(-1)
 		if cfg.fromSet {

@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -182,4 +184,27 @@ func TestDecode_follow_nodeDown(t *testing.T) {
 	r := run(t, t.Context(), nil, "decode", "--node", "http://127.0.0.1:1", "--follow", "--timeout", "1s")
 	require.Equal(t, service.ExitFailure, r.code, r.stderr)
 	require.Contains(t, r.stderr, "mongotron decode: node head: ")
+}
+
+// TestDecode_replayReproducesRecordedBlocks is the foundation's promise:
+// tronsim serving recorded blocks, read back through the node API, gives
+// byte for byte what decoding the recorded files directly gives. The block
+// is real (mainnet 43811922); its recording has no infos, which the range
+// mode reports and decodes around.
+func TestDecode_replayReproducesRecordedBlocks(t *testing.T) {
+	t.Parallel()
+	blockJSON, err := os.ReadFile(fixture(t, blockFixture))
+	require.NoError(t, err)
+	dir := t.TempDir()
+	rec := `{"block":` + string(blockJSON) + `,"transaction_info":[]}`
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "43811922.json"), []byte(rec), 0o644))
+	_, url := simtest.Start(t, sim.Config{BlocksDir: dir, Instant: true})
+
+	viaNode := run(t, t.Context(), nil, "decode", "--node", url, "--from", "43811922", "--to", "43811922")
+	require.Equal(t, service.ExitOK, viaNode.code, viaNode.stderr)
+	require.Contains(t, viaNode.stderr, "0 transaction infos for 198 transactions")
+	offline := run(t, t.Context(), nil, "decode", "--block", fixture(t, blockFixture))
+	require.Equal(t, service.ExitOK, offline.code, offline.stderr)
+	require.Equal(t, offline.stdout, viaNode.stdout)
+	require.Len(t, events(t, viaNode.stdout), 198)
 }
