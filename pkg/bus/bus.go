@@ -42,13 +42,16 @@ func SubscriptionFromSubject(subject string) string {
 }
 
 // MsgID is the JetStream de-duplication id of an event published to a
-// subscription: the same chain event retracted (removed) is a different
-// message.
-func MsgID(subscriptionID, eventID string, removed bool) string {
+// subscription. The block id is part of it: a transaction retracted by a
+// reorg and included again in another block is a new delivery, not a
+// duplicate; and the same chain event retracted (removed) is a different
+// message from its delivery.
+func MsgID(subscriptionID, eventID, blockID string, removed bool) string {
+	id := subscriptionID + "|" + eventID + "|" + blockID
 	if removed {
-		return subscriptionID + "|" + eventID + "|removed"
+		return id + "|removed"
 	}
-	return subscriptionID + "|" + eventID
+	return id
 }
 
 // Operations of a [SubscriptionChange].

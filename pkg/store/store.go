@@ -47,6 +47,11 @@ type EventDoc struct {
 	Kind           string `bson:"kind"`
 	TxID           string `bson:"tx_id"`
 	Block          int64  `bson:"block"`
+	// BlockID is part of the unique key with SubscriptionID, EventID and
+	// Removed: the same transaction re-included in another block after a
+	// reorg is delivered again, while a redo of the same block after a
+	// crash is a duplicate.
+	BlockID string `bson:"block_id"`
 	// Addresses are the event's from, to and watched addresses (base58),
 	// for the history API's address filter.
 	Addresses []string  `bson:"addresses"`
@@ -98,7 +103,7 @@ func EnsureIndexes(ctx context.Context, db *mongo.Database, retention time.Durat
 		coll, name string
 		m          mongo.IndexModel
 	}{
-		{Events, "sub_event_removed", mongo.IndexModel{Keys: bson.D{{Key: "subscription_id", Value: 1}, {Key: "event_id", Value: 1}, {Key: "removed", Value: 1}}, Options: options.Index().SetUnique(true).SetName("sub_event_removed")}},
+		{Events, "sub_event_removed_block", mongo.IndexModel{Keys: bson.D{{Key: "subscription_id", Value: 1}, {Key: "event_id", Value: 1}, {Key: "removed", Value: 1}, {Key: "block_id", Value: 1}}, Options: options.Index().SetUnique(true).SetName("sub_event_removed_block")}},
 		{Events, "sub_cursor", mongo.IndexModel{Keys: bson.D{{Key: "subscription_id", Value: 1}, {Key: "cursor", Value: 1}}, Options: options.Index().SetUnique(true).SetName("sub_cursor")}},
 		{Events, "created_at", mongo.IndexModel{Keys: bson.D{{Key: "created_at", Value: 1}}, Options: options.Index().SetName("created_at")}},
 		{SubscriptionAddresses, "sub_address", mongo.IndexModel{Keys: bson.D{{Key: "subscription_id", Value: 1}, {Key: "address", Value: 1}}, Options: options.Index().SetUnique(true).SetName("sub_address")}},

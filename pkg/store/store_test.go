@@ -41,7 +41,7 @@ func TestEnsureIndexes_IdempotentAndSweepWorksWithoutTTL(t *testing.T) {
 	_, err = ev.InsertMany(ctx, docs)
 	require.NoError(t, err)
 	_, err = ev.InsertOne(ctx, store.EventDoc{ID: "sub_a|3", SubscriptionID: "sub_a", Cursor: "3", EventID: "y:0", CreatedAt: now})
-	require.True(t, mongo.IsDuplicateKeyError(err), "(subscription_id, event_id, removed) is unique: %v", err)
+	require.True(t, mongo.IsDuplicateKeyError(err), "(subscription_id, event_id, removed, block_id) is unique: %v", err)
 
 	n, err := store.SweepEvents(ctx, db, time.Hour, now)
 	require.NoError(t, err)

@@ -111,10 +111,10 @@ func (f *Follower) delivery(ev *event.Event, step uint64, pos map[string]uint64,
 	return delivery{
 		doc: store.EventDoc{
 			ID: store.EventDocID(sub, ev.Cursor), SubscriptionID: sub, Cursor: ev.Cursor, EventID: ev.ID,
-			Removed: ev.Removed, Kind: string(ev.Kind), TxID: ev.TxID, Block: ev.Block.Number,
+			Removed: ev.Removed, Kind: string(ev.Kind), TxID: ev.TxID, Block: ev.Block.Number, BlockID: ev.Block.ID,
 			Addresses: addrs, CreatedAt: now, JSON: data,
 		},
-		msg: Msg{Subject: bus.EventsSubject(sub), ID: bus.MsgID(sub, ev.ID, ev.Removed), Data: data},
+		msg: Msg{Subject: bus.EventsSubject(sub), ID: bus.MsgID(sub, ev.ID, ev.Block.ID, ev.Removed), Data: data},
 	}, nil
 }
 
