@@ -21,6 +21,11 @@ type command struct {
 func commands() []command {
 	return []command{
 		{name: "decode", summary: "print the events of Tron blocks, from a node or from saved node answers", run: runDecode},
+		{name: "keys", summary: "create and revoke API keys (admin key)", run: subcommands("keys", "Manage API keys with the admin key.", keysCommands())},
+		{name: "subs", summary: "create, list, show, update and delete subscriptions", run: subcommands("subs", "Manage your subscriptions.", subsCommands())},
+		{name: "addrs", summary: "add, remove and list a subscription's watched addresses", run: subcommands("addrs", "Manage a subscription's address set (up to 100,000 addresses).", addrsCommands())},
+		{name: "tail", summary: "follow a subscription's events live, resuming across edge restarts", run: single(tailCommand())},
+		{name: "history", summary: "print a subscription's stored events", run: single(historyCommand())},
 	}
 }
 
@@ -50,6 +55,13 @@ func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	return service.ExitUsage
 }
 
+// single adapts one API command to the dispatch table.
+func single(c apiCommand) func(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
+	return func(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
+		return runAPI(ctx, c, args, environ, stdout, stderr)
+	}
+}
+
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: mongotron <command> [flags]")
 	fmt.Fprintln(w)
@@ -59,6 +71,8 @@ func usage(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run mongotron <command> --help for a command's flags.")
+	fmt.Fprintln(w, "Commands that call an edge read its URL and your API key from --url and --api-key,")
+	fmt.Fprintln(w, "or from MONGOTRON_URL and MONGOTRON_API_KEY.")
 }
 
 // usageError marks bad input, which exits with [service.ExitUsage]; every

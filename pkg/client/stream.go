@@ -1,0 +1,447 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Defaults of [StreamOptions].
+const (
+	// DefaultMinBackoff is the first reconnection delay, before jitter.
+	DefaultMinBackoff = 250 * time.Millisecond
+	// DefaultMaxBackoff caps the reconnection delay.
+	DefaultMaxBackoff = 30 * time.Second
+	// DefaultIdleTimeout is how long a connection may stay silent before
+	// its hello says how often the server sends heartbeats.
+	DefaultIdleTimeout = 60 * time.Second
+	// handshakeTimeout bounds the WebSocket handshake.
+	handshakeTimeout = 15 * time.Second
+	// maxMessageBytes bounds one server message; an event is a few KB.
+	maxMessageBytes = 8 << 20
+	// closeWait bounds writing our close frame when the stream stops.
+	closeWait = time.Second
+)
+
+// StreamOptions configures [Client.Stream].
+type StreamOptions struct {
+	// After is the cursor of the last event already processed: the
+	// stream starts with the events after it. Empty means live events
+	// only, from now.
+	After string
+	// StateHandler, when not nil, is told of every change of the
+	// stream's connection and of every heartbeat, from the stream's
+	// goroutine: it must return quickly and must not call [Stream.Next].
+	StateHandler func(State)
+	// MinBackoff is the first reconnection delay; each failed attempt
+	// doubles it, up to MaxBackoff, and the delay waited is drawn at
+	// random between half of it and all of it, so that clients cut off
+	// together do not come back together. Zero means
+	// [DefaultMinBackoff].
+	MinBackoff time.Duration
+	// MaxBackoff caps the reconnection delay. Zero means
+	// [DefaultMaxBackoff].
+	MaxBackoff time.Duration
+	// MaxAttempts is how many connection attempts in a row may fail
+	// before [Stream.Next] returns the last failure. Zero means no limit:
+	// the stream retries until it is closed, its context ends or the
+	// server refuses it for good.
+	MaxAttempts int
+	// IdleTimeout is how long the stream waits for any message before it
+	// deems the connection dead and reconnects. Zero means three
+	// heartbeat intervals as the server's hello announces them
+	// ([DefaultIdleTimeout] until the hello).
+	IdleTimeout time.Duration
+}
+
+// Status is the state of a [Stream]'s connection.
+type Status int
+
+// The statuses a [State] reports.
+const (
+	// StatusConnecting: a connection attempt starts.
+	StatusConnecting Status = iota
+	// StatusConnected: the server's hello arrived.
+	StatusConnected
+	// StatusHeartbeat: a heartbeat arrived; the connection is alive.
+	StatusHeartbeat
+	// StatusReconnecting: the connection ended or an attempt failed,
+	// for a reason that may pass; the stream waits Delay, then connects
+	// again with the last cursor.
+	StatusReconnecting
+	// StatusStopped: the stream ended for good; Err says why.
+	StatusStopped
+)
+
+func (s Status) String() string {
+	switch s {
+	case StatusConnecting:
+		return "connecting"
+	case StatusConnected:
+		return "connected"
+	case StatusHeartbeat:
+		return "heartbeat"
+	case StatusReconnecting:
+		return "reconnecting"
+	case StatusStopped:
+		return "stopped"
+	}
+	return fmt.Sprintf("Status(%d)", int(s))
+}
+
+// State is one change of a stream's connection, for [StreamOptions]'s
+// StateHandler. Fields that do not apply to Status are zero.
+type State struct {
+	Status Status
+	// Attempt counts the connection attempts that failed in a row.
+	Attempt int
+	// Err is why the connection ended (StatusReconnecting) or why the
+	// stream stopped (StatusStopped).
+	Err error
+	// Delay is the wait before the next attempt (StatusReconnecting).
+	Delay time.Duration
+	// Resumed is the hello's: the server resumed after the cursor asked
+	// for (StatusConnected).
+	Resumed bool
+	// Gap is true when the stream asked to resume after a cursor and the
+	// server could not (the cursor is older than its retention): events
+	// between that cursor and the first one delivered next may be
+	// missing; [Client.History] cannot fill them either.
+	Gap bool
+	// Heartbeat is the server's heartbeat interval (StatusConnected).
+	Heartbeat time.Duration
+	// HeadBlock and Time are the chain head and the server's clock of a
+	// heartbeat (StatusHeartbeat).
+	HeadBlock int64
+	Time      time.Time
+	// Cursor is the cursor of the last event delivered.
+	Cursor string
+}
+
+// Stream is a subscription's live events, delivered once each, in cursor
+// order, across reconnections. Read it with [Stream.Next] from one
+// goroutine; [Stream.Close] may be called from any.
+type Stream struct {
+	c      *Client
+	subID  string
+	opts   StreamOptions
+	events chan Event
+	done   chan struct{}
+	cancel context.CancelFunc
+	closed atomic.Bool
+
+	mu     sync.Mutex
+	cursor string
+	err    error // set before done is closed
+}
+
+// Stream opens a subscription's event stream, connecting in the
+// background, and returns at once: errors come from [Stream.Next]. The
+// stream reconnects with jittered exponential backoff after network
+// failures, silence past the idle timeout, and closes with 1000, 1001,
+// 1011, 1012, 4008 (it read too slowly) and 4029 (too many connections),
+// resuming after the last event delivered and dropping any event at or
+// before it, so the caller sees neither a gap nor a duplicate. It stops
+// for good on 4404 ([ErrSubscriptionDeleted]), 4004 ([ErrNotFound]), 1008
+// ([ErrUnauthorized]), 1009, and on a handshake refused with 400, 401,
+// 403 or 404 ([*APIError]). It ends when ctx does or on [Stream.Close];
+// call Close in every case to release it.
+func (c *Client) Stream(ctx context.Context, subID string, opts StreamOptions) *Stream {
+	if opts.MinBackoff <= 0 {
+		opts.MinBackoff = DefaultMinBackoff
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = DefaultMaxBackoff
+	}
+	opts.MaxBackoff = max(opts.MaxBackoff, opts.MinBackoff)
+	ctx, cancel := context.WithCancel(ctx)
+	s := &Stream{
+		c: c, subID: subID, opts: opts,
+		events: make(chan Event),
+		done:   make(chan struct{}),
+		cancel: cancel,
+		cursor: opts.After,
+	}
+	go s.run(ctx)
+	return s
+}
+
+// Next returns the next event, waiting for it until ctx ends (which
+// leaves the stream usable). After the stream stopped it returns why:
+// a [*CloseError] or [*APIError] the server ended it with, the last
+// failure after MaxAttempts, the stream's context error, or
+// [ErrStreamClosed] after Close.
+func (s *Stream) Next(ctx context.Context) (Event, error) {
+	select {
+	case ev := <-s.events:
+		return ev, nil
+	case <-s.done:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return Event{}, s.err
+	case <-ctx.Done():
+		return Event{}, ctx.Err()
+	}
+}
+
+// Cursor returns the cursor of the last event [Stream.Next] returned (the
+// After it was opened with before the first one). Store it to resume
+// later with StreamOptions.After.
+func (s *Stream) Cursor() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cursor
+}
+
+// Done is closed when the stream has stopped for good.
+func (s *Stream) Done() <-chan struct{} { return s.done }
+
+// Close stops the stream, closing its connection with 1000, and waits for
+// its goroutine. It is safe to call more than once.
+func (s *Stream) Close() error {
+	s.closed.Store(true)
+	s.cancel()
+	<-s.done
+	return nil
+}
+
+func (s *Stream) state(st State) {
+	if s.opts.StateHandler == nil {
+		return
+	}
+	st.Cursor = s.Cursor()
+	s.opts.StateHandler(st)
+}
+
+// run connects, reads and reconnects until the stream stops. It is the
+// only goroutine that touches a connection, apart from the close that
+// ctx's end triggers.
+func (s *Stream) run(ctx context.Context) {
+	var err error
+	defer func() {
+		s.mu.Lock()
+		s.err = err
+		s.mu.Unlock()
+		s.state(State{Status: StatusStopped, Err: err})
+		close(s.done)
+	}()
+	attempt := 0
+	for {
+		s.state(State{Status: StatusConnecting, Attempt: attempt})
+		res := s.session(ctx)
+		if ctx.Err() != nil {
+			err = s.stopErr(ctx)
+			return
+		}
+		if res.permanent {
+			err = res.err
+			return
+		}
+		if res.healthy {
+			attempt = 0
+		}
+		attempt++
+		if s.opts.MaxAttempts > 0 && attempt >= s.opts.MaxAttempts {
+			err = fmt.Errorf("client: stream %s: gave up after %d failed attempts: %w", s.subID, attempt, res.err)
+			return
+		}
+		delay := max(s.backoff(attempt), res.retryAfter)
+		s.state(State{Status: StatusReconnecting, Attempt: attempt, Err: res.err, Delay: delay})
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			err = s.stopErr(ctx)
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Stream) stopErr(ctx context.Context) error {
+	if s.closed.Load() {
+		return ErrStreamClosed
+	}
+	return fmt.Errorf("client: stream %s: %w", s.subID, context.Cause(ctx))
+}
+
+// backoff returns the delay before attempt (from 1): MinBackoff doubled
+// per attempt up to MaxBackoff, then drawn between half and all of it.
+func (s *Stream) backoff(attempt int) time.Duration {
+	d := s.opts.MaxBackoff
+	if attempt < 31 {
+		d = min(d, s.opts.MinBackoff<<(attempt-1))
+	}
+	half := d / 2
+	return half + rand.N(d-half+1)
+}
+
+// sessionResult is how one connection ended.
+type sessionResult struct {
+	err error
+	// permanent means reconnecting cannot help.
+	permanent bool
+	// healthy means the connection worked (it delivered an event, or
+	// lived past MaxBackoff), so the backoff starts over.
+	healthy bool
+	// retryAfter is the least wait the server asked for.
+	retryAfter time.Duration
+}
+
+func (s *Stream) url() string {
+	u := *s.c.base
+	if u.Scheme == "https" {
+		u.Scheme = "wss"
+	} else {
+		u.Scheme = "ws"
+	}
+	str := u.String() + "/v1/subscriptions/" + pathID(s.subID) + "/stream"
+	if cur := s.Cursor(); cur != "" {
+		str += "?" + url.Values{"after": {cur}}.Encode()
+	}
+	return str
+}
+
+func (s *Stream) dialer() *websocket.Dialer {
+	d := &websocket.Dialer{Proxy: http.ProxyFromEnvironment, HandshakeTimeout: handshakeTimeout}
+	if t, ok := s.c.opts.hc.Transport.(*http.Transport); ok {
+		d.Proxy = t.Proxy
+		d.TLSClientConfig = t.TLSClientConfig
+		d.NetDialContext = t.DialContext
+	}
+	return d
+}
+
+// session runs one connection: it dials, then reads until the connection
+// ends, delivering events after the last cursor.
+func (s *Stream) session(ctx context.Context) sessionResult {
+	header := http.Header{}
+	s.c.setHeaders(header)
+	after := s.Cursor()
+	conn, resp, err := s.dialer().DialContext(ctx, s.url(), header)
+	if err != nil {
+		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+			apiErr := readAPIError(resp)
+			_ = resp.Body.Close()
+			var ae *APIError
+			errors.As(apiErr, &ae)
+			return sessionResult{err: apiErr, permanent: !ae.temporary(), retryAfter: ae.RetryAfter}
+		}
+		return sessionResult{err: fmt.Errorf("client: stream %s: dial: %w", s.subID, err)}
+	}
+	defer conn.Close()
+	// The read below blocks; ending ctx must end it, and tell the server
+	// why on the way.
+	stop := context.AfterFunc(ctx, func() {
+		_ = conn.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(websocket.CloseNormalClosure, "client closed"), time.Now().Add(closeWait))
+		_ = conn.Close()
+	})
+	defer stop()
+
+	started := time.Now()
+	res := sessionResult{}
+	defer func() {
+		res.healthy = res.healthy || time.Since(started) > s.opts.MaxBackoff
+	}()
+	idle := s.opts.IdleTimeout
+	if idle <= 0 {
+		idle = DefaultIdleTimeout
+	}
+	conn.SetReadLimit(maxMessageBytes)
+	_ = conn.SetReadDeadline(time.Now().Add(idle))
+	conn.SetPingHandler(func(data string) error {
+		_ = conn.SetReadDeadline(time.Now().Add(idle))
+		err := conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(closeWait))
+		var ne net.Error
+		if errors.Is(err, websocket.ErrCloseSent) || errors.As(err, &ne) && ne.Timeout() {
+			return nil
+		}
+		return err
+	})
+	for {
+		_, msg, err := conn.ReadMessage()
+		if err != nil {
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				cerr := &CloseError{Code: ce.Code, Reason: ce.Text}
+				res.err, res.permanent = cerr, permanentClose(ce.Code)
+				if ce.Code == CloseTooManyConnections {
+					// Another edge may have room; this one will not
+					// soon.
+					res.retryAfter = 2 * s.opts.MinBackoff
+				}
+				return res
+			}
+			res.err = fmt.Errorf("client: stream %s: %w", s.subID, err)
+			return res
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(idle))
+		var head struct {
+			Type       string    `json:"type"`
+			Cursor     string    `json:"cursor"`
+			Resumed    bool      `json:"resumed"`
+			HeartbeatS int64     `json:"heartbeat_s"`
+			HeadBlock  int64     `json:"head_block"`
+			Time       time.Time `json:"time"`
+		}
+		if err := json.Unmarshal(msg, &head); err != nil {
+			res.err = fmt.Errorf("client: stream %s: malformed message: %w", s.subID, err)
+			return res
+		}
+		switch head.Type {
+		case "hello":
+			hb := time.Duration(head.HeartbeatS) * time.Second
+			if s.opts.IdleTimeout <= 0 && hb > 0 {
+				idle = 3 * hb
+				_ = conn.SetReadDeadline(time.Now().Add(idle))
+			}
+			s.state(State{Status: StatusConnected, Resumed: head.Resumed, Gap: after != "" && !head.Resumed, Heartbeat: hb})
+		case "heartbeat":
+			s.state(State{Status: StatusHeartbeat, HeadBlock: head.HeadBlock, Time: head.Time})
+		case "event":
+			if head.Cursor != "" && !cursorAfter(head.Cursor, s.Cursor()) {
+				continue // replayed at the seam: already delivered
+			}
+			ev, err := decodeEvent(msg)
+			if err != nil {
+				res.err = err
+				return res
+			}
+			select {
+			case s.events <- ev:
+			case <-ctx.Done():
+				return res
+			}
+			res.healthy = true
+			if head.Cursor != "" {
+				s.mu.Lock()
+				s.cursor = head.Cursor
+				s.mu.Unlock()
+			}
+		default:
+			// A message type this version does not know: clients
+			// ignore what they do not understand.
+		}
+	}
+}
+
+// cursorAfter reports whether cursor a comes after b in delivery order.
+// Cursors are fixed-width hex, so string order is delivery order; a
+// longer one is taken as later should the format ever grow.
+func cursorAfter(a, b string) bool {
+	if len(a) != len(b) {
+		return len(a) > len(b)
+	}
+	return a > b
+}

@@ -1,0 +1,265 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+	"unicode"
+
+	"github.com/mongotron/mongotron/pkg/client"
+	"github.com/mongotron/mongotron/pkg/cursor"
+	"github.com/mongotron/mongotron/pkg/logging"
+	"github.com/mongotron/mongotron/pkg/tron"
+)
+
+func tailCommand() apiCommand {
+	var (
+		after  string
+		format format
+		quiet  bool
+	)
+	return apiCommand{
+		name: "tail",
+		usage: `Usage:
+  mongotron tail SUB_ID [--after CURSOR]   follow a subscription's events live
+
+Prints each event as it comes: a table on a terminal, one JSON object per
+line (exactly as the edge sent it) when piped. With --after, the events
+after that cursor are replayed first, then live ones, with no gap and no
+duplicate. The stream survives edge restarts and network failures: it
+reconnects with backoff and resumes after the last event printed
+(connection notices go to stderr). Ctrl-C stops it (exit 0) and prints the
+cursor to resume from. A deleted subscription ends it with exit 1.
+`,
+		minArgs: 1, maxArgs: 1,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&after, "after", "", "start after this event `cursor` (from a previous tail, history or event)")
+			fs.BoolVar(&quiet, "quiet", false, "no connection notices on stderr")
+			format.register(fs)
+		},
+		run: func(ctx context.Context, c *client.Client, inv *invocation) error {
+			if after != "" {
+				if _, err := cursor.Parse(after); err != nil {
+					return badInput("--after: %v", err)
+				}
+			}
+			p := newEventPrinter(inv.stdout, format.table(inv.stdout))
+			notify := func(format string, args ...any) {
+				if !quiet {
+					fmt.Fprintf(inv.stderr, "mongotron tail: "+format+"\n", args...)
+				}
+			}
+			reconnecting := false
+			s := c.Stream(ctx, inv.args[0], client.StreamOptions{
+				After: after,
+				StateHandler: func(st client.State) {
+					switch st.Status {
+					case client.StatusReconnecting:
+						reconnecting = true
+						notify("%v; reconnecting in %s", explain(st.Err), st.Delay.Round(time.Millisecond))
+					case client.StatusConnected:
+						if st.Gap {
+							notify("warning: the edge no longer holds the events after %s; some may be missing", st.Cursor)
+						}
+						if reconnecting {
+							notify("reconnected; resuming after %s", orDash(st.Cursor))
+							reconnecting = false
+						}
+					}
+				},
+			})
+			defer s.Close()
+			for {
+				ev, err := s.Next(ctx)
+				if err != nil {
+					if ctx.Err() != nil {
+						if cur := s.Cursor(); cur != "" {
+							notify("stopped; resume with --after %s", cur)
+						}
+						return nil
+					}
+					if errors.Is(err, client.ErrSubscriptionDeleted) {
+						return fmt.Errorf("the subscription was deleted")
+					}
+					return explain(err)
+				}
+				if err := p.print(ev); err != nil {
+					return err
+				}
+			}
+		},
+	}
+}
+
+func historyCommand() apiCommand {
+	var (
+		opts   client.HistoryOptions
+		kinds  stringList
+		max    int
+		format format
+	)
+	return apiCommand{
+		name: "history",
+		usage: `Usage:
+  mongotron history SUB_ID [--after CURSOR] [--kind K] [--address A] [--tx-id T]
+
+Prints a subscription's stored events in delivery order, every page up to
+the newest (or --max): a table on a terminal, one JSON object per line when
+piped. Continue later with --after the last cursor printed.
+`,
+		minArgs: 1, maxArgs: 1,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&opts.After, "after", "", "start after this event `cursor`")
+			fs.Var(&kinds, "kind", "only these `kinds` (repeatable, or comma-separated)")
+			fs.StringVar(&opts.Address, "address", "", "only events involving this `address`")
+			fs.StringVar(&opts.TxID, "tx-id", "", "only events of this transaction `id`")
+			fs.IntVar(&opts.Limit, "page-size", 100, "events per request (1 to 1000)")
+			fs.IntVar(&max, "max", 0, "stop after `N` events (0: all)")
+			format.register(fs)
+		},
+		run: func(ctx context.Context, c *client.Client, inv *invocation) error {
+			if opts.Limit < 1 || opts.Limit > 1000 {
+				return badInput("--page-size %d: want 1 to 1000", opts.Limit)
+			}
+			if max < 0 {
+				return badInput("--max %d is negative", max)
+			}
+			opts.Kinds = kinds
+			p := newEventPrinter(inv.stdout, format.table(inv.stdout))
+			n := 0
+			last := ""
+			for ev, err := range c.AllHistory(ctx, inv.args[0], opts) {
+				if err != nil {
+					return err
+				}
+				if err := p.print(ev); err != nil {
+					return err
+				}
+				last = ev.Cursor
+				if n++; n == max {
+					break
+				}
+			}
+			if p.table && last != "" {
+				fmt.Fprintf(inv.stderr, "mongotron history: %d events; continue with --after %s\n", n, last)
+			}
+			return nil
+		},
+	}
+}
+
+// eventPrinter prints events as table rows for a person, or as the JSON
+// the edge sent, one per line, for a program.
+type eventPrinter struct {
+	w      *bufio.Writer
+	table  bool
+	color  bool
+	header bool
+}
+
+func newEventPrinter(w io.Writer, table bool) *eventPrinter {
+	return &eventPrinter{w: bufio.NewWriter(w), table: table, color: table && logging.IsTerminal(w)}
+}
+
+const rowFormat = "%-19s  %10s  %-16s  %26s  %-14s   %-14s  %-10s  %5s%s\n"
+
+func (p *eventPrinter) print(ev client.Event) error {
+	if !p.table {
+		var b bytes.Buffer
+		if err := json.Compact(&b, ev.Raw); err != nil {
+			return fmt.Errorf("event %s: %w", ev.Cursor, err)
+		}
+		b.WriteByte('\n')
+		_, _ = p.w.Write(b.Bytes())
+		return p.flush()
+	}
+	if !p.header {
+		fmt.Fprintf(p.w, rowFormat, "TIME (UTC)", "BLOCK", "KIND", "AMOUNT", "FROM", "TO", "TX", "CONF", "")
+		p.header = true
+	}
+	row := fmt.Sprintf(rowFormat,
+		ev.Block.Timestamp.UTC().Format("2006-01-02 15:04:05"),
+		fmt.Sprint(ev.Block.Number),
+		clipTo(string(ev.Kind), 16),
+		amount(ev),
+		shortAddr(ev.From)+" →",
+		shortAddr(ev.To),
+		shortHex(ev.TxID),
+		fmt.Sprint(ev.Confirmations),
+		flags(ev))
+	if ev.Removed && p.color {
+		// Struck through: the event left the chain.
+		row = "\x1b[9m" + row[:len(row)-1] + "\x1b[0m\n"
+	}
+	_, _ = p.w.WriteString(row)
+	return p.flush()
+}
+
+func (p *eventPrinter) flush() error {
+	if err := p.w.Flush(); err != nil {
+		return writeError{err}
+	}
+	return nil
+}
+
+func flags(ev client.Event) string {
+	s := ""
+	if ev.Removed {
+		s += "  REMOVED (reorg)"
+	}
+	if !ev.Success {
+		s += "  FAILED"
+	}
+	return s
+}
+
+func amount(ev client.Event) string {
+	a := ev.AmountDecimal
+	if a == "" {
+		if ev.Amount.IsZero() {
+			return "-"
+		}
+		a = ev.Amount.String()
+	}
+	if ev.Token != nil && ev.Token.Symbol != "" {
+		a += " " + clipTo(ev.Token.Symbol, 8)
+	}
+	return clipTo(a, 26)
+}
+
+func shortAddr(a tron.Address) string {
+	if a.IsZero() {
+		return "-"
+	}
+	s := a.String()
+	return s[:6] + "…" + s[len(s)-6:]
+}
+
+func shortHex(s string) string {
+	if len(s) <= 10 {
+		return orDash(s)
+	}
+	return s[:10]
+}
+
+// clipTo shortens s to n runes, and replaces control characters: token
+// symbols come from the chain, and anyone can deploy a token whose
+// symbol holds terminal escape sequences.
+func clipTo(s string, n int) string {
+	r := []rune(s)
+	for i, c := range r {
+		if unicode.IsControl(c) {
+			r[i] = '?'
+		}
+	}
+	if len(r) <= n {
+		return string(r)
+	}
+	return string(r[:n-1]) + "…"
+}
