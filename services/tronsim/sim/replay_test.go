@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mongotron/mongotron/pkg/decode"
-	"github.com/mongotron/mongotron/pkg/tron"
 	"github.com/mongotron/mongotron/pkg/fixtures"
+	"github.com/mongotron/mongotron/pkg/tron"
 	"github.com/mongotron/mongotron/services/tronsim/sim"
 )
 

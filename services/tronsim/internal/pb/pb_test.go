@@ -7,8 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/mongotron/mongotron/pkg/tron"
 	"github.com/mongotron/mongotron/pkg/fixtures"
+	"github.com/mongotron/mongotron/pkg/tron"
 	"github.com/mongotron/mongotron/services/tronsim/internal/pb"
 )
 
