@@ -25,12 +25,15 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/mongotron/mongotron/pkg/bus"
 	"github.com/mongotron/mongotron/pkg/config"
 	"github.com/mongotron/mongotron/pkg/decode"
 	"github.com/mongotron/mongotron/pkg/logging"
 	"github.com/mongotron/mongotron/pkg/service"
 	"github.com/mongotron/mongotron/pkg/store"
+	"github.com/mongotron/mongotron/pkg/subscription"
 	"github.com/mongotron/mongotron/pkg/tron"
+	"github.com/mongotron/mongotron/services/ingest/internal/backfill"
 	"github.com/mongotron/mongotron/services/ingest/internal/follow"
 	"github.com/mongotron/mongotron/services/ingest/internal/subs"
 )
@@ -82,6 +85,15 @@ type Config struct {
 	// StartTimeout bounds connecting each dependency at start. Zero means
 	// 10s.
 	StartTimeout time.Duration
+
+	// LeaseTTL is how long the leader lease lasts without renewal; it is
+	// renewed every LeaseTTL/3, and a standby takes over at most about
+	// LeaseTTL after a leader dies. Zero means follow.DefaultLeaseTTL
+	// (6s).
+	LeaseTTL time.Duration
+	// LeaseHolder names this ingest in the lease. Empty means
+	// hostname-pid-random; two ingests must never share a name.
+	LeaseHolder string
 }
 
 // RegisterFlags registers every flag of the ingest on fs.
@@ -102,6 +114,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ResyncInterval, "resync-interval", subs.DefaultResyncInterval, "how often subscriptions are resynchronised from MongoDB")
 	fs.DurationVar(&c.Retention, "retention", store.DefaultRetention, "how long events are kept")
 	fs.DurationVar(&c.StartTimeout, "start-timeout", 10*time.Second, "how long to wait for each dependency at start")
+	fs.DurationVar(&c.LeaseTTL, "lease.ttl", follow.DefaultLeaseTTL, "leader lease lifetime without renewal (renewed every third of it)")
+	fs.StringVar(&c.LeaseHolder, "lease.holder", "", "`name` of this ingest in the leader lease (empty: hostname-pid-random)")
 }
 
 // Validate reports every invalid value at once.
@@ -116,6 +130,7 @@ func (c *Config) Validate() error {
 		nonNegative("resync-interval", c.ResyncInterval),
 		nonNegative("retention", c.Retention),
 		nonNegative("start-timeout", c.StartTimeout),
+		checkLeaseTTL(c.LeaseTTL),
 		checkInt("start-block", c.StartBlock),
 		checkInt("fetch-concurrency", int64(c.FetchConcurrency)),
 	)
@@ -124,6 +139,13 @@ func (c *Config) Validate() error {
 func nonNegative(name string, d time.Duration) error {
 	if d < 0 {
 		return fmt.Errorf("config: %s %s is negative", name, d)
+	}
+	return nil
+}
+
+func checkLeaseTTL(d time.Duration) error {
+	if d != 0 && d < 30*time.Millisecond {
+		return fmt.Errorf("config: lease.ttl %s is below 30ms", d)
 	}
 	return nil
 }
@@ -148,9 +170,10 @@ type App struct {
 
 // deps are the connected dependencies, for readiness.
 type deps struct {
-	mongo    *mongo.Client
-	nc       *nats.Conn
-	follower *follow.Follower
+	mongo  *mongo.Client
+	nc     *nats.Conn
+	lease  *follow.Lease
+	leader *leader
 }
 
 // New binds the HTTP server of cfg. It connects nothing: [App.Run] does.
@@ -195,15 +218,21 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 		} else {
 			checks["nats"], ok = "down", false
 		}
-		if d.follower.NodeOK() {
-			checks["node"] = "ok"
-		} else {
-			checks["node"], ok = "down", false
+		// A standby is ready: it is what a takeover needs. It does
+		// not poll the node, so only a leader reports on it.
+		checks["leadership"] = "standby"
+		if f := d.leader.follower(); f != nil && d.lease.IsLeader() {
+			checks["leadership"] = "leader"
+			if f.NodeOK() {
+				checks["node"] = "ok"
+			} else {
+				checks["node"], ok = "down", false
+			}
+			checks["head_block"] = fmt.Sprint(f.Head())
+			checks["committed_block"] = fmt.Sprint(f.Committed())
 		}
-		// One ingest per deployment for now: it always leads.
-		checks["leadership"] = "leader"
-		checks["head_block"] = fmt.Sprint(d.follower.Head())
-		checks["committed_block"] = fmt.Sprint(d.follower.Committed())
+		checks["lease_holder"] = d.lease.Holder()
+		checks["lease_token"] = fmt.Sprint(d.lease.Token())
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -289,23 +318,54 @@ func (a *App) run(ctx context.Context) error {
 	if err := follow.EnsureStream(sctx, pub.JetStream(), 0); err != nil {
 		return err
 	}
-	mgr := subs.New(subs.Config{DB: db, Logger: a.logger.With("component", "subs"), ResyncInterval: a.cfg.ResyncInterval})
+	// Backfilling subscriptions are held out of live matching until the
+	// runner hands them over; a nil runner holds them too.
+	var runner *backfill.Runner
+	mgr := subs.New(subs.Config{DB: db, Logger: a.logger.With("component", "subs"), ResyncInterval: a.cfg.ResyncInterval,
+		Hold: func(s *subscription.Subscription) bool { return runner.Hold(s) }})
 	if err := mgr.Resync(sctx); err != nil {
 		return err
 	}
 	a.logger.Info("subscriptions loaded", "count", mgr.Len(), "ttl_index", ttl)
 
-	f, err := follow.New(follow.Config{
+	fcfg := follow.Config{
 		Node: client, DB: db, Publisher: pub, Matcher: mgr,
 		Decoder: decode.NewDecoder(decode.DecoderConfig{Network: a.cfg.Network}),
 		Logger:  a.logger.With("component", "follow"), Metrics: follow.NewMetrics(a.reg),
 		StartBlock: a.cfg.StartBlock, PollInterval: a.cfg.PollInterval, Concurrency: a.cfg.FetchConcurrency,
+	}
+	if _, err := follow.New(fcfg); err != nil {
+		return err
+	}
+	lease, err := follow.NewLease(follow.LeaseConfig{
+		DB: db, Logger: a.logger.With("component", "lease"), Registerer: a.reg,
+		Holder: a.cfg.LeaseHolder, TTL: a.cfg.LeaseTTL,
 	})
 	if err != nil {
 		return err
 	}
-	a.deps.Store(&deps{mongo: mc, nc: nc, follower: f})
+	lead := &leader{}
+	// The backfill has its own node client, so that its range fetches
+	// never queue behind the follower's head polls.
+	bfClient, err := tron.NewClient(tron.ClientConfig{BaseURL: a.cfg.TronNodeURL, APIKey: a.cfg.TronAPIKey, Observer: nodeMetrics.observe})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = bfClient.Close() }()
+	runner, err = backfill.New(backfill.Config{
+		DB: db, Node: bfClient, Publisher: pub, Live: lead, Fence: lead, Subs: mgr,
+		Decoder:    decode.NewDecoder(decode.DecoderConfig{Network: a.cfg.Network}),
+		Notify:     func(ch bus.SubscriptionChange) { publishChange(nc, ch) },
+		Logger:     a.logger.With("component", "backfill"),
+		Registerer: a.reg,
+	})
+	if err != nil {
+		return err
+	}
+	a.deps.Store(&deps{mongo: mc, nc: nc, lease: lease, leader: lead})
 
+	// The subscriptions stay loaded on a standby too, so that a takeover
+	// starts matching at once.
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	bctx, bcancel := context.WithCancel(ctx)
@@ -315,8 +375,35 @@ func (a *App) run(ctx context.Context) error {
 			a.logger.Error("subscriptions", "err", err)
 		}
 	})
-	wg.Go(func() { a.sweep(bctx, db) })
-	return f.Run(ctx)
+	// Only the leader follows, backfills and sweeps. Each term runs a
+	// fresh follower from the checkpoint the previous leader left,
+	// whoever that was; the lease is released only after the follower
+	// has committed the block in hand.
+	return lease.Run(ctx, func(ctx context.Context, fence *follow.Term) error {
+		c := fcfg
+		c.Fence = fence
+		f, err := follow.New(c)
+		if err != nil {
+			return err
+		}
+		lead.set(&term{f: f, fence: fence})
+		defer lead.set(nil)
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		tctx, tcancel := context.WithCancel(ctx)
+		defer tcancel()
+		wg.Go(func() { a.sweep(tctx, db) })
+		wg.Go(func() { _ = runner.Run(tctx) })
+		return f.Run(ctx)
+	})
+}
+
+// publishChange tells the edges and other ingests about a change the
+// ingest made (a backfill handed over); best effort, since they resync.
+func publishChange(nc *nats.Conn, ch bus.SubscriptionChange) {
+	if b, err := json.Marshal(ch); err == nil {
+		_ = nc.Publish(bus.SubscriptionsSubject, b)
+	}
 }
 
 // sweep deletes expired events hourly: FerretDB has no TTL indexes, and on

@@ -6,19 +6,25 @@ import (
 	"flag"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.uber.org/goleak"
 
 	"github.com/mongotron/mongotron/pkg/config"
 	"github.com/mongotron/mongotron/pkg/logging"
 	"github.com/mongotron/mongotron/pkg/service"
+	"github.com/mongotron/mongotron/pkg/store"
 	"github.com/mongotron/mongotron/pkg/testenv"
 	"github.com/mongotron/mongotron/services/ingest/internal/app"
+	"github.com/mongotron/mongotron/services/ingest/internal/follow"
 	"github.com/mongotron/mongotron/services/tronsim/sim"
 	"github.com/mongotron/mongotron/services/tronsim/simtest"
 )
@@ -77,6 +83,7 @@ func TestConfig(t *testing.T) {
 					ResyncInterval:   30 * time.Second,
 					Retention:        720 * time.Hour,
 					StartTimeout:     10 * time.Second,
+					LeaseTTL:         6 * time.Second,
 				}, c)
 			},
 		},
@@ -90,6 +97,11 @@ func TestConfig(t *testing.T) {
 			require.Equal(t, 24*time.Hour, c.Retention)
 		}},
 		{name: "negative start block", args: []string{"--start-block=-1"}, wantErr: "config: start-block -1 is negative"},
+		{name: "lease flags", env: []string{"MONGOTRON_LEASE_TTL=3s", "MONGOTRON_LEASE_HOLDER=ingest-0"}, check: func(t *testing.T, c app.Config) {
+			require.Equal(t, 3*time.Second, c.LeaseTTL)
+			require.Equal(t, "ingest-0", c.LeaseHolder)
+		}},
+		{name: "lease ttl too short", args: []string{"--lease.ttl=1ms"}, wantErr: "config: lease.ttl 1ms is below 30ms"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -113,6 +125,24 @@ func depArgs(t *testing.T) []string {
 	n := testenv.RunNATS(t)
 	_, url := simtest.Start(t, sim.Config{Seed: 1, Instant: true, InitialBlocks: 5, TxsPerBlock: 5})
 	return []string{"--mongo.uri=" + m.URI(), "--nats.url=" + n.URL(), "--tron.node-url=" + url, "--poll-interval=20ms"}
+}
+
+// readiness is a /readyz answer.
+type readiness struct {
+	code   int
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks"`
+}
+
+func getReady(client *http.Client, a *app.App) (readiness, error) {
+	var r readiness
+	resp, err := client.Get("http://" + a.Addr().String() + "/readyz")
+	if err != nil {
+		return r, err
+	}
+	defer resp.Body.Close()
+	r.code = resp.StatusCode
+	return r, json.NewDecoder(resp.Body).Decode(&r)
 }
 
 func TestApp_Run(t *testing.T) {
@@ -146,9 +176,9 @@ func TestApp_Run(t *testing.T) {
 			return false
 		}
 		defer resp.Body.Close()
-		return json.NewDecoder(resp.Body).Decode(&ready) == nil && resp.StatusCode == http.StatusOK
+		return json.NewDecoder(resp.Body).Decode(&ready) == nil && resp.StatusCode == http.StatusOK && ready.Checks["leadership"] == "leader"
 	}, 20*time.Second, 20*time.Millisecond)
-	require.Equal(t, "leader", ready.Checks["leadership"])
+	require.Equal(t, "ok", ready.Checks["node"])
 	require.Equal(t, "ok", ready.Checks["mongo"])
 
 	resp, err = client.Get("http://" + a.Addr().String() + "/metrics")
@@ -229,4 +259,105 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+func TestApp_leaderStandby(t *testing.T) {
+	t.Parallel()
+	m := testenv.RunMongo(t)
+	n := testenv.RunNATS(t)
+	_, url := simtest.Start(t, sim.Config{Seed: 2, Instant: true, InitialBlocks: 5, TxsPerBlock: 5})
+	mongoURI := strings.TrimSuffix(m.URI(), "/") + "/ha"
+	if strings.Contains(m.URI(), "?") {
+		t.Skipf("unexpected URI shape %s", m.URI())
+	}
+	start := func(holder string) (*app.App, context.CancelFunc, chan error) {
+		cfg, err := load(t, []string{"--mongo.uri=" + mongoURI, "--nats.url=" + n.URL(), "--tron.node-url=" + url,
+			"--poll-interval=20ms", "--http.addr=127.0.0.1:0", "--lease.ttl=1500ms", "--lease.holder=" + holder}, nil)
+		require.NoError(t, err)
+		a, err := app.New(cfg, logging.Discard())
+		require.NoError(t, err)
+		ctx, cancel := context.WithCancel(t.Context())
+		done, finished := make(chan error, 1), make(chan struct{})
+		go func() {
+			defer close(finished)
+			done <- a.Run(ctx)
+		}()
+		t.Cleanup(func() {
+			cancel()
+			select {
+			case <-finished:
+			case <-time.After(15 * time.Second):
+				t.Error("Run did not return after cancel")
+			}
+		})
+		return a, cancel, done
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	defer client.CloseIdleConnections()
+	waitLeadership := func(a *app.App, want string) readiness {
+		t.Helper()
+		var r readiness
+		require.Eventually(t, func() bool {
+			var err error
+			r, err = getReady(client, a)
+			return err == nil && r.code == http.StatusOK && r.Checks["leadership"] == want
+		}, 20*time.Second, 20*time.Millisecond, "leadership %s: last %+v", want, r)
+		return r
+	}
+
+	a, cancelA, doneA := start("a")
+	ra := waitLeadership(a, "leader")
+	tokA, err := strconv.ParseInt(ra.Checks["lease_token"], 10, 64)
+	require.NoError(t, err)
+	b, cancelB, doneB := start("b")
+	rb := waitLeadership(b, "standby")
+	require.Equal(t, "b", rb.Checks["lease_holder"])
+	require.Empty(t, rb.Checks["committed_block"])
+	// A standby stops without touching the lease.
+	cancelB()
+	require.NoError(t, <-doneB)
+
+	// SIGTERM: a commits the block in hand, releases the lease and
+	// exits.
+	cancelA()
+	select {
+	case err := <-doneA:
+		require.NoError(t, err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("a did not stop")
+	}
+	mc, err := mongo.Connect(options.Client().ApplyURI(mongoURI))
+	require.NoError(t, err)
+	defer func() { _ = mc.Disconnect(context.Background()) }()
+	db := mc.Database("ha")
+	var lease struct {
+		Holder    string    `bson:"holder"`
+		Token     int64     `bson:"token"`
+		ExpiresAt time.Time `bson:"expires_at"`
+	}
+	var cp struct {
+		Block int64 `bson:"block"`
+		Fence int64 `bson:"fence"`
+	}
+	require.NoError(t, db.Collection(store.Checkpoints).FindOne(t.Context(), bson.M{"_id": follow.CheckpointID}).Decode(&cp))
+	require.Equal(t, tokA, cp.Fence)
+	require.Positive(t, cp.Block)
+	require.NoError(t, db.Collection(store.Leases).FindOne(t.Context(), bson.M{"_id": follow.LeaseID}).Decode(&lease))
+	require.Equal(t, "a", lease.Holder)
+	require.Equal(t, tokA, lease.Token)
+	require.False(t, lease.ExpiresAt.After(time.Now()), "a did not release the lease")
+
+	// The next ingest leads at once, with the next token.
+	c, _, _ := start("c")
+	rc := waitLeadership(c, "leader")
+	tokC, err := strconv.ParseInt(rc.Checks["lease_token"], 10, 64)
+	require.NoError(t, err)
+	require.Greater(t, tokC, tokA)
+	resp, err := client.Get("http://" + c.Addr().String() + "/metrics")
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	require.Contains(t, string(body), "mongotron_ingest_leader 1")
+	require.Contains(t, string(body), "mongotron_ingest_lease_token "+rc.Checks["lease_token"])
 }

@@ -43,6 +43,8 @@ const (
 	// store.Blocks: enough to walk back MaxReorgDepth and to deliver at
 	// every confirmation level.
 	keepBlocks = 2 * levels
+	// maxRetryAfter bounds how long a node's Retry-After can stall us.
+	maxRetryAfter = 30 * time.Second
 )
 
 // ErrDeepReorg is returned (and alarmed on) when the node's chain departs
@@ -56,6 +58,13 @@ type Fence interface {
 	// Check returns an error wrapping [ErrFenced] when the lease is no
 	// longer ours.
 	Check(ctx context.Context) error
+}
+
+// lossNotifier is implemented by a [Fence] that knows when its lease is
+// lost ([Term]): the follower then aborts the block in hand at once, as a
+// crash would, instead of finishing it under a lease that is not its own.
+type lossNotifier interface {
+	Lost() <-chan struct{}
 }
 
 // Config configures a [Follower].
@@ -138,6 +147,9 @@ type Follower struct {
 	head      atomic.Int64
 	committed atomic.Int64
 	nodeOK    atomic.Bool
+
+	// boundary carries functions to run between steps ([Follower.AtBoundary]).
+	boundary chan boundaryReq
 }
 
 // New checks cfg and returns a follower. It does no I/O.
@@ -169,7 +181,7 @@ func New(cfg Config) (*Follower, error) {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = DefaultMaxBatch
 	}
-	return &Follower{cfg: cfg, m: cfg.Metrics, log: cfg.Logger, window: map[int64]*entry{}}, nil
+	return &Follower{cfg: cfg, m: cfg.Metrics, log: cfg.Logger, window: map[int64]*entry{}, boundary: make(chan boundaryReq)}, nil
 }
 
 // Head returns the last head the node reported, 0 before the first.
@@ -197,18 +209,47 @@ func (f *Follower) fence() int64 {
 	return f.cfg.Fence.Token()
 }
 
+// lostC returns the channel closed when the lease is lost; nil (never
+// ready) without a notifying fence.
+func (f *Follower) lostC() <-chan struct{} {
+	if n, ok := f.cfg.Fence.(lossNotifier); ok {
+		return n.Lost()
+	}
+	return nil
+}
+
+func (f *Follower) leaseLost() bool {
+	select {
+	case <-f.lostC():
+		return true
+	default:
+		return false
+	}
+}
+
 // Run follows the chain until ctx is done, then finishes the block in hand
 // (unless AbortOnCancel) and returns nil. It returns an error wrapping
 // [ErrFenced] when another ingest took over.
 func (f *Follower) Run(ctx context.Context) error {
-	if err := f.init(ctx); err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
+	if err := f.run(ctx); err != nil {
 		return err
+	}
+	if f.leaseLost() {
+		return fmt.Errorf("follow: lease lost: %w", ErrFenced)
+	}
+	return nil
+}
+
+func (f *Follower) run(ctx context.Context) error {
+	if err := f.init(ctx); err != nil {
+		if errors.Is(err, ErrFenced) || ctx.Err() == nil {
+			return err
+		}
+		return nil
 	}
 	f.log.Info("following", "from_block", f.st.block+1, "step", f.st.step)
 	for ctx.Err() == nil {
+		f.serveBoundary(ctx)
 		head, err := f.nowBlock(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
@@ -230,7 +271,7 @@ func (f *Follower) Run(ctx context.Context) error {
 				}
 				continue
 			}
-			f.sleep(ctx, f.cfg.PollInterval)
+			f.idle(ctx, f.cfg.PollInterval)
 			continue
 		}
 		if err := f.catchUp(ctx, f.st.block+1, min(hnum, f.st.block+int64(f.cfg.MaxBatch))+1); err != nil {
@@ -269,6 +310,14 @@ func (f *Follower) init(ctx context.Context) error {
 	var st state
 	var ok bool
 	err := f.retry(ctx, "mongo", func(ctx context.Context) error {
+		if f.cfg.Fence != nil {
+			// Stamp our token before reading: from here on, a
+			// deposed leader's checkpoint write fails, so the state
+			// read below is the last one any older leader commits.
+			if err := claimCheckpoint(ctx, f.cfg.DB, f.fence()); err != nil {
+				return err
+			}
+		}
 		var err error
 		st, ok, err = loadCheckpoint(ctx, f.cfg.DB)
 		return err
@@ -363,6 +412,7 @@ func (f *Follower) catchUp(ctx context.Context, from, to int64) error {
 		if fb.parent != f.st.blockID {
 			return f.handleReorg(ctx)
 		}
+		f.serveBoundary(ctx)
 		if err := f.commitBlock(ctx, fb); err != nil {
 			return err
 		}
@@ -373,14 +423,29 @@ func (f *Follower) catchUp(ctx context.Context, from, to int64) error {
 // commitCtx is the context a step's I/O runs under: unless AbortOnCancel,
 // the block in hand finishes after ctx is done, within CommitTimeout.
 func (f *Follower) commitCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	var c context.Context
+	var cancel context.CancelFunc
+	stop := func() bool { return true }
 	if f.cfg.AbortOnCancel {
-		return context.WithCancel(ctx)
+		c, cancel = context.WithCancel(ctx)
+	} else {
+		c, cancel = context.WithCancel(context.WithoutCancel(ctx))
+		stop = context.AfterFunc(ctx, func() {
+			t := time.AfterFunc(f.cfg.CommitTimeout, cancel)
+			context.AfterFunc(c, func() { t.Stop() })
+		})
 	}
-	c, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	stop := context.AfterFunc(ctx, func() {
-		t := time.AfterFunc(f.cfg.CommitTimeout, cancel)
-		context.AfterFunc(c, func() { t.Stop() })
-	})
+	if lost := f.lostC(); lost != nil {
+		// A lost lease aborts at once: the block in hand belongs to
+		// the new leader now.
+		go func() {
+			select {
+			case <-lost:
+				cancel()
+			case <-c.Done():
+			}
+		}()
+	}
 	return c, func() { stop(); cancel() }
 }
 
@@ -404,11 +469,14 @@ func (f *Follower) retry(ctx context.Context, target string, fn func(context.Con
 		if err == nil {
 			return nil
 		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
 		if errors.Is(err, ErrFenced) {
 			return err
+		}
+		if f.leaseLost() {
+			return fmt.Errorf("follow: lease lost: %w", ErrFenced)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
 		if target == "node" {
 			f.nodeUp(false)
@@ -421,7 +489,13 @@ func (f *Follower) retry(ctx context.Context, target string, fn func(context.Con
 			lvl = slog.LevelWarn
 		}
 		f.log.Log(ctx, lvl, "retrying", "target", target, "attempt", attempt, "err", err)
-		f.sleep(ctx, wait/2+rand.N(wait/2+1))
+		d := wait/2 + rand.N(wait/2+1)
+		// A node that said when to come back is believed: hammering
+		// it sooner only earns more 429s.
+		if rl, ok := errors.AsType[*tron.RateLimitError](err); ok && rl.RetryAfter > d {
+			d = min(rl.RetryAfter, maxRetryAfter)
+		}
+		f.sleep(ctx, d)
 		wait = min(2*wait, f.cfg.MaxBackoff)
 	}
 }

@@ -158,14 +158,20 @@ func newEnv(t testing.TB, mongoURI, dbName, natsURL string) *env {
 func (e *env) follower(t testing.TB, node follow.Node, start int64, abort bool) *follow.Follower {
 	t.Helper()
 	require.NoError(t, e.mgr.Resync(t.Context()))
-	f, err := follow.New(follow.Config{
+	f, err := follow.New(e.config(node, start, abort))
+	require.NoError(t, err)
+	return f
+}
+
+// config is the follower configuration of the tests: fast polls and
+// retries, small ranges.
+func (e *env) config(node follow.Node, start int64, abort bool) follow.Config {
+	return follow.Config{
 		Node: node, DB: e.db, Publisher: e.pub, Matcher: e.mgr,
 		Decoder: decode.NewDecoder(decode.DecoderConfig{}), StartBlock: start,
 		PollInterval: 20 * time.Millisecond, MinBackoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
 		AbortOnCancel: abort, ChunkBlocks: 5, Logger: testLogger(),
-	})
-	require.NoError(t, err)
-	return f
+	}
 }
 
 // run starts f and returns a stop function that cancels it and waits.

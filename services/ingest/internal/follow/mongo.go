@@ -95,6 +95,28 @@ func writeCheckpoint(ctx context.Context, db *mongo.Database, s state, fence int
 	return nil
 }
 
+// claimCheckpoint stamps fence on the checkpoint, unless a newer one is
+// there (ErrFenced). With no checkpoint yet there is nothing to claim: the
+// first write creates it with our fence.
+func claimCheckpoint(ctx context.Context, db *mongo.Database, fence int64) error {
+	coll := db.Collection(store.Checkpoints)
+	res, err := coll.UpdateOne(ctx, bson.M{"_id": CheckpointID, "fence": bson.M{"$lte": fence}}, bson.M{"$set": bson.M{"fence": fence}})
+	if err != nil {
+		return fmt.Errorf("follow: claim checkpoint: %w", err)
+	}
+	if res.MatchedCount > 0 {
+		return nil
+	}
+	n, err := coll.CountDocuments(ctx, bson.M{"_id": CheckpointID})
+	if err != nil {
+		return fmt.Errorf("follow: claim checkpoint: %w", err)
+	}
+	if n > 0 {
+		return fmt.Errorf("follow: claim checkpoint with token %d: %w", fence, ErrFenced)
+	}
+	return nil
+}
+
 // insertEvents writes docs unordered; a duplicate key is a document an
 // earlier attempt of the same step already wrote, hence success.
 func insertEvents(ctx context.Context, db *mongo.Database, docs []any) error {

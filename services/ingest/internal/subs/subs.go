@@ -41,6 +41,13 @@ type Config struct {
 	// ResyncInterval is how often the set is checked against MongoDB.
 	// Zero means [DefaultResyncInterval].
 	ResyncInterval time.Duration
+
+	// Hold is asked about every subscription loaded; one it returns true
+	// for is held out of matching (its version is still tracked) until a
+	// later load is not held. The ingest holds backfilling subscriptions
+	// so that live delivery to them starts only when their backfill hands
+	// over. Nil holds nothing.
+	Hold func(*subscription.Subscription) bool
 }
 
 // Manager holds the subscriptions in a match index; it implements
@@ -53,6 +60,7 @@ type Manager struct {
 
 	mu       sync.Mutex
 	versions map[string]int64 // held version by subscription id
+	held     map[string]bool  // subscriptions Config.Hold kept out of the index
 }
 
 // New returns an empty manager; call [Manager.Resync] to load it.
@@ -63,7 +71,7 @@ func New(cfg Config) *Manager {
 	if cfg.ResyncInterval <= 0 {
 		cfg.ResyncInterval = DefaultResyncInterval
 	}
-	return &Manager{cfg: cfg, log: cfg.Logger, ix: match.New(), versions: map[string]int64{}}
+	return &Manager{cfg: cfg, log: cfg.Logger, ix: match.New(), versions: map[string]int64{}, held: map[string]bool{}}
 }
 
 // Match implements [follow.Matcher].
@@ -111,6 +119,7 @@ func (m *Manager) Resync(ctx context.Context) error {
 		if !live[id] {
 			m.ix.Delete(id)
 			delete(m.versions, id)
+			delete(m.held, id)
 			m.gen.Add(1)
 		}
 	}
@@ -124,12 +133,21 @@ func (m *Manager) reloadLocked(ctx context.Context, id string) error {
 	if errors.Is(err, mongo.ErrNoDocuments) || err == nil && sub.Status == subscription.StatusDeleted {
 		m.ix.Delete(id)
 		delete(m.versions, id)
+		delete(m.held, id)
 		m.gen.Add(1)
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("subs: load %s: %w", id, err)
 	}
+	if m.cfg.Hold != nil && m.cfg.Hold(&sub) {
+		m.ix.Delete(id)
+		m.versions[id] = sub.Version
+		m.held[id] = true
+		m.gen.Add(1)
+		return nil
+	}
+	delete(m.held, id)
 	cur, err := m.cfg.DB.Collection(store.SubscriptionAddresses).Find(ctx, bson.M{"subscription_id": id},
 		options.Find().SetProjection(bson.M{"address": 1}))
 	if err != nil {
@@ -176,12 +194,13 @@ func (m *Manager) Apply(ctx context.Context, ch bus.SubscriptionChange) error {
 	case bus.OpDelete:
 		m.ix.Delete(ch.SubscriptionID)
 		delete(m.versions, ch.SubscriptionID)
+		delete(m.held, ch.SubscriptionID)
 		m.gen.Add(1)
 		return nil
 	case bus.OpAddresses:
 		// A delta applies only on top of the version just before it;
 		// after a gap, or when no delta is given, reload everything.
-		if !ok || ch.Version != held+1 || len(ch.Added) == 0 && len(ch.Removed) == 0 {
+		if !ok || m.held[ch.SubscriptionID] || ch.Version != held+1 || len(ch.Added) == 0 && len(ch.Removed) == 0 {
 			return m.reloadLocked(ctx, ch.SubscriptionID)
 		}
 		m.ix.AddAddresses(ch.SubscriptionID, parseAll(ch.Added))
