@@ -1,0 +1,228 @@
+package app_test
+
+import (
+	"context"
+	"flag"
+	"io"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/mongotron/mongotron/pkg/config"
+	"github.com/mongotron/mongotron/pkg/logging"
+	"github.com/mongotron/mongotron/pkg/service"
+	"github.com/mongotron/mongotron/pkg/testenv"
+	"github.com/mongotron/mongotron/services/edge/internal/api"
+	"github.com/mongotron/mongotron/services/edge/internal/app"
+	"github.com/mongotron/mongotron/services/edge/internal/auth"
+	"github.com/mongotron/mongotron/services/edge/internal/webhook"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, testenv.GoleakOptions()...) }
+
+func load(tb testing.TB, args, env []string) (app.Config, error) {
+	tb.Helper()
+	var cfg app.Config
+	fs := flag.NewFlagSet(app.Name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	cfg.RegisterFlags(fs)
+	// The same options as service.Main, so the shared keys are accepted.
+	if err := config.Load(fs, args, env, config.IgnoreKeys(config.SharedKeys()...)); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.Validate()
+}
+
+func TestConfig(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		args    []string
+		env     []string
+		check   func(t *testing.T, c app.Config)
+		wantErr string
+	}{
+		{
+			name: "defaults",
+			check: func(t *testing.T, c app.Config) {
+				require.Equal(t, ":8080", c.HTTP.Addr)
+				require.Equal(t, 10*time.Second, c.HTTP.ShutdownTimeout)
+				require.Equal(t, "info", c.Log.Level)
+			},
+		},
+		{
+			name: "API.md keys",
+			env: []string{
+				"MONGOTRON_MONGO_URI=mongodb://db:27017/x", "MONGOTRON_NATS_URL=nats://n:4222",
+				"MONGOTRON_TRON_NODE_URL=https://api.trongrid.io", "MONGOTRON_TRON_API_KEY=k",
+				"MONGOTRON_HTTP_ADDR=:9000", "MONGOTRON_LOG_LEVEL=debug",
+			},
+			check: func(t *testing.T, c app.Config) {
+				require.Equal(t, app.Config{
+					HTTP:           service.HTTPConfig{Addr: ":9000", ShutdownTimeout: 10 * time.Second},
+					Log:            logging.Config{Level: "debug", Format: "auto"},
+					MongoURI:       "mongodb://db:27017/x",
+					NATSURL:        "nats://n:4222",
+					ConnectTimeout: app.DefaultConnectTimeout,
+					RateLimit:      auth.DefaultRate,
+					RateBurst:      auth.DefaultBurst,
+					MaxBodyBytes:   api.DefaultMaxBodyBytes,
+					Webhook: webhook.Config{
+						Timeout: webhook.DefaultTimeout, ConcurrencyPerEndpoint: webhook.DefaultConcurrencyPerEndpoint,
+						BreakerThreshold: webhook.DefaultBreakerThreshold, BreakerCooldown: webhook.DefaultBreakerCooldown,
+						PollInterval: webhook.DefaultPollInterval,
+					},
+				}, c)
+			},
+		},
+		{name: "flag wins", args: []string{"--http.addr=:7000"}, env: []string{"MONGOTRON_HTTP_ADDR=:9000"}, check: func(t *testing.T, c app.Config) { require.Equal(t, ":7000", c.HTTP.Addr) }},
+		{
+			name: "edge keys",
+			env:  []string{"MONGOTRON_ADMIN_KEY=0123456789abcdef0", "MONGOTRON_API_RATE_LIMIT=5", "MONGOTRON_API_RATE_BURST=7"},
+			check: func(t *testing.T, c app.Config) {
+				require.Equal(t, "0123456789abcdef0", c.AdminKey)
+				require.InDelta(t, 5.0, c.RateLimit, 0)
+				require.Equal(t, 7, c.RateBurst)
+			},
+		},
+		{
+			name: "webhook keys",
+			args: []string{"--webhook.timeout=3s", "--webhook.schedule=1s,1m", "--webhook.allow-http-hosts=127.0.0.1,Hooks.Local", "--webhook.allow-private=127.0.0.1,10.0.0.0/8"},
+			check: func(t *testing.T, c app.Config) {
+				require.Equal(t, 3*time.Second, c.Webhook.Timeout)
+				require.Equal(t, []time.Duration{time.Second, time.Minute}, c.Webhook.Schedule)
+				require.Equal(t, []string{"127.0.0.1", "hooks.local"}, c.Webhook.AllowHTTPHosts)
+				require.Equal(t, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("10.0.0.0/8")}, c.Webhook.AllowPrivate)
+			},
+		},
+		{name: "bad webhook prefix", args: []string{"--webhook.allow-private=nope"}, wantErr: "neither an address nor a CIDR prefix"},
+		{name: "short admin key", args: []string{"--admin-key=short"}, wantErr: "admin-key is shorter than 16"},
+		{name: "bad mongo uri", args: []string{"--mongo.uri=postgres://x"}, wantErr: `config: mongo.uri: scheme "postgres"`},
+		{name: "missing nats url", args: []string{"--nats.url="}, wantErr: "config: nats.url is required"},
+		{name: "bad timeout", env: []string{"MONGOTRON_SHUTDOWN_TIMEOUT=forever"}, wantErr: `MONGOTRON_SHUTDOWN_TIMEOUT="forever"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := load(t, tc.args, tc.env)
+			if tc.wantErr != "" {
+				require.ErrorContains(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			tc.check(t, c)
+		})
+	}
+}
+
+// deps starts the real dependencies and returns the flags pointing at
+// them.
+func deps(tb testing.TB) []string {
+	tb.Helper()
+	n := testenv.RunNATS(tb)
+	m := testenv.RunMongo(tb)
+	return []string{"--nats.url=" + n.URL(), "--mongo.uri=" + m.URI(), "--shutdown-timeout=5s"}
+}
+
+func TestApp_Run(t *testing.T) {
+	t.Parallel()
+	cfg, err := load(t, append(deps(t), "--http.addr=127.0.0.1:0"), nil)
+	require.NoError(t, err)
+	a, err := app.New(t.Context(), cfg, logging.Discard())
+	require.NoError(t, err)
+	require.Equal(t, service.DefaultReadHeaderTimeout, a.Server().ReadHeaderTimeout, "a zero http.Server has no header timeout")
+
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+
+	client := &http.Client{Timeout: 5 * time.Second}
+	defer client.CloseIdleConnections()
+	resp, err := client.Get("http://" + a.Addr().String() + "/healthz")
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.JSONEq(t, `{"status":"ok"}`, string(body))
+	resp, err = client.Get("http://" + a.Addr().String() + "/readyz")
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}
+
+func TestMain_exitStatus(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		args []string
+		env  []string
+		want int
+		out  string
+	}{
+		{name: "help", args: []string{"--help"}, want: service.ExitOK, out: "--nats.url URL   (MONGOTRON_NATS_URL)"},
+		{name: "unknown key", env: []string{"MONGOTRON_MONGO_URL=x"}, want: service.ExitUsage, out: "edge: config: unknown key MONGOTRON_MONGO_URL"},
+		{name: "nats unreachable", args: []string{"--nats.url=nats://127.0.0.1:1", "--connect-timeout=1s"}, want: service.ExitFailure, out: `"msg":"edge failed"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var stderr strings.Builder
+			env := append([]string{"MONGOTRON_LOG_FORMAT=json"}, tc.env...)
+			got := app.Main(context.Background(), tc.args, env, &stderr)
+			require.Equal(t, tc.want, got, stderr.String())
+			require.Contains(t, stderr.String(), tc.out)
+		})
+	}
+}
+
+func TestMain_stopsOnCancel(t *testing.T) {
+	t.Parallel()
+	args := deps(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	var stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- app.Main(ctx, append(args, "--http.addr=127.0.0.1:0", "--log.format=json"), nil, &stderr)
+	}()
+	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), `"msg":"started"`) }, 10*time.Second, 10*time.Millisecond)
+	cancel()
+	select {
+	case code := <-done:
+		require.Equal(t, service.ExitOK, code, stderr.String())
+	case <-time.After(15 * time.Second):
+		t.Fatal("Main did not return after cancel")
+	}
+}
+
+// syncBuffer lets the test read what Main logs while Main runs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

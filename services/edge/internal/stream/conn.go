@@ -1,0 +1,370 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// conn is one stream. Its life: registered by Serve, then the sender
+// subscribes (if first of its topic), sends the hello, replays, goes live,
+// and finally tears down once when its context is cancelled. The cause of
+// the cancellation is the [Disconnect] it closes with; cancelling again
+// does nothing, which is what makes "close of closed channel" impossible.
+type conn struct {
+	hub    *Hub
+	t      Transport
+	req    Request
+	topic  *topic
+	ctx    context.Context
+	cancel func(Disconnect)
+	// subscribes is true for the stream that created its topic: its
+	// sender makes the NATS subscription.
+	subscribes bool
+	// wake tells the sender the queue (or a pong) has work; capacity 1.
+	wake chan struct{}
+
+	// mu guards the fields below; push, requestPong and the sender share
+	// them, but only the sender drains the queue and writes.
+	mu         sync.Mutex
+	live       bool     // false while replaying: push buffers into pending
+	queue      [][]byte // live messages for the sender
+	queueBytes int
+	pending    [][]byte // live messages received during replay
+	pendBytes  int
+	overflow   bool // pending passed its limit: replay again from history
+	// seam is the last replayed cursor until a live message above it
+	// arrives: a message stored before the last history query may be
+	// published (and arrive) after the switch to live, and must be dropped.
+	seam string
+	// refused is set when a message did not fit: the stream is being
+	// evicted (or is already closing), and nothing after the dropped
+	// message may be queued, so what it got stays a gap-free prefix.
+	refused bool
+	pong    []byte
+	pongDue bool
+
+	// nextPing is when the sender pings next; replay pings between
+	// batches too, so a long replay does not trip the client's read
+	// deadline on the server side. Sender only.
+	nextPing time.Time
+}
+
+func newConn(h *Hub, t Transport, req Request) *conn {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	return &conn{
+		hub:    h,
+		t:      t,
+		req:    req,
+		ctx:    ctx,
+		cancel: func(d Disconnect) { cancel(d) },
+		wake:   make(chan struct{}, 1),
+	}
+}
+
+// reason returns why the stream is closing.
+func (c *conn) reason() Disconnect {
+	var d Disconnect
+	if errors.As(context.Cause(c.ctx), &d) {
+		return d
+	}
+	return DisconnectInternal
+}
+
+func (c *conn) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// push queues a live message; it runs on the NATS delivery goroutine and
+// never blocks. A stream whose queue would pass a limit is cancelled with
+// 4008 instead.
+func (c *conn) push(msg []byte) {
+	maxMsgs, maxBytes := c.hub.cfg.QueueMaxMessages, c.hub.cfg.QueueMaxBytes
+	c.mu.Lock()
+	if !c.live {
+		if !c.overflow {
+			if len(c.pending) >= maxMsgs || c.pendBytes+len(msg) > maxBytes {
+				// Too much arrived during a long replay: forget it and
+				// read it from history, where it already is.
+				c.overflow = true
+				clear(c.pending)
+				c.pending, c.pendBytes = c.pending[:0], 0
+			} else {
+				c.pending = append(c.pending, msg)
+				c.pendBytes += len(msg)
+			}
+		}
+		c.mu.Unlock()
+		return
+	}
+	if c.refused {
+		c.mu.Unlock()
+		return
+	}
+	if c.seam != "" {
+		if messageCursor(msg) <= c.seam {
+			c.mu.Unlock()
+			return
+		}
+		c.seam = ""
+	}
+	if len(c.queue) >= maxMsgs || c.queueBytes+len(msg) > maxBytes {
+		c.refused = true
+		c.mu.Unlock()
+		c.cancel(DisconnectSlowConsumer)
+		return
+	}
+	c.queue = append(c.queue, msg)
+	c.queueBytes += len(msg)
+	c.mu.Unlock()
+	c.signal()
+}
+
+// requestPong asks the sender to answer a client ping (reader goroutine).
+func (c *conn) requestPong(payload []byte) {
+	c.mu.Lock()
+	c.pong, c.pongDue = payload, true
+	c.mu.Unlock()
+	c.signal()
+}
+
+// readLoop is the reader goroutine: it reads (and drops) client frames
+// until the socket fails, and cancels the stream with the matching reason.
+func (c *conn) readLoop() {
+	defer c.hub.wg.Done()
+	for {
+		if err := c.t.ReadFrame(); err != nil {
+			c.cancel(readDisconnect(err))
+			return
+		}
+	}
+}
+
+// sendLoop is the sender goroutine: it alone writes to the socket and
+// drains the queue, and it runs the teardown.
+func (c *conn) sendLoop() {
+	defer c.hub.wg.Done()
+	defer c.teardown()
+	if err := c.start(); err != nil {
+		var d Disconnect
+		if !errors.As(err, &d) {
+			c.hub.log.Warn("stream: start failed", "subscription_id", c.req.SubscriptionID, "err", err)
+			d = DisconnectInternal
+		}
+		c.cancel(d)
+		return
+	}
+	cfg := c.hub.cfg
+	tick := min(cfg.HeartbeatInterval, cfg.PingInterval)
+	ticker := time.NewTicker(tick)
+	defer ticker.Stop()
+	nextHeartbeat, nextPing := time.Now().Add(cfg.HeartbeatInterval), c.nextPing
+	var spare [][]byte
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-c.wake:
+			var err error
+			if spare, err = c.flush(spare); err != nil {
+				c.cancel(DisconnectConnectionLost)
+				return
+			}
+		case now := <-ticker.C:
+			var err error
+			// Half a tick of slack keeps a timer that fires a little
+			// early from skipping a whole period.
+			if !now.Add(tick / 2).Before(nextHeartbeat) {
+				nextHeartbeat = now.Add(cfg.HeartbeatInterval)
+				err = c.write([][]byte{heartbeatMessage(c.hub.head.Load(), now)})
+			}
+			if err == nil && !now.Add(tick/2).Before(nextPing) {
+				nextPing = now.Add(cfg.PingInterval)
+				err = c.t.WriteControl(websocket.PingMessage, nil)
+			}
+			if err != nil {
+				c.cancel(DisconnectConnectionLost)
+				return
+			}
+		}
+	}
+}
+
+// flush writes every queued message in one pass (and a pong, if due). It
+// swaps the queue with spare so steady streaming allocates nothing, and
+// returns the slice to use as spare next time.
+func (c *conn) flush(spare [][]byte) ([][]byte, error) {
+	c.mu.Lock()
+	msgs := c.queue
+	c.queue, c.queueBytes = spare[:0], 0
+	pong, pongDue := c.pong, c.pongDue
+	c.pong, c.pongDue = nil, false
+	c.mu.Unlock()
+	if pongDue {
+		if err := c.t.WriteControl(websocket.PongMessage, pong); err != nil {
+			return msgs, err
+		}
+	}
+	if len(msgs) > 0 {
+		if err := c.write(msgs); err != nil {
+			return msgs, err
+		}
+	}
+	clear(msgs)
+	return msgs[:0], nil
+}
+
+func (c *conn) write(msgs [][]byte) error {
+	if err := c.t.WriteText(msgs); err != nil {
+		return err
+	}
+	c.hub.metrics.messages.Add(float64(len(msgs)))
+	return nil
+}
+
+// start makes the topic's NATS subscription if this stream created the
+// topic, sends the hello and replays history, and leaves the stream live.
+func (c *conn) start() error {
+	c.nextPing = time.Now().Add(c.hub.cfg.PingInterval)
+	tp := c.topic
+	if c.subscribes {
+		// Always done, even when already cancelled, so ready is closed
+		// before this stream can leave its topic.
+		tp.unsubscribe, tp.err = c.hub.broker.Subscribe(busEventsSubject(tp.id), tp.deliver)
+		if tp.unsubscribe != nil {
+			c.hub.metrics.topics.Inc()
+		}
+		close(tp.ready)
+	} else {
+		select {
+		case <-tp.ready:
+		case <-c.ctx.Done():
+			return context.Cause(c.ctx)
+		}
+	}
+	if tp.err != nil {
+		return tp.err
+	}
+	if c.ctx.Err() != nil {
+		return context.Cause(c.ctx)
+	}
+	hist := c.hub.history
+	if c.req.After == "" {
+		c.mu.Lock()
+		c.live = true
+		c.mu.Unlock()
+		if err := c.write([][]byte{helloMessage(c.req.SubscriptionID, false, c.hub.cfg.HeartbeatInterval)}); err != nil {
+			return DisconnectConnectionLost
+		}
+		return nil
+	}
+	resumed, err := hist.Retained(c.ctx, c.req.SubscriptionID, c.req.After)
+	if err != nil {
+		return err
+	}
+	from := c.req.After
+	if !resumed {
+		// The cursor is older than retention: replay all that is left.
+		from = ""
+	}
+	if err := c.write([][]byte{helloMessage(c.req.SubscriptionID, resumed, c.hub.cfg.HeartbeatInterval)}); err != nil {
+		return DisconnectConnectionLost
+	}
+	return c.replay(from)
+}
+
+// replay sends the stored events after from, then switches to live: the
+// topic's NATS subscription was active before the first query, and the
+// ingest stores an event before publishing it, so every event is either in
+// history or in pending (or still on its way); live messages at or below
+// the last replayed cursor are dropped as duplicates.
+func (c *conn) replay(from string) error {
+	last := from
+	batch := c.hub.cfg.ReplayBatch
+	for {
+		err := c.hub.history.Scan(c.ctx, c.req.SubscriptionID, last, batch, func(recs []Record) error {
+			msgs := make([][]byte, len(recs))
+			for i, r := range recs {
+				msgs[i] = r.JSON
+			}
+			if err := c.write(msgs); err != nil {
+				return DisconnectConnectionLost
+			}
+			c.hub.metrics.replayed.Add(float64(len(recs)))
+			last = recs[len(recs)-1].Cursor
+			if now := time.Now(); !now.Before(c.nextPing) {
+				c.nextPing = now.Add(c.hub.cfg.PingInterval)
+				if err := c.t.WriteControl(websocket.PingMessage, nil); err != nil {
+					return DisconnectConnectionLost
+				}
+			}
+			return c.ctx.Err()
+		})
+		switch {
+		case c.ctx.Err() != nil:
+			return context.Cause(c.ctx)
+		case errors.Is(err, DisconnectConnectionLost):
+			return DisconnectConnectionLost
+		case err != nil:
+			return fmt.Errorf("stream: replay: %w", err)
+		}
+		c.mu.Lock()
+		if c.overflow {
+			c.overflow = false
+			c.mu.Unlock()
+			continue
+		}
+		for _, m := range c.pending {
+			if messageCursor(m) > last {
+				c.queue = append(c.queue, m)
+				c.queueBytes += len(m)
+			}
+		}
+		c.pending, c.pendBytes, c.live, c.seam = nil, 0, true, last
+		c.mu.Unlock()
+		c.signal()
+		return nil
+	}
+}
+
+// teardown runs once, on the sender, after the context is cancelled; the
+// steps keep STYLE rule 4's order.
+func (c *conn) teardown() {
+	// 1–2. Already marked closed: the context is cancelled, and the
+	// sender's ticker was stopped by its deferred Stop.
+	d := c.reason()
+	// 3–4. Leave the hub: no fan-out, delete or revoke reaches us now.
+	last := c.hub.remove(c)
+	// 5. Flush the queue for a restart (those events need no replay),
+	// discard it otherwise (a deleted subscription or revoked key must
+	// get nothing more; a slow consumer could not take it).
+	c.mu.Lock()
+	msgs := c.queue
+	c.queue, c.pending = nil, nil
+	c.mu.Unlock()
+	if d == DisconnectServiceRestart && len(msgs) > 0 {
+		_ = c.write(msgs)
+	}
+	// 6. Close the socket; the reader then stops.
+	c.t.Close(d)
+	// 7. The last local stream of a subscription drops its NATS
+	// subscription. ready is closed: the creator closed it in start,
+	// before it could be removed.
+	if last {
+		<-c.topic.ready
+		if c.topic.unsubscribe != nil {
+			c.topic.unsubscribe()
+			c.hub.metrics.topics.Dec()
+		}
+	}
+	// 8. Metrics.
+	c.hub.metrics.connections.Dec()
+	c.hub.metrics.closed(d)
+}

@@ -1,0 +1,25 @@
+package stream
+
+import "context"
+
+// Record is one stored event of a subscription: its cursor and the event
+// JSON exactly as it was published.
+type Record struct {
+	Cursor string `bson:"cursor"`
+	JSON   []byte `bson:"json"`
+}
+
+// History is where replayed events come from: MongoDB in production.
+type History interface {
+	// Scan calls fn with the events of subscriptionID whose cursor is
+	// above after ("" = from the oldest), in cursor order, batch at a time,
+	// until they are exhausted or fn fails. It is one query however long
+	// the replay: MongoDB walks its (subscription_id, cursor) index once,
+	// and FerretDB, which sorts in memory, sorts once rather than once per
+	// page.
+	Scan(ctx context.Context, subscriptionID, after string, batch int, fn func([]Record) error) error
+	// Retained reports whether after is still within retention: whether
+	// an event of subscriptionID with a cursor at or below after is
+	// still stored.
+	Retained(ctx context.Context, subscriptionID, after string) (bool, error)
+}

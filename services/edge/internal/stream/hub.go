@@ -1,0 +1,484 @@
+// Package stream is the edge's WebSocket stream (API.md "WebSocket
+// stream"): it replays a subscription's events from MongoDB after a cursor,
+// then forwards the live events the ingest publishes on NATS, with no gap
+// and no duplicate at the seam.
+//
+// Each connection has one reader and one sender goroutine, and only they
+// touch the socket; the sender alone drains the connection's queue and
+// writes. Everyone else (NATS fan-out, subscription deletion, key
+// revocation, shutdown, slow-consumer eviction) cancels the connection's
+// context with a [Disconnect] as the cause, and the sender tears the
+// connection down once.
+package stream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/mongotron/mongotron/pkg/bus"
+)
+
+// Defaults of [Config]'s zero values.
+const (
+	DefaultHeartbeatInterval = 15 * time.Second
+	DefaultWriteTimeout      = 10 * time.Second
+	DefaultPingInterval      = 25 * time.Second
+	DefaultPongTimeout       = 10 * time.Second
+	DefaultQueueMaxBytes     = 1 << 20
+	DefaultQueueMaxMessages  = 4096
+	DefaultMaxConns          = 100_000
+	DefaultReplayBatch       = 500
+	// closeWait bounds how long Close waits for the peer's close frame.
+	closeWait = time.Second
+)
+
+// Config configures a [Hub].
+type Config struct {
+	// NATS is the connection events and control messages arrive on. It
+	// is required; the caller owns it.
+	NATS *nats.Conn
+	// DB is the database holding store.Events, for replay. It is
+	// required; the caller owns it.
+	DB *mongo.Database
+	// Logger receives the hub's logs. Nil discards them.
+	Logger *slog.Logger
+	// Registerer receives the hub's metrics. Nil registers none.
+	Registerer prometheus.Registerer
+
+	// HeartbeatInterval is how often a stream gets a heartbeat frame; it
+	// is announced in the hello as heartbeat_s (whole seconds, so values
+	// under a second are sent as 0). Zero means
+	// [DefaultHeartbeatInterval] (15 s).
+	HeartbeatInterval time.Duration
+	// WriteTimeout bounds one write pass to a socket. Zero means
+	// [DefaultWriteTimeout] (10 s).
+	WriteTimeout time.Duration
+	// PingInterval is how often the server pings a client. Zero means
+	// [DefaultPingInterval] (25 s).
+	PingInterval time.Duration
+	// PongTimeout is how long after a ping is due the client may stay
+	// silent before the stream closes (1001): the read deadline is
+	// PingInterval+PongTimeout past the last frame read. Zero means
+	// [DefaultPongTimeout] (10 s).
+	PongTimeout time.Duration
+
+	// QueueMaxBytes is the most a stream's outgoing queue may hold; one
+	// more message closes it with 4008. Zero means
+	// [DefaultQueueMaxBytes] (1 MiB).
+	QueueMaxBytes int
+	// QueueMaxMessages is the most messages a stream's queue may hold.
+	// Zero means [DefaultQueueMaxMessages] (4096).
+	QueueMaxMessages int
+	// MaxConns is the most streams this hub serves at once; the next one
+	// is closed with 4029 right after the upgrade. Zero means
+	// [DefaultMaxConns] (100,000); negative means no limit.
+	MaxConns int
+	// ReplayBatch is how many events one MongoDB query of a replay reads.
+	// Zero means [DefaultReplayBatch] (500).
+	ReplayBatch int
+}
+
+// withDefaults returns c with every zero value replaced by its default.
+func (c Config) withDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	defInt := func(i *int, v int) {
+		if *i <= 0 {
+			*i = v
+		}
+	}
+	def(&c.HeartbeatInterval, DefaultHeartbeatInterval)
+	def(&c.WriteTimeout, DefaultWriteTimeout)
+	def(&c.PingInterval, DefaultPingInterval)
+	def(&c.PongTimeout, DefaultPongTimeout)
+	defInt(&c.QueueMaxBytes, DefaultQueueMaxBytes)
+	defInt(&c.QueueMaxMessages, DefaultQueueMaxMessages)
+	defInt(&c.ReplayBatch, DefaultReplayBatch)
+	if c.MaxConns == 0 {
+		c.MaxConns = DefaultMaxConns
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return c
+}
+
+// Request is one authenticated stream request.
+type Request struct {
+	// SubscriptionID is the subscription to stream; the caller checked
+	// that it exists and belongs to Tenant.
+	SubscriptionID string
+	// Tenant owns the subscription.
+	Tenant string
+	// KeyID is the API key the request authenticated with; revoking it
+	// closes the stream with 1008.
+	KeyID string
+	// After is the cursor to resume after, already validated, or "" for
+	// live events only.
+	After string
+}
+
+// Hub serves the WebSocket streams of one edge process.
+type Hub struct {
+	cfg      Config
+	broker   Broker
+	history  History
+	log      *slog.Logger
+	metrics  *metrics
+	upgrader websocket.Upgrader
+	head     atomic.Int64
+	// running is closed once Run listens to the control subjects.
+	running     chan struct{}
+	runningOnce sync.Once
+
+	mu     sync.Mutex
+	closed bool // after Shutdown or Close: new streams get 1012
+	conns  map[*conn]struct{}
+	topics map[string]*topic
+	byKey  map[string]map[*conn]struct{}
+	wg     sync.WaitGroup // both goroutines of every registered conn
+	// refusals tracks the goroutines closing refused streams (4029,
+	// 1012); each ends within the close wait.
+	refusals sync.WaitGroup
+	shutdown chan struct{} // closed with closed=true
+}
+
+// New returns a hub; call [Hub.Run] to follow the control subjects and
+// [Hub.Shutdown] or [Hub.Close] to end it.
+func New(cfg Config) (*Hub, error) {
+	if cfg.NATS == nil {
+		return nil, errors.New("stream: Config.NATS is required")
+	}
+	if cfg.DB == nil {
+		return nil, errors.New("stream: Config.DB is required")
+	}
+	return newHub(cfg, natsBroker{nc: cfg.NATS, flushTimeout: 5 * time.Second}, newMongoHistory(cfg.DB))
+}
+
+// newHub is New with its dependencies given, for tests.
+func newHub(cfg Config, b Broker, h History) (*Hub, error) {
+	cfg = cfg.withDefaults()
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	hub := &Hub{
+		cfg:      cfg,
+		broker:   b,
+		history:  h,
+		log:      cfg.Logger,
+		metrics:  m,
+		running:  make(chan struct{}),
+		conns:    make(map[*conn]struct{}),
+		topics:   make(map[string]*topic),
+		byKey:    make(map[string]map[*conn]struct{}),
+		shutdown: make(chan struct{}),
+	}
+	pool := &sync.Pool{}
+	hub.upgrader = websocket.Upgrader{
+		// A small read buffer and pooled write buffers keep an idle
+		// stream to a few KiB: clients send nearly nothing, and a write
+		// buffer is only held during a write.
+		ReadBufferSize:  1024,
+		WriteBufferSize: 4096,
+		WriteBufferPool: pool,
+		// The caller authenticated the request (API key or ?token=),
+		// and the stream exposes nothing a cross-origin page could not
+		// get with the same key over REST.
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+	return hub, nil
+}
+
+// Run listens to subscription deletions (closing their streams with
+// 4404), key revocations (1008) and chain heads (for heartbeats) until ctx
+// ends or the hub is shut down or closed; it returns nil then, and an
+// error only when it cannot subscribe.
+func (h *Hub) Run(ctx context.Context) error {
+	subs := []struct {
+		subject string
+		handle  func([]byte)
+	}{
+		{bus.SubscriptionsSubject, h.onSubscriptionChange},
+		{bus.KeysSubject, h.onKeyChange},
+		{bus.HeadSubject, h.onHead},
+	}
+	for _, s := range subs {
+		unsub, err := h.broker.Subscribe(s.subject, s.handle)
+		if err != nil {
+			return fmt.Errorf("stream: run: %w", err)
+		}
+		defer unsub()
+	}
+	h.runningOnce.Do(func() { close(h.running) })
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-h.shutdown:
+		return nil
+	}
+}
+
+func (h *Hub) onSubscriptionChange(data []byte) {
+	var c bus.SubscriptionChange
+	if err := json.Unmarshal(data, &c); err != nil {
+		h.log.Warn("stream: bad subscription change", "err", err)
+		return
+	}
+	if c.Op != bus.OpDelete {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if t := h.topics[c.SubscriptionID]; t != nil {
+		t.mu.RLock()
+		for cn := range t.conns {
+			cn.cancel(DisconnectSubscriptionDeleted)
+		}
+		t.mu.RUnlock()
+	}
+}
+
+func (h *Hub) onKeyChange(data []byte) {
+	var k bus.KeyChange
+	if err := json.Unmarshal(data, &k); err != nil {
+		h.log.Warn("stream: bad key change", "err", err)
+		return
+	}
+	if k.Op != bus.OpRevoke {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for cn := range h.byKey[k.KeyID] {
+		cn.cancel(DisconnectKeyRevoked)
+	}
+}
+
+func (h *Hub) onHead(data []byte) {
+	var hd bus.Head
+	if err := json.Unmarshal(data, &hd); err != nil {
+		h.log.Warn("stream: bad head", "err", err)
+		return
+	}
+	h.head.Store(hd.Block)
+}
+
+// Serve upgrades r to a WebSocket stream for req and returns at once; the
+// stream runs on its own goroutines. The caller has authenticated r and
+// checked the subscription; req.After is a valid cursor or "".
+func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, req Request) {
+	ws, err := h.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		// The upgrader has answered with an HTTP error.
+		h.log.Debug("stream: upgrade failed", "err", err)
+		return
+	}
+	t := newWSTransport(ws, wsTransportConfig{
+		WriteTimeout: h.cfg.WriteTimeout,
+		ReadTimeout:  h.cfg.PingInterval + h.cfg.PongTimeout,
+		CloseWait:    closeWait,
+	})
+	h.serveTransport(t, req)
+}
+
+// pingNotifier is implemented by transports that pass client pings to the
+// sender to answer.
+type pingNotifier interface {
+	setPingHandler(func(payload []byte))
+}
+
+// serveTransport starts a stream on t; it returns the connection, or nil
+// when the stream was refused (and t closed).
+func (h *Hub) serveTransport(t Transport, req Request) *conn {
+	h.mu.Lock()
+	var refuse *Disconnect
+	switch {
+	case h.closed:
+		refuse = &DisconnectServiceRestart
+	case h.cfg.MaxConns > 0 && len(h.conns) >= h.cfg.MaxConns:
+		refuse = &DisconnectTooManyConnections
+	}
+	if refuse != nil {
+		// Nobody else knows this transport: a reader and this closer are
+		// its goroutine pair, so the close frame's answer is read and
+		// Close returns as soon as the peer replies.
+		h.refusals.Add(2)
+		h.mu.Unlock()
+		go func() {
+			defer h.refusals.Done()
+			for t.ReadFrame() == nil {
+			}
+		}()
+		go func() {
+			defer h.refusals.Done()
+			t.Close(*refuse)
+			h.metrics.closed(*refuse)
+		}()
+		return nil
+	}
+	c := newConn(h, t, req)
+	h.conns[c] = struct{}{}
+	keyConns := h.byKey[req.KeyID]
+	if keyConns == nil {
+		keyConns = make(map[*conn]struct{})
+		h.byKey[req.KeyID] = keyConns
+	}
+	keyConns[c] = struct{}{}
+	tp := h.topics[req.SubscriptionID]
+	if tp == nil {
+		tp = newTopic(req.SubscriptionID)
+		h.topics[req.SubscriptionID] = tp
+		c.subscribes = true
+	}
+	tp.add(c)
+	c.topic = tp
+	if pn, ok := t.(pingNotifier); ok {
+		pn.setPingHandler(c.requestPong)
+	}
+	h.wg.Add(2)
+	h.mu.Unlock()
+	h.metrics.connections.Inc()
+	go c.readLoop()
+	go c.sendLoop()
+	return c
+}
+
+// remove takes c out of the hub's indexes (teardown step 4). It reports
+// whether c was the last local stream of its topic, whose NATS
+// subscription the caller must then drop.
+func (h *Hub) remove(c *conn) (last bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.conns, c)
+	if kc := h.byKey[c.req.KeyID]; kc != nil {
+		delete(kc, c)
+		if len(kc) == 0 {
+			delete(h.byKey, c.req.KeyID)
+		}
+	}
+	if c.topic.remove(c) == 0 {
+		if h.topics[c.topic.id] == c.topic {
+			delete(h.topics, c.topic.id)
+		}
+		return true
+	}
+	return false
+}
+
+// Shutdown closes every stream with 1012 and waits for them to finish
+// (bounded by ctx). Streams requested afterwards are closed with 1012 at
+// once.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.closeAll(DisconnectServiceRestart)
+	done := make(chan struct{})
+	go func() {
+		h.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("stream: shutdown: %w", ctx.Err())
+	}
+}
+
+// Close closes every stream with 1001 (those not already closing) and
+// waits for their goroutines, each bounded by the write timeout. Call it
+// once the HTTP server no longer calls [Hub.Serve].
+func (h *Hub) Close() {
+	h.closeAll(DisconnectGoingAway)
+	h.wg.Wait()
+	h.refusals.Wait()
+}
+
+func (h *Hub) closeAll(d Disconnect) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.closed {
+		h.closed = true
+		close(h.shutdown)
+	}
+	for c := range h.conns {
+		c.cancel(d)
+	}
+}
+
+// topic is the local fan-out of one subscription's NATS subject, shared by
+// every local stream of that subscription.
+type topic struct {
+	id string
+	// ready is closed by the creating stream once the NATS subscription is
+	// active (or failed: err); unsubscribe is set before.
+	ready       chan struct{}
+	unsubscribe func()
+	err         error
+
+	mu    sync.RWMutex
+	conns map[*conn]struct{}
+}
+
+func newTopic(id string) *topic {
+	return &topic{id: id, ready: make(chan struct{}), conns: make(map[*conn]struct{})}
+}
+
+func (t *topic) add(c *conn) {
+	t.mu.Lock()
+	t.conns[c] = struct{}{}
+	t.mu.Unlock()
+}
+
+func (t *topic) remove(c *conn) (left int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.conns, c)
+	return len(t.conns)
+}
+
+// deliver hands msg to every local stream. It never blocks: push only
+// appends to a bounded queue.
+func (t *topic) deliver(msg []byte) {
+	t.mu.RLock()
+	for c := range t.conns {
+		c.push(msg)
+	}
+	t.mu.RUnlock()
+}
+
+// count returns the number of registered streams.
+func (h *Hub) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.conns)
+}
+
+// closing returns the number of registered streams that were asked to
+// close and have not finished.
+func (h *Hub) closing() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for c := range h.conns {
+		if c.ctx.Err() != nil {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,820 @@
+// Package webhook delivers subscriptions' events to their webhooks: signed
+// POSTs, retried with backoff for about a day, recorded attempt by attempt
+// in MongoDB, dead-lettered after the last retry, and resent on request.
+//
+// Every edge runs a [Deliverer]. Events come from the JetStream stream the
+// ingest publishes to, through one durable consumer shared by all edges, so
+// each message is taken by one edge at a time. The edge stores a delivery
+// document for it in MongoDB and then acknowledges the message: from there
+// on MongoDB, not JetStream (which keeps events for an hour), holds the
+// work. Deliveries of one subscription go through its lane, a lease in
+// MongoDB held by one edge at a time; the lane delivers them one by one in
+// cursor order. An edge that dies stops renewing its leases, and another
+// edge takes its lanes over when they expire.
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/mongotron/mongotron/pkg/bus"
+	"github.com/mongotron/mongotron/pkg/store"
+	"github.com/mongotron/mongotron/pkg/subscription"
+)
+
+// Limits.
+const (
+	// laneBatch is how many pending deliveries a lane reads at once.
+	laneBatch = 64
+	// MaxReplay is how many events one replay call makes due again; the
+	// reply's cursor continues from there.
+	MaxReplay = 1000
+	// ackWait is how long JetStream waits for an edge to store a message
+	// before handing it to another edge.
+	ackWait = 30 * time.Second
+	// queueInterval is how often the queue depth gauge is refreshed.
+	queueInterval = 10 * time.Second
+	// storeTimeout bounds the bookkeeping done after ctx is cancelled.
+	storeTimeout = 5 * time.Second
+)
+
+// Deliverer delivers webhooks; see the package documentation.
+type Deliverer struct {
+	cfg    Config
+	store  mongoStore
+	hooks  *hooks
+	policy policy
+	client *http.Client
+	eps    *endpoints
+	m      metrics
+	owner  string
+
+	mu sync.Mutex
+	// runCtx is Run's context, for lanes started by API calls.
+	runCtx context.Context
+	// running holds the subscriptions whose lane runs here; dirty those
+	// that got new work while it ran.
+	running map[string]bool
+	dirty   map[string]bool
+	// notBefore holds lanes not to try before a time: parked for a
+	// retry, behind an open breaker, or held by another edge.
+	notBefore map[string]time.Time
+	lanes     sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// New returns a deliverer. It starts nothing: call [Deliverer.Run].
+func New(cfg Config) (*Deliverer, error) {
+	if cfg.NATS == nil || cfg.DB == nil {
+		return nil, errors.New("webhook: NATS and DB are required")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	p := policy{allowHTTP: cfg.AllowHTTPHosts, allowPrivate: cfg.AllowPrivate}
+	return &Deliverer{
+		cfg:       cfg,
+		store:     mongoStore{db: cfg.DB},
+		hooks:     &hooks{db: cfg.DB, now: cfg.Now, m: map[string]cachedHook{}},
+		policy:    p,
+		client:    newHTTPClient(p, cfg.ConcurrencyPerEndpoint),
+		eps:       &endpoints{concurrency: cfg.ConcurrencyPerEndpoint, threshold: cfg.BreakerThreshold, cooldown: cfg.BreakerCooldown, m: map[string]*endpoint{}},
+		m:         m,
+		owner:     host + "-" + hex.EncodeToString(b[:]),
+		running:   map[string]bool{},
+		dirty:     map[string]bool{},
+		notBefore: map[string]time.Time{},
+	}, nil
+}
+
+// CheckURL refuses a webhook URL this server would not deliver to: plain
+// http to a host not allowed, or a literal internal address. The API calls
+// it when a webhook is set.
+func (d *Deliverer) CheckURL(raw string) error { return d.policy.CheckURL(raw) }
+
+// Run delivers until ctx is done, then waits for attempts in flight to be
+// abandoned and returns nil. A missing events stream (no ingest yet) is
+// waited for, not an error.
+func (d *Deliverer) Run(ctx context.Context) error {
+	if err := d.store.ensureIndexes(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before it started: not a failure
+		}
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sub, err := d.cfg.NATS.Subscribe(bus.SubscriptionsSubject, d.onChange)
+	if err != nil {
+		return fmt.Errorf("webhook: subscribe %s: %w", bus.SubscriptionsSubject, err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	d.mu.Lock()
+	d.runCtx = ctx
+	d.mu.Unlock()
+
+	var wg sync.WaitGroup
+	wg.Go(func() { d.intake(ctx) })
+	wg.Go(func() { d.poll(ctx) })
+	wg.Go(func() { d.gauge(ctx) })
+	wg.Wait()
+	cancel()
+	// Every kick checks ctx under mu before it adds a lane, so after
+	// this barrier no lane is added and Wait may start.
+	d.mu.Lock()
+	d.runCtx = nil
+	d.mu.Unlock()
+	d.lanes.Wait()
+	return nil
+}
+
+// Close releases idle connections to receivers. It is safe to call more
+// than once, and after Run returned.
+func (d *Deliverer) Close() {
+	d.closeOnce.Do(d.client.CloseIdleConnections)
+}
+
+func (d *Deliverer) onChange(msg *nats.Msg) {
+	var ch bus.SubscriptionChange
+	if err := json.Unmarshal(msg.Data, &ch); err != nil || ch.SubscriptionID == "" {
+		return
+	}
+	d.hooks.invalidate(ch.SubscriptionID)
+}
+
+// intake moves events from JetStream to delivery documents, reconnecting
+// to the consumer until ctx is done.
+func (d *Deliverer) intake(ctx context.Context) {
+	js, err := jetstream.New(d.cfg.NATS)
+	if err != nil {
+		d.cfg.Logger.Error("webhook: jetstream", "err", err)
+		return
+	}
+	wait := time.Second
+	for ctx.Err() == nil {
+		cons, err := js.CreateOrUpdateConsumer(ctx, bus.EventsStream, jetstream.ConsumerConfig{
+			Durable:       d.cfg.Consumer,
+			FilterSubject: bus.EventsPrefix + ">",
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       ackWait,
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+			MaxAckPending: 8 * d.cfg.FetchBatch,
+			MaxDeliver:    -1,
+		})
+		if err == nil {
+			wait = time.Second
+			err = d.consume(ctx, cons)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		// The stream appears when the ingest first starts; until then
+		// this is expected, so it is not shouted about.
+		level := d.cfg.Logger.Warn
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			level = d.cfg.Logger.Debug
+		}
+		level("webhook: events consumer", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 10*time.Second)
+	}
+}
+
+// consume takes messages in batches until ctx is done or the consumer
+// fails.
+func (d *Deliverer) consume(ctx context.Context, cons jetstream.Consumer) error {
+	ch := make(chan jetstream.Msg, d.cfg.FetchBatch)
+	failed := make(chan error, 1)
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case ch <- m:
+		case <-ctx.Done():
+		}
+	}, jetstream.PullMaxMessages(d.cfg.FetchBatch), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+			select {
+			case failed <- err:
+			default:
+			}
+		}
+	}))
+	if err != nil {
+		return fmt.Errorf("webhook: consume: %w", err)
+	}
+	defer func() {
+		cc.Stop()
+		<-cc.Closed()
+	}()
+	batch := make([]jetstream.Msg, 0, d.cfg.FetchBatch)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-failed:
+			return err
+		case <-cc.Closed():
+			return errors.New("webhook: consumer closed")
+		case m := <-ch:
+			batch = append(batch[:0], m)
+		more:
+			for len(batch) < cap(batch) {
+				select {
+				case m := <-ch:
+					batch = append(batch, m)
+				default:
+					break more
+				}
+			}
+			d.take(ctx, batch)
+		}
+	}
+}
+
+// eventHead is what the deliverer reads of an event.
+type eventHead struct {
+	ID      string `json:"id"`
+	Cursor  string `json:"cursor"`
+	Removed bool   `json:"removed"`
+}
+
+// take stores a delivery for each message whose subscription has a
+// webhook, and acknowledges the messages once stored (or skipped).
+func (d *Deliverer) take(ctx context.Context, msgs []jetstream.Msg) {
+	now := d.cfg.Now().UTC()
+	docs := make([]any, 0, len(msgs))
+	stored := make([]jetstream.Msg, 0, len(msgs))
+	subs := map[string]bool{}
+	for _, m := range msgs {
+		subID := bus.SubscriptionFromSubject(m.Subject())
+		if subID == "" {
+			_ = m.Term()
+			continue
+		}
+		h, err := d.hooks.get(ctx, subID)
+		if err != nil {
+			d.cfg.Logger.Warn("webhook: intake", "subscription_id", subID, "err", err)
+			_ = m.NakWithDelay(time.Second)
+			continue
+		}
+		if h == nil || h.disabled {
+			_ = m.Ack()
+			d.m.intake.WithLabelValues("skipped").Inc()
+			continue
+		}
+		var ev eventHead
+		if err := json.Unmarshal(m.Data(), &ev); err != nil || ev.Cursor == "" {
+			d.cfg.Logger.Error("webhook: malformed event dropped", "subject", m.Subject(), "err", err)
+			_ = m.Term()
+			continue
+		}
+		docs = append(docs, &Delivery{
+			ID: DeliveryID(subID, ev.Cursor), SubscriptionID: subID, EventID: ev.ID, Cursor: ev.Cursor, Removed: ev.Removed,
+			Status: StatusPending, NextAttemptAt: now, Log: []Attempt{}, CreatedAt: now, UpdatedAt: now, Body: m.Data(),
+		})
+		stored = append(stored, m)
+		subs[subID] = true
+	}
+	if err := d.store.insertNew(ctx, docs); err != nil {
+		d.cfg.Logger.Warn("webhook: intake", "err", err)
+		for _, m := range stored {
+			_ = m.NakWithDelay(time.Second)
+		}
+		return
+	}
+	for _, m := range stored {
+		_ = m.Ack()
+	}
+	d.m.intake.WithLabelValues("stored").Add(float64(len(stored)))
+	for s := range subs {
+		d.kick(ctx, s)
+	}
+}
+
+// kick starts a subscription's lane here unless it runs here already (it
+// then reads the new work before it stops) or is known to wait.
+func (d *Deliverer) kick(ctx context.Context, subID string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if ctx.Err() != nil {
+		return
+	}
+	if d.running[subID] {
+		d.dirty[subID] = true
+		return
+	}
+	if nb, ok := d.notBefore[subID]; ok {
+		if d.cfg.Now().Before(nb) {
+			return
+		}
+		delete(d.notBefore, subID)
+	}
+	d.running[subID] = true
+	d.lanes.Go(func() { d.runLane(ctx, subID) })
+}
+
+// poll finds due work in MongoDB: retries coming due, lanes of dead edges,
+// manual retries made on other edges.
+func (d *Deliverer) poll(ctx context.Context) {
+	t := time.NewTicker(d.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		subs, err := d.store.dueSubscriptions(ctx, d.cfg.Now().UTC())
+		if err != nil {
+			if ctx.Err() == nil {
+				d.cfg.Logger.Warn("webhook: poll", "err", err)
+			}
+			continue
+		}
+		for _, s := range subs {
+			d.kick(ctx, s)
+		}
+		d.mu.Lock()
+		now := d.cfg.Now()
+		for s, nb := range d.notBefore {
+			if now.After(nb) {
+				delete(d.notBefore, s)
+			}
+		}
+		d.mu.Unlock()
+	}
+}
+
+func (d *Deliverer) gauge(ctx context.Context) {
+	t := time.NewTicker(queueInterval)
+	defer t.Stop()
+	for {
+		if n, err := d.store.countPending(ctx); err == nil {
+			d.m.queue.Set(float64(n))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// park records that a lane is not to be tried here before t.
+func (d *Deliverer) park(subID string, t time.Time) {
+	d.mu.Lock()
+	d.notBefore[subID] = t
+	d.mu.Unlock()
+}
+
+// runLane delivers a subscription's pending deliveries in cursor order
+// while it holds the subscription's lane.
+func (d *Deliverer) runLane(ctx context.Context, subID string) {
+	defer func() {
+		d.mu.Lock()
+		delete(d.running, subID)
+		delete(d.dirty, subID)
+		d.mu.Unlock()
+	}()
+	lease := d.cfg.LeaseDuration
+	now := d.cfg.Now().UTC()
+	ok, until, err := d.store.acquireLane(ctx, subID, d.owner, now, now.Add(lease))
+	if err != nil {
+		if ctx.Err() == nil {
+			d.cfg.Logger.Warn("webhook: lane", "subscription_id", subID, "err", err)
+		}
+		d.park(subID, now.Add(d.cfg.PollInterval))
+		return
+	}
+	if !ok {
+		// Held by an edge at work: look again at the next poll, since
+		// that edge may stop before its lease ends. Parked for a retry:
+		// not before the retry.
+		retry := now.Add(d.cfg.PollInterval)
+		if until.Sub(now) > lease || until.Before(retry) {
+			retry = until
+		}
+		d.park(subID, retry)
+		return
+	}
+	l := &laneRun{d: d, subID: subID, leaseEnd: now.Add(lease)}
+	releaseAt := l.run(ctx)
+	if l.lost {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	if releaseAt.IsZero() {
+		releaseAt = d.cfg.Now().UTC()
+	} else {
+		d.park(subID, releaseAt)
+	}
+	if err := d.store.releaseLane(rctx, subID, d.owner, releaseAt); err != nil {
+		d.cfg.Logger.Warn("webhook: lane", "subscription_id", subID, "err", err)
+	}
+}
+
+// laneRun is one tenure of a lane.
+type laneRun struct {
+	d        *Deliverer
+	subID    string
+	leaseEnd time.Time
+	lost     bool
+	models   []mongo.WriteModel
+}
+
+// run delivers until nothing is due; it returns when the lane may be
+// taken again (zero: at once).
+func (l *laneRun) run(ctx context.Context) time.Time {
+	d := l.d
+	defer l.flush(ctx)
+	for {
+		docs, err := d.store.pending(ctx, l.subID, laneBatch)
+		if err != nil {
+			if ctx.Err() == nil {
+				d.cfg.Logger.Warn("webhook: lane", "subscription_id", l.subID, "err", err)
+			}
+			return d.cfg.Now().UTC().Add(d.cfg.PollInterval)
+		}
+		if len(docs) == 0 {
+			d.mu.Lock()
+			again := d.dirty[l.subID]
+			delete(d.dirty, l.subID)
+			d.mu.Unlock()
+			if again {
+				continue
+			}
+			return time.Time{}
+		}
+		for i := range docs {
+			if next, stop := l.deliver(ctx, &docs[i]); stop {
+				return next
+			}
+		}
+		if !l.flush(ctx) {
+			return d.cfg.Now().UTC().Add(d.cfg.PollInterval)
+		}
+	}
+}
+
+// deliver makes one attempt at dl, or none when it is not due or its
+// receiver's breaker is open; stop says the lane must stop, until next.
+func (l *laneRun) deliver(ctx context.Context, dl *Delivery) (next time.Time, stop bool) {
+	d := l.d
+	now := d.cfg.Now().UTC()
+	if dl.NextAttemptAt.After(now) {
+		// Held back: later deliveries wait for this one's retry.
+		return dl.NextAttemptAt, true
+	}
+	if ctx.Err() != nil {
+		return time.Time{}, true
+	}
+	if l.leaseEnd.Sub(now) < d.cfg.LeaseDuration/2 {
+		l.flush(ctx)
+		ok, err := d.store.renewLane(ctx, l.subID, d.owner, now.Add(d.cfg.LeaseDuration))
+		if err != nil {
+			return now.Add(d.cfg.PollInterval), true
+		}
+		if !ok {
+			// Another edge took the lane over: it owns the release.
+			l.lost = true
+			return time.Time{}, true
+		}
+		l.leaseEnd = now.Add(d.cfg.LeaseDuration)
+	}
+	h, err := d.hooks.get(ctx, l.subID)
+	if err != nil {
+		return now.Add(d.cfg.PollInterval), true
+	}
+	if h == nil || h.disabled {
+		reason := "the subscription or its webhook was removed"
+		if h != nil {
+			reason = "the webhook is disabled: the receiver answered 410 Gone; a manual retry, a replay or a new URL enables it again"
+		}
+		l.models = append(l.models, finishModel(dl, StatusFailed, reason, now))
+		d.m.deliveries.WithLabelValues(StatusFailed).Inc()
+		return time.Time{}, false
+	}
+	ep := d.eps.get(h.url)
+	if ok, retryAt := d.eps.allow(ep, now); !ok {
+		return retryAt, true
+	}
+	select {
+	case ep.sem <- struct{}{}:
+	case <-ctx.Done():
+		d.eps.done(ep, true, now)
+		return time.Time{}, true
+	}
+	res := d.attempt(ctx, h, dl)
+	<-ep.sem
+	if ctx.Err() != nil {
+		// Shutdown cut the attempt short: its outcome is unknown, and
+		// the delivery stays due for whichever edge comes next.
+		d.eps.done(ep, true, now)
+		return time.Time{}, true
+	}
+	if d.eps.done(ep, res.healthy(), d.cfg.Now()) {
+		d.m.breakers.Inc()
+		d.cfg.Logger.Warn("webhook: breaker open", "endpoint", endpointKey(h.url), "cooldown", d.cfg.BreakerCooldown)
+	}
+	model, status, nextAt := d.outcome(dl, res)
+	l.models = append(l.models, model)
+	d.m.deliveries.WithLabelValues(outcomeLabel(status)).Inc()
+	if status == StatusSucceeded {
+		return time.Time{}, false
+	}
+	// Anything but a success is written at once: the next delivery, on
+	// this edge or another, must see it.
+	if !l.flush(ctx) {
+		return now.Add(d.cfg.PollInterval), true
+	}
+	if res.code == http.StatusGone {
+		d.disable(ctx, l.subID, h.url)
+	}
+	if status == StatusPending {
+		return nextAt, true
+	}
+	return time.Time{}, false
+}
+
+func outcomeLabel(status string) string {
+	if status == StatusPending {
+		return "retry"
+	}
+	return status
+}
+
+// flush writes the recorded outcomes; false means they could not be.
+func (l *laneRun) flush(ctx context.Context) bool {
+	if len(l.models) == 0 {
+		return true
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	err := l.d.store.record(wctx, l.models)
+	l.models = l.models[:0]
+	if err != nil {
+		l.d.cfg.Logger.Error("webhook: outcomes not recorded; those deliveries will be sent again", "subscription_id", l.subID, "err", err)
+		return false
+	}
+	return true
+}
+
+// result is what an attempt got.
+type result struct {
+	code    int
+	latency time.Duration
+	err     error
+	class   string
+}
+
+// healthy reports whether the receiver looked alive, for its breaker: it
+// answered, with anything but a server error or 429.
+func (r result) healthy() bool {
+	return r.class == "refused" || r.code != 0 && r.code < 500 && r.code != http.StatusTooManyRequests
+}
+
+// attempt POSTs a delivery once.
+func (d *Deliverer) attempt(ctx context.Context, h *hook, dl *Delivery) result {
+	if err := d.policy.CheckURL(h.url); err != nil {
+		d.m.attempts.WithLabelValues("refused").Inc()
+		return result{err: err, class: "refused"}
+	}
+	actx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(actx, http.MethodPost, h.url, bytes.NewReader(dl.Body))
+	if err != nil {
+		d.m.attempts.WithLabelValues("refused").Inc()
+		return result{err: fmt.Errorf("%w: %w", ErrRefused, err), class: "refused"}
+	}
+	hd := req.Header
+	hd.Set("Content-Type", "application/json")
+	hd.Set("User-Agent", userAgent)
+	hd.Set(HeaderSignature, Sign(h.secret, d.cfg.Now().Unix(), dl.Body))
+	hd.Set(HeaderEventID, dl.EventID)
+	hd.Set(HeaderSubscriptionID, dl.SubscriptionID)
+	hd.Set(HeaderDeliveryID, dl.ID)
+	hd.Set(HeaderAttempt, strconv.Itoa(dl.Attempts+1))
+	start := time.Now()
+	resp, err := d.client.Do(req)
+	if err != nil {
+		r := result{latency: time.Since(start), err: err, class: "error"}
+		switch {
+		case errors.Is(err, ErrRefused):
+			r.class = "refused"
+		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+			r.class = "timeout"
+			r.err = fmt.Errorf("no response within %s; the receiver may have processed it", d.cfg.Timeout)
+		}
+		d.m.attempts.WithLabelValues(r.class).Inc()
+		d.m.latency.Observe(r.latency.Seconds())
+		return r
+	}
+	// Only a bounded prefix of the body is read: a receiver's answer
+	// carries nothing the deliverer needs, and it may be huge.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, d.cfg.MaxResponseBytes))
+	_ = resp.Body.Close()
+	r := result{code: resp.StatusCode, latency: time.Since(start), class: strconv.Itoa(resp.StatusCode/100) + "xx"}
+	switch {
+	case r.code >= 200 && r.code < 300:
+	case r.code >= 300 && r.code < 400:
+		r.err = fmt.Errorf("redirect to %q not followed; configure the final URL", resp.Header.Get("Location"))
+	default:
+		r.err = fmt.Errorf("receiver answered %d %s", r.code, http.StatusText(r.code))
+	}
+	d.m.attempts.WithLabelValues(r.class).Inc()
+	d.m.latency.Observe(r.latency.Seconds())
+	return r
+}
+
+// outcome is the update recording an attempt, the delivery's new status
+// and, when pending, its next attempt.
+func (d *Deliverer) outcome(dl *Delivery, r result) (mongo.WriteModel, string, time.Time) {
+	now := d.cfg.Now().UTC()
+	att := Attempt{At: now, Attempt: dl.Attempts + 1, StatusCode: r.code, LatencyMS: r.latency.Milliseconds(), Edge: d.owner}
+	if r.err != nil {
+		att.Error = r.err.Error()
+	}
+	status, next := StatusSucceeded, time.Time{}
+	switch {
+	case r.err == nil:
+	case r.code == http.StatusGone:
+		status = StatusFailed
+		att.Error = "receiver answered 410 Gone: the webhook is disabled"
+	case r.class == "refused":
+		status = StatusFailed
+	case dl.RoundAttempts >= len(d.cfg.Schedule):
+		status = StatusDead
+		d.m.dead.Inc()
+	default:
+		status = StatusPending
+		next = now.Add(jitter(d.cfg.Schedule[dl.RoundAttempts]))
+	}
+	set := bson.M{"status": status, "last": att, "updated_at": now}
+	if status == StatusPending {
+		set["next_attempt_at"] = next
+	}
+	return mongo.NewUpdateOneModel().SetFilter(bson.M{"_id": dl.ID}).SetUpdate(bson.M{
+		"$set":  set,
+		"$inc":  bson.M{"attempts": 1, "round_attempts": 1},
+		"$push": bson.M{"attempts_log": att},
+	}), status, next
+}
+
+// finishModel ends a delivery without an attempt.
+func finishModel(dl *Delivery, status, reason string, now time.Time) mongo.WriteModel {
+	return mongo.NewUpdateOneModel().SetFilter(bson.M{"_id": dl.ID}).SetUpdate(bson.M{
+		"$set": bson.M{"status": status, "updated_at": now, "last": Attempt{At: now, Attempt: dl.Attempts, Error: reason}},
+	})
+}
+
+// jitter spreads a wait by ±10 %, so receivers coming back are not hit by
+// every retry at once.
+func jitter(d time.Duration) time.Duration {
+	spread := int64(d) / 5
+	if spread <= 0 {
+		return d
+	}
+	return d - time.Duration(spread/2) + time.Duration(mrand.Int64N(spread+1))
+}
+
+// disable records that the webhook at url answered 410 Gone, and tells
+// every edge.
+func (d *Deliverer) disable(ctx context.Context, subID, url string) {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	var s subscription.Subscription
+	err := d.cfg.DB.Collection(store.Subscriptions).FindOneAndUpdate(wctx,
+		bson.M{"_id": subID, "webhook.url": url},
+		bson.M{"$set": bson.M{disabledField: bson.M{"url": url, "at": d.cfg.Now().UTC(), "reason": "410 Gone"}}, "$inc": bson.M{"version": 1}},
+		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&s)
+	if err != nil {
+		if !errors.Is(err, mongo.ErrNoDocuments) {
+			d.cfg.Logger.Error("webhook: disable", "subscription_id", subID, "err", err)
+		}
+		return
+	}
+	d.cfg.Logger.Info("webhook disabled: receiver answered 410 Gone", "subscription_id", subID)
+	d.changed(s)
+}
+
+// enable clears a 410's disabling of a subscription's webhook.
+func (d *Deliverer) enable(ctx context.Context, subID string) error {
+	var s subscription.Subscription
+	err := d.cfg.DB.Collection(store.Subscriptions).FindOneAndUpdate(ctx,
+		bson.M{"_id": subID, disabledField: bson.M{"$exists": true}},
+		bson.M{"$unset": bson.M{disabledField: ""}, "$inc": bson.M{"version": 1}},
+		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&s)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("webhook: enable: %w", err)
+	}
+	d.changed(s)
+	return nil
+}
+
+// changed drops the cached webhook here and tells the other edges.
+func (d *Deliverer) changed(s subscription.Subscription) {
+	d.hooks.invalidate(s.ID)
+	b, err := json.Marshal(bus.SubscriptionChange{Op: bus.OpUpsert, SubscriptionID: s.ID, Tenant: s.Tenant, Version: s.Version})
+	if err == nil {
+		err = d.cfg.NATS.Publish(bus.SubscriptionsSubject, b)
+	}
+	if err != nil {
+		d.cfg.Logger.Warn("webhook: publish change", "subscription_id", s.ID, "err", err)
+	}
+}
+
+// List returns a page of a subscription's deliveries in cursor order and
+// the id to continue after, or "" at the end. The caller checks that the
+// subscription is the tenant's.
+func (d *Deliverer) List(ctx context.Context, subID string, q ListQuery) ([]View, string, error) {
+	return d.store.list(ctx, subID, q)
+}
+
+// Retry makes a delivery due now with a fresh retry schedule, whatever its
+// status, and enables a webhook a 410 disabled.
+func (d *Deliverer) Retry(ctx context.Context, subID, deliveryID string) (*View, error) {
+	if err := d.enable(ctx, subID); err != nil {
+		return nil, err
+	}
+	v, err := d.store.resend(ctx, subID, deliveryID, d.cfg.Now().UTC())
+	if err != nil {
+		return nil, err
+	}
+	d.wake(ctx, subID)
+	return v, nil
+}
+
+// Replay makes the stored events of a subscription after cursor after due
+// again, at most [MaxReplay] of them, creating the deliveries missing. It
+// returns how many, and the cursor to replay after next, or "" when there
+// are no more.
+func (d *Deliverer) Replay(ctx context.Context, subID, after string) (int, string, error) {
+	d.hooks.invalidate(subID)
+	h, err := d.hooks.get(ctx, subID)
+	if err != nil {
+		return 0, "", err
+	}
+	if h == nil {
+		return 0, "", ErrNoWebhook
+	}
+	if err := d.enable(ctx, subID); err != nil {
+		return 0, "", err
+	}
+	n, last, err := d.store.replay(ctx, subID, after, MaxReplay, d.cfg.Now().UTC())
+	if err != nil {
+		return 0, "", err
+	}
+	d.wake(ctx, subID)
+	if n < MaxReplay {
+		last = ""
+	}
+	return n, last, nil
+}
+
+// wake ends a parked lane's wait here and in MongoDB, and starts it here
+// when Run runs.
+func (d *Deliverer) wake(ctx context.Context, subID string) {
+	if err := d.store.wakeLane(ctx, subID, d.cfg.Now().UTC()); err != nil {
+		d.cfg.Logger.Warn("webhook: wake lane", "subscription_id", subID, "err", err)
+	}
+	d.mu.Lock()
+	delete(d.notBefore, subID)
+	runCtx := d.runCtx
+	d.mu.Unlock()
+	if runCtx != nil && runCtx.Err() == nil {
+		d.kick(runCtx, subID)
+	}
+}

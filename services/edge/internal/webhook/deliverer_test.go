@@ -1,0 +1,294 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/mongotron/mongotron/pkg/store"
+)
+
+func eventIDs(first, n int) []string {
+	out := make([]string, n)
+	for i := range n {
+		out[i] = fmt.Sprintf("%064x:%d", first+i, 0)
+	}
+	return out
+}
+
+func TestDeliverer_Run_signedInOrder(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rc := newReceiver(t, "s3cret")
+	start(t, testConfig(e, "c_"+randHex(4)))
+	sub := e.createSub(rc.srv.URL+"/hook", "s3cret")
+	other := e.createSub(rc.srv.URL+"/other", "s3cret")
+	e.publish(sub, 1, 20)
+	e.publish(other, 100, 5)
+
+	eventually(t, 20*time.Second, func() bool { return len(rc.accepted()) == 25 }, "25 deliveries")
+	var got []string
+	for _, r := range rc.requests() {
+		require.True(t, r.sigOK, "signature of %s", r.eventID)
+		require.Equal(t, 1, r.attempt)
+		require.Contains(t, string(r.body), `"id":"`+r.eventID+`"`)
+		if r.subID == sub {
+			got = append(got, r.eventID)
+		}
+	}
+	require.Equal(t, eventIDs(1, 20), got, "in cursor order, once each")
+	eventually(t, 5*time.Second, func() bool { return e.countStatus(sub, StatusSucceeded) == 20 }, "recorded")
+	for _, d := range e.deliveries(sub) {
+		require.Equal(t, 1, d.Attempts)
+		require.Len(t, d.Log, 1)
+		require.Equal(t, http.StatusOK, d.Last.StatusCode)
+	}
+}
+
+func TestDeliverer_Run_skipsSubscriptionsWithoutWebhook(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	start(t, testConfig(e, "c_"+randHex(4)))
+	sub := e.createSub("", "")
+	_, err := e.db.Collection(store.Subscriptions).UpdateOne(context.Background(), bson.M{"_id": sub}, bson.M{"$set": bson.M{"webhook": nil}})
+	require.NoError(t, err)
+	rc := newReceiver(t, "x")
+	marker := e.createSub(rc.srv.URL, "x")
+	e.publish(sub, 1, 5)
+	e.publish(marker, 10, 1)
+	eventually(t, 10*time.Second, func() bool { return len(rc.accepted()) == 1 }, "marker delivered")
+	require.Empty(t, e.deliveries(sub))
+}
+
+func TestDeliverer_Run_receiverDownThenUp(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rc := newReceiver(t, "k")
+	up := make(chan struct{})
+	rc.setRespond(func(*http.Request, int) int {
+		select {
+		case <-up:
+			return http.StatusOK
+		default:
+			return http.StatusServiceUnavailable
+		}
+	})
+	cfg := testConfig(e, "c_"+randHex(4))
+	cfg.Schedule = []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond, 200 * time.Millisecond, 200 * time.Millisecond, 200 * time.Millisecond, 200 * time.Millisecond, 200 * time.Millisecond, 200 * time.Millisecond, 200 * time.Millisecond}
+	start(t, cfg)
+	sub := e.createSub(rc.srv.URL, "k")
+	e.publish(sub, 1, 10)
+	eventually(t, 10*time.Second, func() bool { return len(rc.requests()) >= 3 }, "attempts while down")
+	// Held back: while the first delivery is retried, the others wait.
+	for _, r := range rc.requests() {
+		require.Equal(t, eventIDs(1, 1)[0], r.eventID)
+	}
+	close(up)
+	eventually(t, 20*time.Second, func() bool { return len(rc.accepted()) == 10 }, "all delivered")
+	require.Equal(t, eventIDs(1, 10), rc.accepted(), "every event once, in order")
+	eventually(t, 5*time.Second, func() bool { return e.countStatus(sub, StatusSucceeded) == 10 }, "recorded")
+	first := e.deliveries(sub)[0]
+	require.GreaterOrEqual(t, first.Attempts, 4)
+	require.Equal(t, http.StatusServiceUnavailable, first.Log[0].StatusCode)
+	require.Equal(t, http.StatusOK, first.Last.StatusCode)
+}
+
+func TestDeliverer_Run_timeoutResendsSameEvent(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rc := newReceiver(t, "k")
+	rc.setRespond(func(r *http.Request, n int) int {
+		if n == 1 {
+			select { // slower than the timeout: the outcome is unknown
+			case <-time.After(2 * time.Second):
+			case <-r.Context().Done():
+			}
+		}
+		return http.StatusOK
+	})
+	cfg := testConfig(e, "c_"+randHex(4))
+	cfg.Timeout = 200 * time.Millisecond
+	start(t, cfg)
+	sub := e.createSub(rc.srv.URL, "k")
+	e.publish(sub, 1, 2)
+	eventually(t, 10*time.Second, func() bool { return e.countStatus(sub, StatusSucceeded) == 2 }, "delivered")
+	reqs := rc.requests()
+	require.Len(t, reqs, 3)
+	require.Equal(t, reqs[0].eventID, reqs[1].eventID, "the same event id after a timeout")
+	require.Equal(t, reqs[0].deliveryID, reqs[1].deliveryID)
+	require.Equal(t, []int{1, 2, 1}, []int{reqs[0].attempt, reqs[1].attempt, reqs[2].attempt})
+	d := e.deliveries(sub)[0]
+	require.Contains(t, d.Log[0].Error, "no response within")
+}
+
+func TestDeliverer_Run_goneDisables(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rc := newReceiver(t, "k")
+	rc.setRespond(func(*http.Request, int) int { return http.StatusGone })
+	d, _ := start(t, testConfig(e, "c_"+randHex(4)))
+	sub := e.createSub(rc.srv.URL, "k")
+	e.publish(sub, 1, 3)
+	eventually(t, 10*time.Second, func() bool { return e.countStatus(sub, StatusFailed) == 3 }, "all failed")
+	require.Len(t, rc.requests(), 1, "no retry after 410, and nothing more to a gone receiver")
+	var doc struct {
+		Disabled *struct{ URL string } `bson:"webhook_disabled"`
+	}
+	require.NoError(t, e.db.Collection(store.Subscriptions).FindOne(context.Background(), bson.M{"_id": sub}).Decode(&doc))
+	require.NotNil(t, doc.Disabled)
+	require.Equal(t, rc.srv.URL, doc.Disabled.URL)
+
+	// New events are not even stored while disabled.
+	e.publish(sub, 10, 2)
+	// A manual retry enables the webhook again.
+	rc.setRespond(func(*http.Request, int) int { return http.StatusOK })
+	dels := e.deliveries(sub)
+	_, err := d.Retry(context.Background(), sub, dels[1].ID)
+	require.NoError(t, err)
+	eventually(t, 10*time.Second, func() bool { return e.countStatus(sub, StatusSucceeded) == 1 }, "retried")
+	require.Len(t, e.deliveries(sub), 3)
+}
+
+func TestDeliverer_Run_redirectNotFollowed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	target := newReceiver(t, "k")
+	rc := newReceiver(t, "k")
+	rc.setRespond(func(r *http.Request, _ int) int { return http.StatusFound })
+	redirect := httptest.NewServer(http.RedirectHandler(target.srv.URL, http.StatusFound))
+	t.Cleanup(redirect.Close)
+	cfg := testConfig(e, "c_"+randHex(4))
+	cfg.Schedule = []time.Duration{20 * time.Millisecond}
+	start(t, cfg)
+	sub := e.createSub(redirect.URL, "k")
+	e.publish(sub, 1, 1)
+	eventually(t, 10*time.Second, func() bool { return e.countStatus(sub, StatusDead) == 1 }, "dead letter")
+	require.Empty(t, target.requests(), "redirect followed")
+	d := e.deliveries(sub)[0]
+	require.Equal(t, 2, d.Attempts)
+	require.Equal(t, http.StatusFound, d.Last.StatusCode)
+	require.Contains(t, d.Last.Error, "redirect")
+}
+
+func TestDeliverer_Run_hugeResponse(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	huge := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		chunk := []byte(strings.Repeat("x", 64<<10))
+		for range 4096 { // 256 MiB, far more than is read
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(huge.Close)
+	start(t, testConfig(e, "c_"+randHex(4)))
+	sub := e.createSub(huge.URL, "k")
+	e.publish(sub, 1, 3)
+	eventually(t, 15*time.Second, func() bool { return e.countStatus(sub, StatusSucceeded) == 3 }, "delivered")
+}
+
+func TestDeliverer_Run_privateAddressRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rc := newReceiver(t, "k")
+	cfg := testConfig(e, "c_"+randHex(4))
+	cfg.AllowPrivate = nil
+	cfg.AllowHTTPHosts = []string{"127.0.0.1", "localhost"}
+	d, _ := start(t, cfg)
+	require.ErrorIs(t, d.CheckURL(rc.srv.URL), ErrRefused)
+	// A host name resolving to loopback is refused at dial time.
+	sub := e.createSub(strings.Replace(rc.srv.URL, "127.0.0.1", "localhost.", 1), "k")
+	e.publish(sub, 1, 1)
+	eventually(t, 10*time.Second, func() bool { return e.countStatus(sub, StatusFailed) == 1 }, "refused")
+	require.Empty(t, rc.requests())
+	dl := e.deliveries(sub)[0]
+	require.Contains(t, dl.Last.Error, "loopback")
+}
+
+func TestDeliverer_Retry_afterDeadLetter(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rc := newReceiver(t, "k")
+	rc.setRespond(func(*http.Request, int) int { return http.StatusInternalServerError })
+	cfg := testConfig(e, "c_"+randHex(4))
+	cfg.MaxAttempts = 3
+	cfg.Schedule = []time.Duration{20 * time.Millisecond}
+	d, _ := start(t, cfg)
+	sub := e.createSub(rc.srv.URL, "k")
+	e.publish(sub, 1, 2)
+	eventually(t, 10*time.Second, func() bool { return e.countStatus(sub, StatusDead) == 2 }, "dead letters")
+	list, next, err := d.List(context.Background(), sub, ListQuery{Status: StatusDead, Limit: 1})
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	require.NotEmpty(t, next)
+	require.Equal(t, 3, list[0].Attempts)
+	require.Len(t, list[0].AttemptsLog, 3)
+	require.Nil(t, list[0].NextAttemptAt)
+
+	rc.setRespond(func(*http.Request, int) int { return http.StatusNoContent })
+	v, err := d.Retry(context.Background(), sub, list[0].ID)
+	require.NoError(t, err)
+	require.Equal(t, StatusPending, v.Status)
+	eventually(t, 10*time.Second, func() bool { return e.countStatus(sub, StatusSucceeded) == 1 }, "manual retry")
+	_, err = d.Retry(context.Background(), sub, "dlv_nope")
+	require.ErrorIs(t, err, ErrNotFound)
+
+	// Replay resends everything after a cursor, dead or not.
+	n, more, err := d.Replay(context.Background(), sub, "")
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	require.Empty(t, more)
+	eventually(t, 10*time.Second, func() bool { return e.countStatus(sub, StatusSucceeded) == 2 }, "replayed")
+}
+
+func TestDeliverer_Run_otherEdgeFinishesAfterCrash(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rc := newReceiver(t, "k")
+	hung := make(chan struct{}, 1)
+	rc.setRespond(func(r *http.Request, n int) int {
+		if n == 1 {
+			hung <- struct{}{}
+			<-r.Context().Done() // the edge dies while waiting
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	consumer := "c_" + randHex(4)
+	// Edge A has its own MongoDB client, cut before it stops: it cannot
+	// release its lane, as if it had died.
+	clientA := connectMongo(t)
+	cfgA := testConfig(e, consumer)
+	cfgA.DB = clientA.Database(e.db.Name())
+	cfgA.Timeout = 5 * time.Second
+	cfgA.LeaseDuration = 12 * time.Second
+	a, stopA := start(t, cfgA)
+	sub := e.createSub(rc.srv.URL, "k")
+	e.publish(sub, 1, 5)
+	select {
+	case <-hung:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no attempt")
+	}
+	require.NoError(t, clientA.Disconnect(context.Background()))
+	stopA()
+
+	cfgB := testConfig(e, consumer)
+	cfgB.LeaseDuration = 2 * time.Second
+	b, _ := start(t, cfgB)
+	eventually(t, 30*time.Second, func() bool { return e.countStatus(sub, StatusSucceeded) == 5 }, "edge B finished")
+	got := rc.accepted()
+	require.Equal(t, eventIDs(1, 5), got)
+	dl := e.deliveries(sub)[0]
+	require.Equal(t, b.owner, dl.Last.Edge)
+	require.NotEqual(t, a.owner, b.owner)
+}

@@ -1,0 +1,293 @@
+package webhook
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/mongotron/mongotron/pkg/bus"
+	"github.com/mongotron/mongotron/pkg/cursor"
+	"github.com/mongotron/mongotron/pkg/store"
+	"github.com/mongotron/mongotron/pkg/subscription"
+)
+
+// eventually polls cond every interval until it holds or wait passes.
+func eventually(tb testing.TB, wait time.Duration, cond func() bool, msg string, args ...any) {
+	tb.Helper()
+	deadline := time.Now().Add(wait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("not within %s: "+msg, append([]any{wait}, args...)...)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// env is one test's database, NATS connection and JetStream.
+type env struct {
+	t  testing.TB
+	db *mongo.Database
+	nc *nats.Conn
+	js jetstream.JetStream
+}
+
+func newEnv(tb testing.TB) *env {
+	tb.Helper()
+	nc, err := nats.Connect(testNATS.URL())
+	require.NoError(tb, err)
+	tb.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	require.NoError(tb, err)
+	// The ingest's stream, as its EnsureStream creates it.
+	_, err = js.CreateOrUpdateStream(context.Background(), jetstream.StreamConfig{
+		Name: bus.EventsStream, Subjects: []string{bus.EventsPrefix + ">"}, MaxAge: time.Hour,
+		Duplicates: 10 * time.Minute, Storage: jetstream.FileStorage,
+	})
+	require.NoError(tb, err)
+	db := testMongo.Database("wh_" + randHex(6))
+	tb.Cleanup(func() { _ = db.Drop(context.Background()) })
+	return &env{t: tb, db: db, nc: nc, js: js}
+}
+
+// testConfig is a configuration for loopback receivers with short waits.
+func testConfig(e *env, consumer string) Config {
+	return Config{
+		NATS: e.nc, DB: e.db,
+		Timeout:          500 * time.Millisecond,
+		Schedule:         []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond},
+		AllowHTTPHosts:   []string{"127.0.0.1"},
+		AllowPrivate:     []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
+		PollInterval:     50 * time.Millisecond,
+		LeaseDuration:    2 * time.Second,
+		BreakerThreshold: -1,
+		Consumer:         consumer,
+	}
+}
+
+// start runs a deliverer until the test ends; stop ends it early.
+func start(tb testing.TB, cfg Config) (d *Deliverer, stop func()) {
+	tb.Helper()
+	d, err := New(cfg)
+	require.NoError(tb, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			require.NoError(tb, <-done)
+			d.Close()
+		})
+	}
+	tb.Cleanup(stop)
+	return d, stop
+}
+
+// createSub stores a subscription with a webhook, as the API would.
+func (e *env) createSub(url, secret string) string {
+	e.t.Helper()
+	id := subscription.IDPrefix + randHex(12)
+	now := time.Now().UTC()
+	s := subscription.Subscription{
+		ID: id, Tenant: "acme", Kinds: []string{"trx_transfer"}, Direction: "any", Confirmations: 19,
+		Status: subscription.StatusActive, CreatedAt: now, UpdatedAt: now, Version: 1,
+		Webhook: &subscription.Webhook{URL: url, Secret: secret},
+	}
+	_, err := e.db.Collection(store.Subscriptions).InsertOne(context.Background(), s)
+	require.NoError(e.t, err)
+	return id
+}
+
+// publish stores and publishes n events of a subscription, from step
+// first, as the ingest does, and returns their cursors.
+func (e *env) publish(subID string, first, n int) []string {
+	e.t.Helper()
+	ctx := context.Background()
+	cursors := make([]string, n)
+	docs := make([]any, n)
+	futs := make([]jetstream.PubAckFuture, n)
+	for i := range n {
+		c := cursor.Cursor{Step: uint64(first + i), Pos: 0}.String()
+		cursors[i] = c
+		ev := map[string]any{
+			"type": "event", "cursor": c, "id": fmt.Sprintf("%064x:%d", first+i, 0), "subscription_id": subID,
+			"kind": "trx_transfer", "network": "mainnet", "removed": false, "amount": strconv.Itoa(first + i),
+		}
+		b, err := json.Marshal(ev)
+		require.NoError(e.t, err)
+		docs[i] = store.EventDoc{
+			ID: store.EventDocID(subID, c), SubscriptionID: subID, Cursor: c, EventID: ev["id"].(string),
+			Kind: "trx_transfer", Block: int64(first + i), BlockID: randHex(8), CreatedAt: time.Now().UTC(), JSON: b,
+		}
+		futs[i], err = e.js.PublishMsgAsync(&nats.Msg{Subject: bus.EventsSubject(subID), Data: b})
+		require.NoError(e.t, err)
+	}
+	for _, f := range futs {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			require.NoError(e.t, err)
+		case <-time.After(10 * time.Second):
+			e.t.Fatal("publish not acknowledged")
+		}
+	}
+	_, err := e.db.Collection(store.Events).InsertMany(ctx, docs)
+	require.NoError(e.t, err)
+	return cursors
+}
+
+func (e *env) deliveries(subID string) []Delivery {
+	e.t.Helper()
+	cur, err := e.db.Collection(DeliveriesCollection).Find(context.Background(), bson.M{"subscription_id": subID},
+		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
+	require.NoError(e.t, err)
+	var out []Delivery
+	require.NoError(e.t, cur.All(context.Background(), &out))
+	return out
+}
+
+func (e *env) countStatus(subID, status string) int {
+	n, err := e.db.Collection(DeliveriesCollection).CountDocuments(context.Background(), bson.M{"subscription_id": subID, "status": status})
+	require.NoError(e.t, err)
+	return int(n)
+}
+
+// verify is what a receiver does with a request (pkg/client.VerifyWebhook
+// implements the same for users): check the signature over "<t>.<body>"
+// and refuse a timestamp older than tolerance.
+func verify(secret []byte, header string, body []byte, now time.Time, tolerance time.Duration) error {
+	var ts string
+	var sigs []string
+	for part := range strings.SplitSeq(header, ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
+		switch k {
+		case "t":
+			ts = v
+		case "v1":
+			sigs = append(sigs, v)
+		}
+	}
+	t, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || len(sigs) == 0 {
+		return errors.New("malformed signature header")
+	}
+	if d := now.Sub(time.Unix(t, 0)); d > tolerance || d < -tolerance {
+		return errors.New("timestamp outside tolerance")
+	}
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(ts + "."))
+	mac.Write(body)
+	want := mac.Sum(nil)
+	for _, s := range sigs {
+		got, err := hex.DecodeString(s)
+		if err == nil && hmac.Equal(got, want) {
+			return nil
+		}
+	}
+	return errors.New("signature mismatch")
+}
+
+// received is one request a receiver got.
+type received struct {
+	eventID, deliveryID, subID string
+	attempt, status            int
+	body                       []byte
+	sigOK                      bool
+}
+
+// receiver is a webhook endpoint on loopback whose answer the test
+// controls.
+type receiver struct {
+	srv    *httptest.Server
+	secret []byte
+	// respond returns the status for a request; nil means 200.
+	respond atomic.Pointer[func(r *http.Request, n int) int]
+
+	mu   sync.Mutex
+	reqs []received
+}
+
+func newReceiver(tb testing.TB, secret string) *receiver {
+	rc := &receiver{secret: []byte(secret)}
+	rc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		att, _ := strconv.Atoi(r.Header.Get(HeaderAttempt))
+		rec := received{
+			eventID: r.Header.Get(HeaderEventID), deliveryID: r.Header.Get(HeaderDeliveryID),
+			subID: r.Header.Get(HeaderSubscriptionID), attempt: att, body: body,
+			sigOK: verify(rc.secret, r.Header.Get(HeaderSignature), body, time.Now(), 5*time.Minute) == nil,
+		}
+		rc.mu.Lock()
+		n := len(rc.reqs) + 1
+		rc.mu.Unlock()
+		status := http.StatusOK
+		if f := rc.respond.Load(); f != nil {
+			status = (*f)(r, n)
+		}
+		rec.status = status
+		rc.mu.Lock()
+		rc.reqs = append(rc.reqs, rec)
+		rc.mu.Unlock()
+		w.WriteHeader(status)
+	}))
+	tb.Cleanup(rc.srv.Close)
+	return rc
+}
+
+func (rc *receiver) setRespond(f func(r *http.Request, n int) int) { rc.respond.Store(&f) }
+
+func (rc *receiver) requests() []received {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]received(nil), rc.reqs...)
+}
+
+// accepted returns the event ids the receiver answered 2xx to, in order.
+func (rc *receiver) accepted() []string {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	var out []string
+	for _, r := range rc.reqs {
+		if r.status/100 == 2 {
+			out = append(out, r.eventID)
+		}
+	}
+	return out
+}
+
+func connectMongo(tb testing.TB) *mongo.Client {
+	tb.Helper()
+	c, err := mongo.Connect(options.Client().ApplyURI(testMongoURI))
+	require.NoError(tb, err)
+	tb.Cleanup(func() { _ = c.Disconnect(context.Background()) })
+	return c
+}
