@@ -40,8 +40,11 @@ const (
 	CodeInvalidMetadata      = "invalid_metadata"
 	CodeInvalidLabel         = "invalid_label"
 	CodeEmptyFilter          = "empty_filter"
-	CodeTooManyAddresses     = "too_many_addresses"
-	CodeNotPatchable         = "not_patchable"
+	// CodeLastAddress refuses removing every address of an address
+	// subscription, which would widen it rather than empty it.
+	CodeLastAddress      = "last_address"
+	CodeTooManyAddresses = "too_many_addresses"
+	CodeNotPatchable     = "not_patchable"
 )
 
 // ErrInvalid is wrapped by every [Errors] value, for errors.Is.
