@@ -16,23 +16,23 @@ endif
 
 MODULES := $(patsubst $(CURDIR)/%,%,$(shell go list -m -f '{{.Dir}}'))
 BIN := bin
-BINARIES := $(BIN)/ingest $(BIN)/edge $(BIN)/tronsim $(BIN)/mongotron
+BINARIES := $(BIN)/ingest $(BIN)/edge $(BIN)/tronsim $(BIN)/mongotron $(BIN)/devstack
 
 # How long `make fuzz` runs each fuzz target.
 FUZZTIME ?= 20s
 # Which benchmarks `make bench` runs (a -bench regexp) and for how long.
 BENCH ?= .
 BENCHTIME ?= 1s
-# `make run`: where the simulator listens and how often it makes a block.
-SIM_ADDR ?= 127.0.0.1:8090
-SIM_BLOCK_INTERVAL ?= 3s
+# `make run`: extra flags for bin/devstack (see bin/devstack --help), such
+# as RUN_FLAGS='--edges 3 --block-interval 1s'.
+RUN_FLAGS ?=
 
 .PHONY: help build test fmt-check vet lint bench fuzz run clean $(BINARIES)
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-build: $(BINARIES) ## build bin/ingest, bin/edge, bin/tronsim and bin/mongotron
+build: $(BINARIES) ## build bin/ingest, bin/edge, bin/tronsim, bin/mongotron and bin/devstack
 
 # Always rebuilt: the go command knows better than make what is stale.
 $(BIN)/ingest:
@@ -43,6 +43,8 @@ $(BIN)/tronsim:
 	go build -o $@ ./services/tronsim
 $(BIN)/mongotron:
 	go build -o $@ ./services/cli
+$(BIN)/devstack:
+	go build -o $@ ./services/devstack
 
 test: lint ## gofmt check, go vet, then go test -race in every module
 	@failed=""; \
@@ -70,19 +72,11 @@ bench: ## run the benchmarks of every module (BENCH=regexp BENCHTIME=1s)
 fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 	@FUZZTIME='$(FUZZTIME)' scripts/fuzz.sh $(MODULES)
 
-# Until the dev stack lands: the simulator in the background, followed by
-# `mongotron decode --follow`; Ctrl-C stops both.
-run: $(BIN)/tronsim $(BIN)/mongotron ## start the Tron simulator and follow its blocks with mongotron decode
-	@$(BIN)/tronsim --addr '$(SIM_ADDR)' --block-interval '$(SIM_BLOCK_INTERVAL)' & sim=$$!; \
-	trap 'kill $$sim 2>/dev/null || true; wait $$sim 2>/dev/null || true' EXIT; \
-	trap 'exit 0' INT TERM; \
-	for i in $$(seq 100); do \
-		if (exec 3<>/dev/tcp/$(subst :,/,$(SIM_ADDR))) 2>/dev/null; then break; fi; \
-		if ! kill -0 $$sim 2>/dev/null; then echo "make run: the simulator exited" >&2; exit 1; fi; \
-		sleep 0.1; \
-	done; \
-	echo "make run: simulator on http://$(SIM_ADDR), a block every $(SIM_BLOCK_INTERVAL); Ctrl-C to stop" >&2; \
-	$(BIN)/mongotron decode --follow --node 'http://$(SIM_ADDR)'
+# The whole system on this machine: NATS and FerretDB embedded in
+# bin/devstack, the simulator, one ingest and two edges as child processes;
+# data in ./.data/. Ctrl-C stops everything.
+run: build ## build everything and start the dev stack (bin/devstack $(RUN_FLAGS))
+	$(BIN)/devstack $(RUN_FLAGS)
 
 clean: ## remove bin/
 	rm -rf $(BIN)

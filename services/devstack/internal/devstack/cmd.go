@@ -1,0 +1,100 @@
+package devstack
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+)
+
+// Exit statuses of [Main].
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// Main runs the devstack command with args (without the program name)
+// until ctx is done, and returns its exit status: 2 for bad flags, 1 when
+// a part failed, 0 after a clean stop. The banner goes to stdout, logs to
+// stderr.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("devstack", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg Config
+	cfg.RegisterFlags(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: devstack [flags]\n\nRuns NATS and FerretDB in process, and the Tron simulator, one ingest and\nN edges as child processes, until Ctrl-C.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "devstack: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil)).With("component", "devstack")
+	s, err := New(cfg, Options{Logger: logger, Logs: stderr})
+	if err != nil {
+		fmt.Fprintf(stderr, "devstack: %s\n", strings.ReplaceAll(strings.TrimPrefix(err.Error(), "devstack: "), "\n", "; "))
+		return exitUsage
+	}
+	defer func() { _ = s.Close() }()
+	errc := make(chan error, 1)
+	go func() { errc <- s.Run(ctx) }()
+	select {
+	case <-s.Ready():
+		PrintBanner(stdout, s.Info())
+		err = <-errc
+	case err = <-errc:
+	}
+	if err != nil {
+		logger.Error("dev stack failed", "err", err)
+		return exitFailure
+	}
+	logger.Info("dev stack stopped")
+	return exitOK
+}
+
+// PrintBanner writes what a developer needs to try the stack.
+func PrintBanner(w io.Writer, info Info) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nMongotron dev stack is ready.\n\n")
+	for i, u := range info.EdgeURLs {
+		fmt.Fprintf(&b, "  edge %d        %s\n", i+1, u)
+	}
+	fmt.Fprintf(&b, "  ingest        %s/readyz\n", info.IngestURL)
+	if info.SimURL != "" {
+		fmt.Fprintf(&b, "  tron (sim)    %s  (POST /sim/mine, /sim/reorg; GET /sim/status)\n", info.SimURL)
+	} else {
+		fmt.Fprintf(&b, "  tron node     %s\n", info.TronNodeURL)
+	}
+	fmt.Fprintf(&b, "  nats          %s\n", info.NATSURL)
+	fmt.Fprintf(&b, "  mongodb       %s\n", info.MongoURI)
+	fmt.Fprintf(&b, "\n  admin key     %s\n", info.AdminKey)
+	fmt.Fprintf(&b, "  api key       %s  (tenant %s)\n", info.Demo.APIKey, info.Demo.Tenant)
+	fmt.Fprintf(&b, "  subscription  %s", info.Demo.SubscriptionID)
+	if len(info.Demo.Addresses) > 0 {
+		fmt.Fprintf(&b, "  (confirmations 0, watching %s)\n", strings.Join(info.Demo.Addresses, " "))
+	} else {
+		fmt.Fprintf(&b, "  (confirmations 0, every TRC20 transfer)\n")
+	}
+	fmt.Fprintf(&b, "\nTry:\n\n  %s\n", TailCommand(info))
+	fmt.Fprintf(&b, "  curl -H 'Authorization: Bearer %s' '%s/v1/subscriptions/%s/events?limit=5'\n",
+		info.Demo.APIKey, info.EdgeURLs[0], info.Demo.SubscriptionID)
+	fmt.Fprintf(&b, "\nCtrl-C stops everything; the data stays in the data directory for the next run.\n\n")
+	_, _ = io.WriteString(w, b.String())
+}
+
+// TailCommand is the mongotron command line that streams the demo
+// subscription from the first edge.
+func TailCommand(info Info) string {
+	return fmt.Sprintf("bin/mongotron tail --url %s --api-key %s %s", info.EdgeURLs[0], info.Demo.APIKey, info.Demo.SubscriptionID)
+}

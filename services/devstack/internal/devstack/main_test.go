@@ -1,0 +1,52 @@
+package devstack_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/mongotron/mongotron/pkg/testenv"
+)
+
+// binDir holds the ingest, edge and tronsim binaries built once for the
+// package; without -race, which would make the build minutes long and the
+// children slow.
+var binDir string
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "devstack-bin-*")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	for name, pkg := range map[string]string{
+		"ingest":  "github.com/mongotron/mongotron/services/ingest",
+		"edge":    "github.com/mongotron/mongotron/services/edge",
+		"tronsim": "github.com/mongotron/mongotron/services/tronsim",
+	} {
+		cmd := exec.Command("go", "build", "-buildvcs=false", "-o", filepath.Join(dir, name), pkg)
+		cmd.Env = append(os.Environ(), "GOFLAGS=-buildvcs=false")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", name, err, out)
+			return 1
+		}
+	}
+	binDir = dir
+	code := m.Run()
+	if code == 0 {
+		if err := goleak.Find(testenv.GoleakOptions()...); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			return 1
+		}
+	}
+	return code
+}

@@ -1,0 +1,7 @@
+//go:build unix
+
+package devstack
+
+import "syscall"
+
+func procAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }

@@ -1,0 +1,318 @@
+package devstack_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mongotron/mongotron/services/devstack/internal/devstack"
+)
+
+// syncBuffer collects the children's logs, shown when a test fails.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) tail(n int) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.b.Bytes()
+	return string(b[max(0, len(b)-n):])
+}
+
+// startStack runs a stack on free ports with its data in dataDir; stop
+// (also run on cleanup) stops it and checks that it stopped cleanly.
+func startStack(t *testing.T, dataDir string) (s *devstack.Stack, stop func()) {
+	t.Helper()
+	logs := &syncBuffer{}
+	s, err := devstack.New(devstack.Config{
+		HTTPAddr: "127.0.0.1:0", NATSAddr: "127.0.0.1:0", MongoAddr: "127.0.0.1:0",
+		SimAddr: "127.0.0.1:0", IngestAddr: "127.0.0.1:0",
+		DataDir: dataDir, BinDir: binDir, BlockInterval: 500 * time.Millisecond,
+		ReadyTimeout: 40 * time.Second, StopTimeout: 10 * time.Second,
+	}, devstack.Options{Logs: logs})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- s.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			require.NoError(t, <-errc, "a clean stop")
+			_ = s.Close()
+		})
+	}
+	t.Cleanup(func() {
+		stop()
+		if t.Failed() {
+			t.Logf("children's logs (tail):\n%s", logs.tail(6000))
+		}
+	})
+	select {
+	case <-s.Ready():
+	case err := <-errc:
+		once.Do(func() {})
+		t.Fatalf("stack failed: %v\n%s", err, logs.tail(6000))
+	case <-time.After(90 * time.Second):
+		t.Fatalf("stack not ready within 90s\n%s", logs.tail(6000))
+	}
+	return s, stop
+}
+
+type frame struct {
+	Type    string `json:"type"`
+	Cursor  string `json:"cursor"`
+	ID      string `json:"id"`
+	Removed bool   `json:"removed"`
+}
+
+func dial(t *testing.T, edgeURL, subID, key, after string) *websocket.Conn {
+	t.Helper()
+	u := strings.Replace(edgeURL, "http://", "ws://", 1) + "/v1/subscriptions/" + subID + "/stream?token=" + url.QueryEscape(key)
+	if after != "" {
+		u += "&after=" + after
+	}
+	c, resp, err := websocket.DefaultDialer.Dial(u, nil)
+	if resp != nil {
+		_ = resp.Body.Close()
+	}
+	require.NoError(t, err)
+	var hello map[string]any
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(10*time.Second)))
+	require.NoError(t, c.ReadJSON(&hello))
+	require.Equal(t, "hello", hello["type"])
+	return c
+}
+
+// readEvents reads until n events came or the connection fails, and
+// returns them with the read error.
+func readEvents(c *websocket.Conn, n int, deadline time.Duration) ([]frame, error) {
+	var out []frame
+	end := time.Now().Add(deadline)
+	for len(out) < n {
+		if err := c.SetReadDeadline(end); err != nil {
+			return out, err
+		}
+		var f frame
+		if err := c.ReadJSON(&f); err != nil {
+			return out, err
+		}
+		if f.Type == "event" {
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+func doJSON(t *testing.T, method, u, key string, in, out any) int {
+	t.Helper()
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		require.NoError(t, err)
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, u, body)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+key)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	if out != nil && resp.StatusCode < 300 {
+		require.NoError(t, json.Unmarshal(b, out), "%s", b)
+	}
+	return resp.StatusCode
+}
+
+// history reads every stored event of a subscription, in cursor order.
+func history(t *testing.T, edgeURL, subID, key string) []frame {
+	t.Helper()
+	var all []frame
+	after := ""
+	for {
+		var page struct {
+			Events []frame `json:"events"`
+			Next   *string `json:"next"`
+		}
+		u := fmt.Sprintf("%s/v1/subscriptions/%s/events?limit=1000&after=%s", edgeURL, subID, after)
+		require.Equal(t, http.StatusOK, doJSON(t, http.MethodGet, u, key, nil, &page))
+		all = append(all, page.Events...)
+		if page.Next == nil || len(page.Events) == 0 {
+			return all
+		}
+		after = *page.Next
+	}
+}
+
+// waitFor polls cond every interval until it holds or total passes.
+func waitFor(t *testing.T, total, interval time.Duration, cond func() bool, msg string) {
+	t.Helper()
+	end := time.Now().Add(total)
+	for !cond() {
+		if time.Now().After(end) {
+			t.Fatalf("after %s: %s", total, msg)
+		}
+		time.Sleep(interval)
+	}
+}
+
+func TestStack_EdgeKilledStreamContinuesWithoutGap(t *testing.T) {
+	t.Parallel()
+	s, _ := startStack(t, t.TempDir())
+	info := s.Info()
+	require.Len(t, info.EdgeURLs, 2)
+	require.NotEmpty(t, info.Demo.APIKey)
+	require.NotEmpty(t, info.Demo.Addresses, "the demo watches the busiest addresses")
+	key := info.Demo.APIKey
+
+	// A subscription of our own, through the REST API, on the demo's
+	// busy addresses with no confirmations, so events come every block.
+	var sub struct {
+		ID string `json:"id"`
+	}
+	code := doJSON(t, http.MethodPost, info.EdgeURLs[1]+"/v1/subscriptions", key,
+		map[string]any{"label": "devstack test", "addresses": info.Demo.Addresses, "confirmations": 0}, &sub)
+	require.Equal(t, http.StatusCreated, code)
+
+	c1 := dial(t, info.EdgeURLs[0], sub.ID, key, "")
+	first, err := readEvents(c1, 5, 30*time.Second)
+	require.NoError(t, err, "events from edge 1")
+
+	oldPID := s.PID("edge-1")
+	require.NoError(t, s.Signal("edge-1", syscall.SIGKILL))
+	// Whatever edge 1 sent before dying counts as received.
+	more, err := readEvents(c1, 1<<30, 10*time.Second)
+	require.Error(t, err, "the stream of a killed edge ends")
+	_ = c1.Close()
+	received := append(first, more...)
+
+	// The client reconnects to the other edge with its last cursor.
+	c2 := dial(t, info.EdgeURLs[1], sub.ID, key, received[len(received)-1].Cursor)
+	next, err := readEvents(c2, 5, 30*time.Second)
+	require.NoError(t, err, "events from edge 2 after the reconnect")
+	_ = c2.Close()
+	received = append(received, next...)
+
+	for i := 1; i < len(received); i++ {
+		require.Less(t, received[i-1].Cursor, received[i].Cursor, "cursors strictly increase at %d", i)
+	}
+	hist := history(t, info.EdgeURLs[1], sub.ID, key)
+	start := -1
+	for i, h := range hist {
+		if h.Cursor == received[0].Cursor {
+			start = i
+			break
+		}
+	}
+	require.GreaterOrEqual(t, start, 0, "the first streamed event is in the history")
+	require.GreaterOrEqual(t, len(hist)-start, len(received))
+	require.Equal(t, hist[start:start+len(received)], received, "the stream across both edges is the history, with no gap and no duplicate")
+
+	// The stack restarts the killed edge on its port.
+	waitFor(t, 30*time.Second, 100*time.Millisecond, func() bool {
+		if p := s.PID("edge-1"); p == oldPID || p == 0 {
+			return false
+		}
+		resp, err := http.Get(info.EdgeURLs[0] + "/readyz")
+		if err != nil {
+			return false
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, "edge 1 restarted and ready")
+	c3 := dial(t, info.EdgeURLs[0], sub.ID, key, received[len(received)-1].Cursor)
+	again, err := readEvents(c3, 1, 30*time.Second)
+	_ = c3.Close()
+	require.NoError(t, err)
+	require.Greater(t, again[0].Cursor, received[len(received)-1].Cursor)
+}
+
+func TestStack_RerunReusesKeysAndChain(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s1, stop1 := startStack(t, dir)
+	first := s1.Info()
+	var before struct {
+		Events []frame `json:"events"`
+	}
+	// Wait for stored events, so the second run has a checkpoint to
+	// continue from.
+	waitFor(t, 30*time.Second, 200*time.Millisecond, func() bool {
+		u := first.EdgeURLs[0] + "/v1/subscriptions/" + first.Demo.SubscriptionID + "/events?limit=1000"
+		return doJSON(t, http.MethodGet, u, first.Demo.APIKey, nil, &before) == http.StatusOK && len(before.Events) > 0
+	}, "demo events stored")
+	stop1()
+
+	s2, _ := startStack(t, dir)
+	second := s2.Info()
+	require.Equal(t, first.AdminKey, second.AdminKey, "the admin key persists")
+	require.Equal(t, first.Demo, second.Demo, "the demo key and subscription are reused")
+	// The history of the first run is still there, and the chain goes on
+	// after it: the simulated chain continued, so new events follow.
+	last := before.Events[len(before.Events)-1].Cursor
+	c := dial(t, second.EdgeURLs[0], second.Demo.SubscriptionID, second.Demo.APIKey, before.Events[0].Cursor)
+	evs, err := readEvents(c, len(before.Events)+1, 30*time.Second)
+	_ = c.Close()
+	require.NoError(t, err)
+	require.Equal(t, before.Events[1:], evs[:len(before.Events)-1], "the first run's events replay unchanged")
+	require.Greater(t, evs[len(evs)-1].Cursor, last)
+}
+
+func TestConfig_Validate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		cfg  devstack.Config
+		want string
+	}{
+		{"zero", devstack.Config{}, ""},
+		{"bad addr", devstack.Config{HTTPAddr: "8080"}, "http"},
+		{"bad port", devstack.Config{NATSAddr: "127.0.0.1:99999"}, "nats-addr"},
+		{"short admin key", devstack.Config{AdminKey: "short"}, "admin-key"},
+		{"both chains", devstack.Config{TronBlocks: "x", TronNode: "http://n"}, "exclude"},
+		{"negative interval", devstack.Config{BlockInterval: -time.Second}, "block-interval"},
+		{"too many edges", devstack.Config{Edges: 100}, "edges"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := tt.cfg.Validate()
+			if tt.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, tt.want)
+		})
+	}
+}
+
+func TestNew_MissingBinaries(t *testing.T) {
+	t.Parallel()
+	_, err := devstack.New(devstack.Config{BinDir: t.TempDir()}, devstack.Options{})
+	require.ErrorContains(t, err, "make build")
+}
