@@ -69,6 +69,14 @@ bench: ## run the benchmarks of every module (BENCH=regexp BENCHTIME=1s)
 		(cd "$$m" && go test -run '^$$' -bench '$(BENCH)' -benchtime '$(BENCHTIME)' -benchmem ./... | { grep -v -e '^?' -e '^PASS$$' -e '^ok ' || [ $$? -eq 1 ]; }); \
 	done
 
+# The edge under load, each party in its own process (NATS and FerretDB
+# embedded in edgebench, bin/edge and loadgen as children): 10,000 streams
+# at 50,000 msgs/s, 20,000 idle streams, a 100,000-event replay. Takes a
+# few minutes; not part of `make bench`. Smaller: EDGEBENCH_FLAGS='--streams
+# 2000 --idle-streams 2000 --replay-events 20000'.
+bench-edge: $(BIN)/edge ## measure the edge with the loadgen processes (EDGEBENCH_FLAGS=…)
+	go run ./services/loadgen/cmd/edgebench --edge $(BIN)/edge $(EDGEBENCH_FLAGS)
+
 fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 	@FUZZTIME='$(FUZZTIME)' scripts/fuzz.sh $(MODULES)
 

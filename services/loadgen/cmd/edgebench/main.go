@@ -1,0 +1,123 @@
+// Command edgebench measures the edge under load, each party in its own
+// process: NATS and FerretDB run embedded here, the edge and loadgen run
+// as children, and the edge's CPU and memory are read from /proc. It runs
+// three scenarios (issue 4): fan-out (10,000 streams, 50,000 messages/s
+// delivered: throughput, publish→client latency, CPU per message), idle
+// (20,000 streams: RSS per stream) and replay (one stream, 100,000 stored
+// events: events/s). It prints a table on stdout; --json writes the
+// figures to a file as well.
+//
+//	go run ./services/loadgen/cmd/edgebench --edge bin/edge
+//
+// Without --edge or --loadgen it builds them from the workspace into a
+// temporary directory.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/mongotron/mongotron/services/loadgen/internal/bench"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var cfg bench.Config
+	fs := flag.NewFlagSet("edgebench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.EdgeBin, "edge", "", "edge `binary` (empty: go build ./services/edge)")
+	fs.StringVar(&cfg.LoadgenBin, "loadgen", "", "loadgen `binary` (empty: go build ./services/loadgen)")
+	scenarios := fs.String("scenarios", "fanout,idle,replay", "comma-separated scenarios to run")
+	edgeEnv := fs.String("edge-env", "", "comma-separated `VAR=value`s added to the edge's environment (GOGC=50,GOMAXPROCS=1)")
+	fs.IntVar(&cfg.Streams, "streams", bench.DefaultStreams, "fanout: streams")
+	fs.IntVar(&cfg.Subscriptions, "subs", bench.DefaultSubscriptions, "subscriptions the streams are spread over")
+	fs.Float64Var(&cfg.Rate, "rate", bench.DefaultRate, "fanout: target messages delivered per second")
+	fs.DurationVar(&cfg.Duration, "duration", bench.DefaultDuration, "fanout: how long to publish")
+	fs.IntVar(&cfg.IdleStreams, "idle-streams", bench.DefaultIdleStreams, "idle: streams (lowered to the open-files limit)")
+	fs.DurationVar(&cfg.IdleSettle, "idle-settle", bench.DefaultIdleSettle, "idle: how long to hold the streams before measuring")
+	fs.IntVar(&cfg.ReplayEvents, "replay-events", bench.DefaultReplayEvents, "replay: stored events")
+	fs.IntVar(&cfg.LocalAddrs, "local-addrs", bench.DefaultLocalAddrs, "source addresses 127.0.0.2… loadgen spreads streams over")
+	fs.Float64Var(&cfg.ConnectRate, "connect-rate", bench.DefaultConnectRate, "streams opened per second")
+	jsonOut := fs.String("json", "", "also write the figures as JSON to this `file`")
+	quiet := fs.Bool("quiet", false, "do not copy progress and the children's logs to stderr")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg.Scenarios = split(*scenarios)
+	cfg.EdgeEnv = split(*edgeEnv)
+	cfg.Log = stderr
+	if *quiet {
+		cfg.Log = io.Discard
+	}
+	if cfg.EdgeBin == "" || cfg.LoadgenBin == "" {
+		dir, err := os.MkdirTemp("", "edgebench-*")
+		if err != nil {
+			fmt.Fprintf(stderr, "edgebench: %v\n", err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		for _, b := range []struct {
+			bin *string
+			pkg string
+		}{{&cfg.EdgeBin, "github.com/mongotron/mongotron/services/edge"}, {&cfg.LoadgenBin, "github.com/mongotron/mongotron/services/loadgen"}} {
+			if *b.bin != "" {
+				continue
+			}
+			*b.bin = filepath.Join(dir, filepath.Base(b.pkg))
+			fmt.Fprintf(stderr, "edgebench: go build %s\n", b.pkg)
+			cmd := exec.CommandContext(ctx, "go", "build", "-o", *b.bin, b.pkg)
+			cmd.Stdout, cmd.Stderr = stderr, stderr
+			if err := cmd.Run(); err != nil {
+				fmt.Fprintf(stderr, "edgebench: go build %s: %v\n", b.pkg, err)
+				return 1
+			}
+		}
+	}
+	r, err := bench.New(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "edgebench: %v\n", err)
+		return 2
+	}
+	defer r.Close()
+	runErr := r.Run(ctx)
+	if err := bench.WriteTable(stdout, r.Results()); err != nil {
+		fmt.Fprintf(stderr, "edgebench: %v\n", err)
+	}
+	if *jsonOut != "" {
+		b, _ := json.MarshalIndent(r.Results(), "", "  ")
+		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
+			fmt.Fprintf(stderr, "edgebench: %v\n", err)
+			return 1
+		}
+	}
+	if runErr != nil {
+		fmt.Fprintf(stderr, "edgebench: %v\n", runErr)
+		return 1
+	}
+	return 0
+}
+
+func split(s string) []string {
+	var out []string
+	for f := range strings.SplitSeq(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}

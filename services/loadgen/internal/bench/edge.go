@@ -1,0 +1,246 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// edgeProc is an edge running as a child process.
+type edgeProc struct {
+	cmd  *exec.Cmd
+	url  string
+	http *http.Client
+	done chan struct{} // closed when the process has exited
+	err  error         // its exit status, once done
+	// logTail keeps the edge's last log lines for error reports.
+	mu      sync.Mutex
+	logTail []string
+}
+
+// freeAddr returns a loopback address nobody listens on right now.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("bench: free port: %w", err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr, nil
+}
+
+// startEdge starts bin, waits until /readyz answers 200 and returns it.
+func startEdge(ctx context.Context, bin, mongoURI, natsURL, adminKey string, env []string, log io.Writer) (*edgeProc, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin,
+		"--mongo.uri", mongoURI,
+		"--nats.url", natsURL,
+		"--http.addr", addr,
+		"--admin-key", adminKey,
+		// One tenant key opens every stream: the per-key limit would
+		// throttle the connect phase, which is not what is measured.
+		"--api.rate-limit", "-1",
+		"--log.level", "warn",
+		"--log.format", "text",
+	)
+	cmd.Env = env
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, fmt.Errorf("bench: edge: %w", err)
+	}
+	cmd.Stdout = io.Discard
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("bench: start edge: %w", err)
+	}
+	e := &edgeProc{
+		cmd:  cmd,
+		url:  "http://" + addr,
+		http: &http.Client{Timeout: 30 * time.Second},
+		done: make(chan struct{}),
+	}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			fmt.Fprintf(log, "edge: %s\n", line)
+			e.mu.Lock()
+			e.logTail = append(e.logTail, line)
+			if len(e.logTail) > 20 {
+				e.logTail = e.logTail[1:]
+			}
+			e.mu.Unlock()
+		}
+		e.err = cmd.Wait()
+		close(e.done)
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.url+"/readyz", nil)
+		resp, err := e.http.Do(req)
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return e, nil
+			}
+		}
+		select {
+		case <-e.done:
+			return nil, fmt.Errorf("bench: edge exited at start (%v): %s", e.err, e.tail())
+		case <-ctx.Done():
+			e.stop()
+			return nil, fmt.Errorf("bench: edge start: %w", ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			e.stop()
+			return nil, fmt.Errorf("bench: edge not ready within 30s: %s", e.tail())
+		}
+	}
+}
+
+func (e *edgeProc) tail() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return strings.Join(e.logTail, " | ")
+}
+
+func (e *edgeProc) pid() int { return e.cmd.Process.Pid }
+
+// stop asks the edge to shut down (SIGTERM) and kills it after 20 s.
+func (e *edgeProc) stop() {
+	_ = e.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-e.done:
+	case <-time.After(20 * time.Second):
+		_ = e.cmd.Process.Kill()
+		<-e.done
+	}
+}
+
+// do sends a JSON request with key and decodes a 2xx reply into out.
+func (e *edgeProc) do(ctx context.Context, method, path, key string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("bench: %s %s: %w", method, path, err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, e.url+path, rd)
+	if err != nil {
+		return fmt.Errorf("bench: %s %s: %w", method, path, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := e.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("bench: %s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("bench: %s %s: HTTP %d: %s", method, path, resp.StatusCode, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("bench: %s %s: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+// createKey makes a tenant API key with the admin key.
+func (e *edgeProc) createKey(ctx context.Context, adminKey, tenant string) (string, error) {
+	var k struct {
+		Key string `json:"key"`
+	}
+	if err := e.do(ctx, http.MethodPost, "/v1/keys", adminKey, map[string]string{"tenant": tenant}, &k); err != nil {
+		return "", err
+	}
+	return k.Key, nil
+}
+
+// createSubscriptions makes n subscriptions at head confirmation.
+func (e *edgeProc) createSubscriptions(ctx context.Context, key string, n int) ([]string, error) {
+	ids := make([]string, 0, n)
+	for i := range n {
+		var s struct {
+			ID string `json:"id"`
+		}
+		body := map[string]any{
+			"label":         "edgebench " + strconv.Itoa(i),
+			"kinds":         []string{"trc20_transfer"},
+			"confirmations": 0,
+		}
+		if err := e.do(ctx, http.MethodPost, "/v1/subscriptions", key, body, &s); err != nil {
+			return nil, err
+		}
+		ids = append(ids, s.ID)
+	}
+	return ids, nil
+}
+
+// metrics reads the named samples (without labels) from /metrics.
+func (e *edgeProc) metrics(ctx context.Context, names ...string) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.url+"/metrics", nil)
+	if err != nil {
+		return nil, fmt.Errorf("bench: metrics: %w", err)
+	}
+	resp, err := e.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("bench: metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("bench: metrics: HTTP %d", resp.StatusCode)
+	}
+	want := make(map[string]bool, len(names))
+	for _, n := range names {
+		want[n] = true
+	}
+	out := make(map[string]float64, len(names))
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		name, val, ok := strings.Cut(sc.Text(), " ")
+		if !ok || !want[name] {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
+		if err == nil {
+			out[name] = v
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("bench: metrics: %w", err)
+	}
+	for _, n := range names {
+		if _, ok := out[n]; !ok {
+			return out, errors.New("bench: metrics: no " + n)
+		}
+	}
+	return out, nil
+}
+
+// messagesSent reads the edge's count of frames written to streams.
+func (e *edgeProc) messagesSent(ctx context.Context) (float64, error) {
+	const name = "mongotron_edge_stream_messages_sent_total"
+	m, err := e.metrics(ctx, name)
+	return m[name], err
+}
