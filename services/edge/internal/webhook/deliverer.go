@@ -60,6 +60,7 @@ const (
 type Deliverer struct {
 	cfg    Config
 	store  mongoStore
+	writer *groupWriter
 	hooks  *hooks
 	policy policy
 	client *http.Client
@@ -101,6 +102,7 @@ func New(cfg Config) (*Deliverer, error) {
 	return &Deliverer{
 		cfg:       cfg,
 		store:     mongoStore{db: cfg.DB},
+		writer:    &groupWriter{store: mongoStore{db: cfg.DB}},
 		hooks:     &hooks{db: cfg.DB, now: cfg.Now, m: map[string]cachedHook{}},
 		policy:    p,
 		client:    newHTTPClient(p, cfg.ConcurrencyPerEndpoint),
@@ -578,9 +580,7 @@ func (l *laneRun) flush(ctx context.Context) bool {
 	if len(l.models) == 0 {
 		return true
 	}
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
-	defer cancel()
-	err := l.d.store.record(wctx, l.models)
+	err := l.d.writer.write(ctx, l.models)
 	l.models = l.models[:0]
 	if err != nil {
 		l.d.cfg.Logger.Error("webhook: outcomes not recorded; those deliveries will be sent again", "subscription_id", l.subID, "err", err)
@@ -683,7 +683,7 @@ func (d *Deliverer) outcome(dl *Delivery, r result) (mongo.WriteModel, string, t
 	if status == StatusPending {
 		set["next_attempt_at"] = next
 	}
-	return mongo.NewUpdateOneModel().SetFilter(bson.M{"_id": dl.ID}).SetUpdate(bson.M{
+	return updateByID(dl.ID).SetUpdate(bson.M{
 		"$set":  set,
 		"$inc":  bson.M{"attempts": 1, "round_attempts": 1},
 		"$push": bson.M{"attempts_log": att},
@@ -692,7 +692,7 @@ func (d *Deliverer) outcome(dl *Delivery, r result) (mongo.WriteModel, string, t
 
 // finishModel ends a delivery without an attempt.
 func finishModel(dl *Delivery, status, reason string, now time.Time) mongo.WriteModel {
-	return mongo.NewUpdateOneModel().SetFilter(bson.M{"_id": dl.ID}).SetUpdate(bson.M{
+	return updateByID(dl.ID).SetUpdate(bson.M{
 		"$set": bson.M{"status": status, "updated_at": now, "last": Attempt{At: now, Attempt: dl.Attempts, Error: reason}},
 	})
 }

@@ -243,6 +243,22 @@ func (s mongoStore) wakeLane(ctx context.Context, subID string, now time.Time) e
 	return nil
 }
 
+// updateByID returns a bulk write model updating the one document with
+// the given _id.
+//
+// It is an update with multi set, not an updateOne, on purpose: FerretDB
+// (1.24, SQLite) keeps each single-document statement's query open, and
+// with it one SQLite connection of its pool of 100, until the whole
+// command ends, and needs a second one to write. A bulk write of a few
+// dozen updateOne statements, or a few of them at once, so exhausts the
+// pool and deadlocks the server: every write in the database then hangs,
+// which is the stall seen under load. A multi update reads its query to
+// the end, which frees the connection; on a unique _id it changes the
+// same one document.
+func updateByID(id string) *mongo.UpdateManyModel {
+	return mongo.NewUpdateManyModel().SetFilter(bson.M{"_id": id})
+}
+
 // record writes the outcomes of attempts, in order.
 func (s mongoStore) record(ctx context.Context, models []mongo.WriteModel) error {
 	if len(models) == 0 {
@@ -345,7 +361,7 @@ func (s mongoStore) replay(ctx context.Context, subID, after string, limit int, 
 	}
 	models := make([]mongo.WriteModel, len(evs))
 	for i, e := range evs {
-		models[i] = mongo.NewUpdateOneModel().SetFilter(bson.M{"_id": DeliveryID(subID, e.Cursor)}).SetUpsert(true).SetUpdate(bson.M{
+		models[i] = updateByID(DeliveryID(subID, e.Cursor)).SetUpsert(true).SetUpdate(bson.M{
 			"$set": bson.M{"status": StatusPending, "next_attempt_at": now, "round_attempts": 0, "updated_at": now},
 			"$setOnInsert": bson.M{
 				"subscription_id": subID, "event_id": e.EventID, "cursor": e.Cursor, "removed": e.Removed,
