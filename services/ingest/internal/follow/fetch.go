@@ -38,7 +38,9 @@ func newFetched(b *tron.Block, evs []event.Event, at time.Time) *fetched {
 // or when ctx is done. Each range is retried until it succeeds: a block is
 // never skipped.
 func (f *Follower) fetchRange(ctx context.Context, from, to int64) <-chan *fetched {
-	out := make(chan *fetched)
+	// The buffer lets blocks pile up while a group commits, so that the
+	// next group can take them all at once.
+	out := make(chan *fetched, f.cfg.GroupBlocks)
 	chunk := int64(f.cfg.ChunkBlocks)
 	var starts []int64
 	for s := from; s < to; s += chunk {
@@ -91,9 +93,45 @@ func (f *Follower) fetchRange(ctx context.Context, from, to int64) <-chan *fetch
 	return out
 }
 
+// infosAhead is how many transaction info calls of one range are in
+// flight at once; they go out alongside the range call, since they only
+// need the block numbers.
+const infosAhead = 4
+
+// infosResult is one prefetched info call.
+type infosResult struct {
+	infos []tron.TxInfo
+	err   error
+}
+
 // fetchChunk fetches [s, e), retrying until it succeeds or ctx is done; it
 // may return fewer blocks when the node's head is below e-1.
 func (f *Follower) fetchChunk(ctx context.Context, s, e int64) []*fetched {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel() // the prefetches left are of blocks past the head
+		wg.Wait()
+	}()
+	pre := make([]chan infosResult, e-s)
+	for i := range pre {
+		pre[i] = make(chan infosResult, 1)
+	}
+	wg.Go(func() {
+		sem := make(chan struct{}, infosAhead)
+		for i := range pre {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				infos, err := f.cfg.Node.TxInfosByBlockNum(ctx, s+int64(i))
+				pre[i] <- infosResult{infos: infos, err: err}
+			})
+		}
+	})
 	var blocks []tron.Block
 	err := f.retry(ctx, "node", func(ctx context.Context) error {
 		var err error
@@ -106,13 +144,40 @@ func (f *Follower) fetchChunk(ctx context.Context, s, e int64) []*fetched {
 	f.nodeUp(true)
 	out := make([]*fetched, 0, len(blocks))
 	for i := range blocks {
-		fb, err := f.decodeBlock(ctx, &blocks[i])
-		if err != nil {
-			return out
+		b := &blocks[i]
+		var fb *fetched
+		if i := b.BlockHeader.RawData.Number - s; i >= 0 && i < int64(len(pre)) {
+			var r infosResult
+			select {
+			case r = <-pre[i]:
+			case <-ctx.Done():
+				return out
+			}
+			if r.err == nil {
+				fb, err = f.decodeWith(b, r.infos)
+			}
+		}
+		if fb == nil {
+			// The prefetch failed or does not fit the block (the node
+			// switched chains in between): the careful way, with retries.
+			fb, err = f.decodeBlock(ctx, b)
+			if err != nil {
+				return out
+			}
 		}
 		out = append(out, fb)
 	}
 	return out
+}
+
+// decodeWith decodes b with infos, fetched beforehand.
+func (f *Follower) decodeWith(b *tron.Block, infos []tron.TxInfo) (*fetched, error) {
+	at := time.Now()
+	evs, err := f.cfg.Decoder.DecodeBlock(b, infos)
+	if err != nil {
+		return nil, fmt.Errorf("follow: decode block %d: %w", b.BlockHeader.RawData.Number, err)
+	}
+	return newFetched(b, evs, at), nil
 }
 
 // decodeBlock fetches b's transaction infos and decodes them. When they do

@@ -6,6 +6,13 @@
 // checkpoint. Every step is deterministic from the checkpoint, so redoing
 // one after a crash writes and publishes exactly the same documents and
 // messages, which MongoDB's unique ids and JetStream's de-duplication drop.
+//
+// Each block is one step. While catching up, the blocks already fetched
+// are committed in groups: one bulk insert, one pipelined publish and one
+// checkpoint for up to [DefaultGroupBlocks] steps, which is where the
+// round trips of a step went. A group changes no step, cursor or
+// document, so how blocks were grouped (or regrouped by a redo) never
+// shows. At the head a block goes out alone, as soon as it is seen.
 package follow
 
 import (
@@ -36,6 +43,12 @@ const (
 	DefaultMinBackoff    = 50 * time.Millisecond
 	DefaultMaxBackoff    = 5 * time.Second
 	DefaultCommitTimeout = 30 * time.Second
+	// DefaultGroupBlocks and DefaultGroupDeliveries bound a group commit
+	// while catching up: a persist of 64 blocks costs about what one of a
+	// single block does, and 20,000 deliveries stay well under MongoDB's
+	// 48 MB message and JetStream's pending publish limit.
+	DefaultGroupBlocks     = 64
+	DefaultGroupDeliveries = 20_000
 	// MaxReorgDepth is the deepest reorg the follower applies: deeper
 	// would retract solidified (19-confirmation) events.
 	MaxReorgDepth = levels - 1
@@ -103,6 +116,17 @@ type Config struct {
 	// MinBackoff and MaxBackoff bound the wait between retries of a
 	// failed call. Zero means [DefaultMinBackoff] and [DefaultMaxBackoff].
 	MinBackoff, MaxBackoff time.Duration
+	// GroupBlocks bounds how many consecutive blocks, already fetched
+	// while catching up, are committed as one persist unit (one bulk
+	// insert, one pipelined publish, one checkpoint write). Each block
+	// still gets its own step and cursors, so the history is the one of
+	// committing them one by one. Zero means [DefaultGroupBlocks]; 1
+	// commits every block on its own.
+	GroupBlocks int
+	// GroupDeliveries ends a group once its deliveries reach it (the
+	// block that reaches it is included). Zero means
+	// [DefaultGroupDeliveries].
+	GroupDeliveries int
 	// CommitTimeout bounds how long the block in hand may take to commit
 	// once the context is done (SIGTERM). Zero means
 	// [DefaultCommitTimeout].
@@ -181,6 +205,12 @@ func New(cfg Config) (*Follower, error) {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = DefaultMaxBatch
 	}
+	if cfg.GroupBlocks <= 0 {
+		cfg.GroupBlocks = DefaultGroupBlocks
+	}
+	if cfg.GroupDeliveries <= 0 {
+		cfg.GroupDeliveries = DefaultGroupDeliveries
+	}
 	return &Follower{cfg: cfg, m: cfg.Metrics, log: cfg.Logger, window: map[int64]*entry{}, boundary: make(chan boundaryReq)}, nil
 }
 
@@ -227,8 +257,8 @@ func (f *Follower) leaseLost() bool {
 	}
 }
 
-// Run follows the chain until ctx is done, then finishes the block in hand
-// (unless AbortOnCancel) and returns nil. It returns an error wrapping
+// Run follows the chain until ctx is done, then finishes the block (or
+// group of blocks) in hand (unless AbortOnCancel) and returns nil. It returns an error wrapping
 // [ErrFenced] when another ingest took over.
 func (f *Follower) Run(ctx context.Context) error {
 	if err := f.run(ctx); err != nil {
@@ -274,7 +304,12 @@ func (f *Follower) run(ctx context.Context) error {
 			f.idle(ctx, f.cfg.PollInterval)
 			continue
 		}
-		if err := f.catchUp(ctx, f.st.block+1, min(hnum, f.st.block+int64(f.cfg.MaxBatch))+1); err != nil {
+		if hnum == f.st.block+1 {
+			err = f.followHead(ctx, head)
+		} else {
+			err = f.catchUp(ctx, f.st.block+1, min(hnum, f.st.block+int64(f.cfg.MaxBatch))+1)
+		}
+		if err != nil {
 			if errors.Is(err, ErrFenced) {
 				return err
 			}
@@ -391,8 +426,9 @@ func (f *Follower) retryNowBlock(ctx context.Context) (*tron.Block, error) {
 	return b, err
 }
 
-// catchUp fetches [from, to) and commits the blocks in order. It returns
-// early, without error, after handling a reorg.
+// catchUp fetches [from, to) and commits the blocks in order, in groups
+// of those already fetched. It returns early, without error, after
+// handling a reorg.
 func (f *Follower) catchUp(ctx context.Context, from, to int64) error {
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -402,7 +438,15 @@ func (f *Follower) catchUp(ctx context.Context, from, to int64) error {
 		for range blocks { //nolint:revive // drain so the fetcher exits
 		}
 	}()
-	for fb := range blocks {
+	var held *fetched
+	for {
+		fb := held
+		if fb == nil {
+			var ok bool
+			if fb, ok = <-blocks; !ok {
+				return nil
+			}
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -413,11 +457,31 @@ func (f *Follower) catchUp(ctx context.Context, from, to int64) error {
 			return f.handleReorg(ctx)
 		}
 		f.serveBoundary(ctx)
-		if err := f.commitBlock(ctx, fb); err != nil {
+		var closed bool
+		var err error
+		if held, closed, err = f.commitGroup(ctx, fb, blocks); err != nil {
 			return err
 		}
+		if closed && held == nil {
+			return nil
+		}
 	}
-	return nil
+}
+
+// followHead commits head, the node's head and our next block. The poll
+// brought the block already, so only its infos are fetched: a round trip
+// less between the block appearing and its events going out.
+func (f *Follower) followHead(ctx context.Context, head *tron.Block) error {
+	fb, err := f.decodeBlock(ctx, head)
+	if err != nil {
+		return err
+	}
+	if fb.parent != f.st.blockID {
+		return f.handleReorg(ctx)
+	}
+	f.serveBoundary(ctx)
+	_, _, err = f.commitGroup(ctx, fb, nil)
+	return err
 }
 
 // commitCtx is the context a step's I/O runs under: unless AbortOnCancel,

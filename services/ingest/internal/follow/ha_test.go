@@ -171,6 +171,7 @@ func TestLease_pausedLeaderCannotCommit(t *testing.T) {
 	m := testenv.RunMongo(t)
 	n := testenv.RunNATS(t)
 	e := newEnv(t, m.URI(), "paused", n.URL())
+	e.groupBlocks = 1 // a step per block, so the third publish is the third block
 	ts := pickSubs(t, s, e.db)
 	start := s.First() + 1
 	head, _ := s.Head()
@@ -245,6 +246,7 @@ func TestLease_gracefulStop(t *testing.T) {
 	m := testenv.RunMongo(t)
 	n := testenv.RunNATS(t)
 	e := newEnv(t, m.URI(), "sigterm", n.URL())
+	e.groupBlocks = 1 // a step per block, so the fourth publish is the fourth block
 	_ = pickSubs(t, s, e.db)
 	start := s.First() + 1
 

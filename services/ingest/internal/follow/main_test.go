@@ -135,6 +135,9 @@ type env struct {
 	js  jetstream.JetStream
 	pub *follow.NATSPublisher
 	mgr *subs.Manager
+	// groupBlocks is the followers' GroupBlocks: 1 for the tests that
+	// count steps by the publishes they make.
+	groupBlocks int
 }
 
 func newEnv(t testing.TB, mongoURI, dbName, natsURL string) *env {
@@ -170,7 +173,7 @@ func (e *env) config(node follow.Node, start int64, abort bool) follow.Config {
 		Node: node, DB: e.db, Publisher: e.pub, Matcher: e.mgr,
 		Decoder: decode.NewDecoder(decode.DecoderConfig{}), StartBlock: start,
 		PollInterval: 20 * time.Millisecond, MinBackoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
-		AbortOnCancel: abort, ChunkBlocks: 5, Logger: testLogger(),
+		AbortOnCancel: abort, ChunkBlocks: 5, GroupBlocks: e.groupBlocks, Logger: testLogger(),
 	}
 }
 

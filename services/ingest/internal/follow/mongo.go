@@ -140,16 +140,36 @@ func insertEvents(ctx context.Context, db *mongo.Database, docs []any) error {
 }
 
 // upsertBlocks records the committed chain so that a restarted ingest can
-// see a reorg that happened while it was down.
+// see a reorg that happened while it was down. The blocks are inserted in
+// bulk; only those already recorded (a redo, or a branch a reorg left
+// behind) are replaced one by one, since an upsert costs FerretDB a
+// transaction each.
 func upsertBlocks(ctx context.Context, db *mongo.Database, blocks []store.BlockDoc) error {
 	if len(blocks) == 0 {
 		return nil
 	}
-	models := make([]mongo.WriteModel, 0, len(blocks))
-	for _, b := range blocks {
+	coll := db.Collection(store.Blocks)
+	docs := make([]any, len(blocks))
+	for i := range blocks {
+		docs[i] = blocks[i]
+	}
+	_, err := coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	if err == nil {
+		return nil
+	}
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
+		return fmt.Errorf("follow: blocks: %w", err)
+	}
+	models := make([]mongo.WriteModel, 0, len(bwe.WriteErrors))
+	for _, we := range bwe.WriteErrors {
+		if we.Code != 11000 || we.Index < 0 || we.Index >= len(blocks) {
+			return fmt.Errorf("follow: blocks: %w", err)
+		}
+		b := blocks[we.Index]
 		models = append(models, mongo.NewReplaceOneModel().SetFilter(bson.M{"_id": b.Number}).SetReplacement(b).SetUpsert(true))
 	}
-	if _, err := db.Collection(store.Blocks).BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil && !mongo.IsDuplicateKeyError(err) {
+	if _, err := coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil && !mongo.IsDuplicateKeyError(err) {
 		return fmt.Errorf("follow: blocks: %w", err)
 	}
 	return nil

@@ -3,7 +3,6 @@ package follow
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -60,26 +59,22 @@ func NewNATSPublisher(nc *nats.Conn) (*NATSPublisher, error) {
 // JetStream returns the JetStream context, for [EnsureStream].
 func (p *NATSPublisher) JetStream() jetstream.JetStream { return p.js }
 
+// publishWindow bounds the publishes awaiting their acknowledgement, below
+// the JetStream context's pending limit (4096): past that limit an
+// asynchronous publish stalls and then fails instead of waiting.
+const publishWindow = 2048
+
 // Publish implements [Publisher]: asynchronous publishes, then a wait for
-// every acknowledgement, so a block's events cost one round trip rather
-// than one each.
+// every acknowledgement, so a step's (or a group of steps') events cost one
+// round trip rather than one each. Past publishWindow messages in flight
+// it waits for the oldest before sending the next.
 func (p *NATSPublisher) Publish(ctx context.Context, msgs []Msg) error {
 	if len(msgs) == 0 {
 		return nil
 	}
 	futs := make([]jetstream.PubAckFuture, 0, len(msgs))
-	for _, m := range msgs {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		f, err := p.js.PublishMsgAsync(&nats.Msg{Subject: m.Subject, Data: m.Data}, jetstream.WithMsgID(m.ID))
-		if err != nil {
-			return fmt.Errorf("follow: publish %s: %w", m.Subject, err)
-		}
-		futs = append(futs, f)
-	}
 	var errs []error
-	for _, f := range futs {
+	wait := func(f jetstream.PubAckFuture) error {
 		select {
 		case <-f.Ok():
 		case err := <-f.Err():
@@ -87,9 +82,30 @@ func (p *NATSPublisher) Publish(ctx context.Context, msgs []Msg) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		return nil
+	}
+	for i, m := range msgs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if i >= publishWindow {
+			if err := wait(futs[i-publishWindow]); err != nil {
+				return err
+			}
+		}
+		f, err := p.js.PublishMsgAsync(&nats.Msg{Subject: m.Subject, Data: m.Data}, jetstream.WithMsgID(m.ID))
+		if err != nil {
+			return fmt.Errorf("follow: publish %s: %w", m.Subject, err)
+		}
+		futs = append(futs, f)
+	}
+	for _, f := range futs[max(len(futs)-publishWindow, 0):] {
+		if err := wait(f); err != nil {
+			return err
+		}
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("follow: %d of %d publishes failed: %w", len(errs), len(msgs), errors.Join(errs[0]))
+		return fmt.Errorf("follow: %d of %d publishes failed: %w", len(errs), len(msgs), errs[0])
 	}
 	return nil
 }

@@ -18,21 +18,95 @@ type delivery struct {
 	msg Msg
 }
 
-// commitBlock delivers what block fb makes due at each confirmation level
-// and commits it as one step.
-func (f *Follower) commitBlock(ctx context.Context, fb *fetched) error {
+// group is consecutive blocks committed as one persist unit. Each block
+// is staged as its own step, exactly as if committed alone, so history and
+// cursors do not depend on how blocks were grouped, and a redo after a
+// crash, grouped differently, writes and publishes the same documents.
+type group struct {
+	// st is the state once the staged blocks are committed.
+	st     state
+	blocks []*fetched
+	ds     []delivery
+	docs   []store.BlockDoc
+	now    time.Time
+}
+
+// commitGroup commits fb together with the blocks already fetched behind
+// it on blocks (nil: none), without waiting for more: a group forms only
+// when the fetcher is ahead, so at the head every block goes out alone and
+// at once. It returns a block it received that does not continue the
+// group (a reorg, for the caller to see), and whether blocks is closed.
+func (f *Follower) commitGroup(ctx context.Context, fb *fetched, blocks <-chan *fetched) (held *fetched, closed bool, err error) {
 	cctx, cancel := f.commitCtx(ctx)
 	defer cancel()
 
+	g := &group{st: f.st, now: time.Now().UTC()}
+	defer func() {
+		if err != nil {
+			for _, b := range g.blocks {
+				delete(f.window, b.num)
+			}
+		}
+	}()
+	if err := f.stage(cctx, g, fb); err != nil {
+		return nil, false, err
+	}
+gather:
+	for blocks != nil && len(g.blocks) < f.cfg.GroupBlocks && len(g.ds) < f.cfg.GroupDeliveries && ctx.Err() == nil {
+		select {
+		case nb, ok := <-blocks:
+			if !ok {
+				closed = true
+				break gather
+			}
+			if nb.num != g.st.block+1 || nb.parent != g.st.blockID {
+				held = nb
+				break gather
+			}
+			if err := f.stage(cctx, g, nb); err != nil {
+				return nil, closed, err
+			}
+		default:
+			break gather
+		}
+	}
+	if err := f.persist(cctx, g.ds, g.docs, g.st, nil); err != nil {
+		return held, closed, err
+	}
+	prev := f.st.block
+	f.st = g.st
+	f.pruneWindow()
+	last := g.blocks[len(g.blocks)-1]
+	f.committed.Store(last.num)
+	f.m.Blocks.Add(float64(len(g.blocks)))
+	f.m.Steps.Add(float64(len(g.blocks)))
+	f.m.Committed.Set(float64(last.num))
+	f.m.LagBlocks.Set(float64(max(f.head.Load()-last.num, 0)))
+	f.m.LagSeconds.Set(time.Since(last.time).Seconds())
+	for _, b := range g.blocks {
+		f.m.PublishLatency.Observe(time.Since(b.fetchedAt).Seconds())
+	}
+	if last.num/int64(keepBlocks) != prev/int64(keepBlocks) {
+		_ = pruneBlocks(cctx, f.cfg.DB, oldBlocksFilter(last.num))
+	}
+	f.publishHead()
+	return held, closed, nil
+}
+
+// stage adds fb to g as the next step: it delivers what fb makes due at
+// each confirmation level, counting the blocks staged before it as part of
+// the chain, so that they confirm earlier ones as they would one by one.
+func (f *Follower) stage(ctx context.Context, g *group, fb *fetched) error {
+	prev := g.st
 	f.window[fb.num] = &entry{num: fb.num, id: fb.id, parent: fb.parent, events: fb.events, loaded: true}
-	next := state{block: fb.num, blockID: fb.id, step: f.st.step + 1, emitted: f.st.emitted}
+	next := state{block: fb.num, blockID: fb.id, step: prev.step + 1, emitted: prev.emitted}
 	var due []*entry
 	var dueConf []int
 	// Oldest block first, so that when one step delivers several blocks
 	// to the subscriptions of one level, they go in chain order.
 	for c := levels - 1; c >= 0; c-- {
-		for n := f.st.emitted[c] + 1; n <= fb.num-int64(c); n++ {
-			e, err := f.loaded(cctx, n)
+		for n := prev.emitted[c] + 1; n <= fb.num-int64(c); n++ {
+			e, err := f.loaded(ctx, n)
 			if err != nil {
 				delete(f.window, fb.num)
 				return err
@@ -40,11 +114,10 @@ func (f *Follower) commitBlock(ctx context.Context, fb *fetched) error {
 			due = append(due, e)
 			dueConf = append(dueConf, c)
 		}
-		next.emitted[c] = max(f.st.emitted[c], fb.num-int64(c))
+		next.emitted[c] = max(prev.emitted[c], fb.num-int64(c))
 	}
-	now := time.Now().UTC()
 	pos := map[string]uint64{}
-	var ds []delivery
+	n0 := len(g.ds)
 	for i, e := range due {
 		f.match(e)
 		for _, p := range e.byConf[dueConf[i]] {
@@ -53,33 +126,19 @@ func (f *Follower) commitBlock(ctx context.Context, fb *fetched) error {
 			ev.Confirmations = dueConf[i]
 			ev.Watched = p.m.Watched
 			ev.Direction = p.m.Direction
-			d, err := f.delivery(&ev, next.step, pos, now)
+			d, err := f.delivery(&ev, next.step, pos, g.now)
 			if err != nil {
+				g.ds = g.ds[:n0]
 				delete(f.window, fb.num)
 				return err
 			}
-			ds = append(ds, d)
+			g.ds = append(g.ds, d)
 		}
 	}
-	f.m.Matched.Add(float64(len(ds)))
-	blocks := []store.BlockDoc{{Number: fb.num, ID: fb.id, Parent: fb.parent, Step: next.step}}
-	if err := f.persist(cctx, ds, blocks, next, nil); err != nil {
-		delete(f.window, fb.num)
-		return err
-	}
-	f.st = next
-	f.pruneWindow()
-	f.committed.Store(fb.num)
-	f.m.Blocks.Inc()
-	f.m.Steps.Inc()
-	f.m.Committed.Set(float64(fb.num))
-	f.m.LagBlocks.Set(float64(max(f.head.Load()-fb.num, 0)))
-	f.m.LagSeconds.Set(time.Since(fb.time).Seconds())
-	f.m.PublishLatency.Observe(time.Since(fb.fetchedAt).Seconds())
-	if fb.num%int64(keepBlocks) == 0 {
-		_ = pruneBlocks(cctx, f.cfg.DB, oldBlocksFilter(fb.num))
-	}
-	f.publishHead()
+	f.m.Matched.Add(float64(len(g.ds) - n0))
+	g.st = next
+	g.blocks = append(g.blocks, fb)
+	g.docs = append(g.docs, store.BlockDoc{Number: fb.num, ID: fb.id, Parent: fb.parent, Step: next.step})
 	return nil
 }
 
