@@ -153,3 +153,30 @@ func SweepEvents(ctx context.Context, db *mongo.Database, retention time.Duratio
 	}
 	return res.DeletedCount, nil
 }
+
+// InsertEvents writes event documents unordered. A duplicate key is a
+// document an earlier attempt (a crash redo, a backfill chunk done twice)
+// already wrote, so it counts as success; any other write error fails the
+// whole call, and the caller retries it.
+func InsertEvents(ctx context.Context, db *mongo.Database, docs []any) error {
+	if len(docs) == 0 {
+		return nil
+	}
+	_, err := db.Collection(Events).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	if err == nil {
+		return nil
+	}
+	var bwe mongo.BulkWriteException
+	if errors.As(err, &bwe) && bwe.WriteConcernError == nil && len(bwe.WriteErrors) > 0 {
+		for _, we := range bwe.WriteErrors {
+			if we.Code != duplicateKey {
+				return fmt.Errorf("store: insert events: %w", err)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("store: insert events: %w", err)
+}
+
+// duplicateKey is MongoDB's (and FerretDB's) E11000 code.
+const duplicateKey = 11000

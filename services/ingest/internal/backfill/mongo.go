@@ -124,26 +124,13 @@ func loadAddresses(ctx context.Context, db *mongo.Database, id string) ([]tron.A
 	return out, nil
 }
 
-// insertEvents writes docs unordered; a duplicate key is a document an
-// earlier attempt of the same chunk already wrote, hence success.
+// insertEvents writes docs unordered; a duplicate is success (see
+// store.InsertEvents).
 func insertEvents(ctx context.Context, db *mongo.Database, docs []any) error {
-	if len(docs) == 0 {
-		return nil
+	if err := store.InsertEvents(ctx, db, docs); err != nil {
+		return fmt.Errorf("backfill: %w", err)
 	}
-	_, err := db.Collection(store.Events).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
-	if err == nil {
-		return nil
-	}
-	var bwe mongo.BulkWriteException
-	if errors.As(err, &bwe) && bwe.WriteConcernError == nil && len(bwe.WriteErrors) > 0 {
-		for _, we := range bwe.WriteErrors {
-			if we.Code != 11000 {
-				return fmt.Errorf("backfill: insert events: %w", err)
-			}
-		}
-		return nil
-	}
-	return fmt.Errorf("backfill: insert events: %w", err)
+	return nil
 }
 
 // setProgress records on the subscription the last block replayed. The

@@ -117,26 +117,13 @@ func claimCheckpoint(ctx context.Context, db *mongo.Database, fence int64) error
 	return nil
 }
 
-// insertEvents writes docs unordered; a duplicate key is a document an
-// earlier attempt of the same step already wrote, hence success.
+// insertEvents writes docs unordered; a duplicate is success (see
+// store.InsertEvents).
 func insertEvents(ctx context.Context, db *mongo.Database, docs []any) error {
-	if len(docs) == 0 {
-		return nil
+	if err := store.InsertEvents(ctx, db, docs); err != nil {
+		return fmt.Errorf("follow: %w", err)
 	}
-	_, err := db.Collection(store.Events).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
-	if err == nil {
-		return nil
-	}
-	var bwe mongo.BulkWriteException
-	if errors.As(err, &bwe) && bwe.WriteConcernError == nil && len(bwe.WriteErrors) > 0 {
-		for _, we := range bwe.WriteErrors {
-			if we.Code != 11000 {
-				return fmt.Errorf("follow: insert events: %w", err)
-			}
-		}
-		return nil
-	}
-	return fmt.Errorf("follow: insert events: %w", err)
+	return nil
 }
 
 // upsertBlocks records the committed chain so that a restarted ingest can
