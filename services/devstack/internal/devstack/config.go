@@ -31,8 +31,9 @@ const (
 	// DefaultReadyTimeout bounds the wait for each part to become ready.
 	DefaultReadyTimeout = 60 * time.Second
 	// DefaultStopTimeout bounds the wait for each child after SIGTERM,
-	// before it is killed.
-	DefaultStopTimeout = 15 * time.Second
+	// before it is killed. It exceeds the ingest's 30 s bound on
+	// committing the block in hand, so a clean stop is never cut short.
+	DefaultStopTimeout = 35 * time.Second
 	// Database is the MongoDB database the stack's services use.
 	Database = "mongotron"
 )

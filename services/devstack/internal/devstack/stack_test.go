@@ -48,7 +48,9 @@ func startStack(t *testing.T, dataDir string) (s *devstack.Stack, stop func()) {
 		HTTPAddr: "127.0.0.1:0", NATSAddr: "127.0.0.1:0", MongoAddr: "127.0.0.1:0",
 		SimAddr: "127.0.0.1:0", IngestAddr: "127.0.0.1:0",
 		DataDir: dataDir, BinDir: binDir, BlockInterval: 500 * time.Millisecond,
-		ReadyTimeout: 40 * time.Second, StopTimeout: 10 * time.Second,
+		// The ingest may take up to its 30 s commit bound to finish the
+		// block in hand on SIGTERM; killing it sooner is not a clean stop.
+		ReadyTimeout: 40 * time.Second, StopTimeout: 35 * time.Second,
 	}, devstack.Options{Logs: logs})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
