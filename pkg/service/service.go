@@ -68,7 +68,7 @@ func Main(ctx context.Context, p Program, args, environ []string, stderr io.Writ
 	fs := flag.NewFlagSet(p.Name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	p.Config.RegisterFlags(fs)
-	opts := append([]config.Option{config.IgnoreKeys(config.SharedKeys()...)}, p.Options...)
+	opts := loadOptions(p.Options)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: %s [flags]\n", p.Name)
 		if p.Summary != "" {
@@ -99,6 +99,25 @@ func Main(ctx context.Context, p Program, args, environ []string, stderr io.Writ
 		return ExitFailure
 	}
 	return ExitOK
+}
+
+// LoadConfig parses args and environ into c exactly as [Main] does (the
+// shared keys accepted, then extra options), and validates it. Tests and
+// tools use it to build a daemon's configuration the way the binary would.
+func LoadConfig(name string, c config.Component, args, environ []string, extra ...config.Option) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	c.RegisterFlags(fs)
+	if err := config.Load(fs, args, environ, loadOptions(extra)...); err != nil {
+		return err
+	}
+	return c.Validate()
+}
+
+// loadOptions are the config.Load options of every daemon: the keys the
+// binaries share are accepted, so one environment file serves them all.
+func loadOptions(extra []config.Option) []config.Option {
+	return append([]config.Option{config.IgnoreKeys(config.SharedKeys()...)}, extra...)
 }
 
 func usageError(w io.Writer, name string, err error) int {

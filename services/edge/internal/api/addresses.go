@@ -114,26 +114,38 @@ func (a *API) insertNew(ctx context.Context, subID string, addrs []string, now t
 	return added, nil
 }
 
-func (a *API) addAddresses(c echo.Context) error {
+// addressRequest reads a bulk address body and finds the caller's
+// subscription, and returns the body's addresses that are already in its
+// set (present) or not yet (!present), in body order.
+func (a *API) addressRequest(c echo.Context, present bool) (*subscription.Subscription, []string, error) {
 	ctx := c.Request().Context()
-	p := principal(c)
 	addrs, err := a.readAddresses(c)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	s, err := a.findSubscription(ctx, p.Tenant, c.Param("id"))
+	s, err := a.findSubscription(ctx, principal(c).Tenant, c.Param("id"))
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	have, err := a.existing(ctx, s.ID, addrs)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	fresh := make([]string, 0, len(addrs))
+	picked := make([]string, 0, len(addrs))
 	for _, ad := range addrs {
-		if !have[ad] {
-			fresh = append(fresh, ad)
+		if have[ad] == present {
+			picked = append(picked, ad)
 		}
+	}
+	return s, picked, nil
+}
+
+func (a *API) addAddresses(c echo.Context) error {
+	ctx := c.Request().Context()
+	p := principal(c)
+	s, fresh, err := a.addressRequest(c, false)
+	if err != nil {
+		return err
 	}
 	if s.AddressCount+int64(len(fresh)) > subscription.MaxAddresses {
 		return unprocessable(subscription.CodeTooManyAddresses, "the subscription has %d addresses; %d more would pass the limit of %d", s.AddressCount, len(fresh), subscription.MaxAddresses)
@@ -156,24 +168,9 @@ func (a *API) addAddresses(c echo.Context) error {
 
 func (a *API) removeAddresses(c echo.Context) error {
 	ctx := c.Request().Context()
-	p := principal(c)
-	addrs, err := a.readAddresses(c)
+	s, gone, err := a.addressRequest(c, true)
 	if err != nil {
 		return err
-	}
-	s, err := a.findSubscription(ctx, p.Tenant, c.Param("id"))
-	if err != nil {
-		return err
-	}
-	have, err := a.existing(ctx, s.ID, addrs)
-	if err != nil {
-		return err
-	}
-	gone := make([]string, 0, len(have))
-	for _, ad := range addrs {
-		if have[ad] {
-			gone = append(gone, ad)
-		}
 	}
 	// An address subscription left with no address would not match
 	// nothing: it would widen to every event of its contracts or kinds
@@ -197,7 +194,7 @@ func (a *API) removeAddresses(c echo.Context) error {
 	if n == 0 {
 		return c.JSON(http.StatusOK, addressesResult{SubscriptionID: s.ID, Removed: &n, AddressCount: s.AddressCount})
 	}
-	updated, err := a.bumpAddresses(ctx, p.Tenant, s.ID, -int64(n))
+	updated, err := a.bumpAddresses(ctx, s.Tenant, s.ID, -int64(n))
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"context"
-	"flag"
 	"io"
 	"net/http"
 	"net/netip"
@@ -14,7 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/mongotron/mongotron/pkg/config"
 	"github.com/mongotron/mongotron/pkg/logging"
 	"github.com/mongotron/mongotron/pkg/service"
 	"github.com/mongotron/mongotron/pkg/testenv"
@@ -29,14 +27,8 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m, testenv.GoleakOptions()..
 func load(tb testing.TB, args, env []string) (app.Config, error) {
 	tb.Helper()
 	var cfg app.Config
-	fs := flag.NewFlagSet(app.Name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	cfg.RegisterFlags(fs)
-	// The same options as service.Main, so the shared keys are accepted.
-	if err := config.Load(fs, args, env, config.IgnoreKeys(config.SharedKeys()...)); err != nil {
-		return cfg, err
-	}
-	return cfg, cfg.Validate()
+	err := service.LoadConfig(app.Name, &cfg, args, env)
+	return cfg, err
 }
 
 func TestConfig(t *testing.T) {

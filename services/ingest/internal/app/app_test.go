@@ -3,7 +3,6 @@ package app_test
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"io"
 	"net/http"
 	"strconv"
@@ -18,7 +17,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.uber.org/goleak"
 
-	"github.com/mongotron/mongotron/pkg/config"
 	"github.com/mongotron/mongotron/pkg/logging"
 	"github.com/mongotron/mongotron/pkg/service"
 	"github.com/mongotron/mongotron/pkg/store"
@@ -34,14 +32,8 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m, testenv.GoleakOptions()..
 func load(tb testing.TB, args, env []string) (app.Config, error) {
 	tb.Helper()
 	var cfg app.Config
-	fs := flag.NewFlagSet(app.Name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	cfg.RegisterFlags(fs)
-	// The same options as service.Main, so the shared keys are accepted.
-	if err := config.Load(fs, args, env, config.IgnoreKeys(config.SharedKeys()...)); err != nil {
-		return cfg, err
-	}
-	return cfg, cfg.Validate()
+	err := service.LoadConfig(app.Name, &cfg, args, env)
+	return cfg, err
 }
 
 func TestConfig(t *testing.T) {
