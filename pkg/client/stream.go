@@ -140,9 +140,14 @@ type Stream struct {
 	cancel context.CancelFunc
 	closed atomic.Bool
 
+	// sent is the cursor of the last event handed to Next; only run
+	// touches it, so resuming and dropping replays never race with the
+	// caller reading Cursor.
+	sent string
+
 	mu     sync.Mutex
-	cursor string
-	err    error // set before done is closed
+	cursor string // of the last event Next returned
+	err    error  // set before done is closed
 }
 
 // Stream opens a subscription's event stream, connecting in the
@@ -171,6 +176,7 @@ func (c *Client) Stream(ctx context.Context, subID string, opts StreamOptions) *
 		done:   make(chan struct{}),
 		cancel: cancel,
 		cursor: opts.After,
+		sent:   opts.After,
 	}
 	go s.run(ctx)
 	return s
@@ -184,6 +190,13 @@ func (c *Client) Stream(ctx context.Context, subID string, opts StreamOptions) *
 func (s *Stream) Next(ctx context.Context) (Event, error) {
 	select {
 	case ev := <-s.events:
+		// Set here, not by the sender after the hand-off, so Cursor
+		// already names this event when Next returns it.
+		if ev.Cursor != "" {
+			s.mu.Lock()
+			s.cursor = ev.Cursor
+			s.mu.Unlock()
+		}
 		return ev, nil
 	case <-s.done:
 		s.mu.Lock()
@@ -306,8 +319,8 @@ func (s *Stream) url() string {
 		u.Scheme = "ws"
 	}
 	str := u.String() + "/v1/subscriptions/" + pathID(s.subID) + "/stream"
-	if cur := s.Cursor(); cur != "" {
-		str += "?" + url.Values{"after": {cur}}.Encode()
+	if s.sent != "" {
+		str += "?" + url.Values{"after": {s.sent}}.Encode()
 	}
 	return str
 }
@@ -327,7 +340,7 @@ func (s *Stream) dialer() *websocket.Dialer {
 func (s *Stream) session(ctx context.Context) sessionResult {
 	header := http.Header{}
 	s.c.setHeaders(header)
-	after := s.Cursor()
+	after := s.sent
 	conn, resp, err := s.dialer().DialContext(ctx, s.url(), header)
 	if err != nil {
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
@@ -410,7 +423,7 @@ func (s *Stream) session(ctx context.Context) sessionResult {
 		case "heartbeat":
 			s.state(State{Status: StatusHeartbeat, HeadBlock: head.HeadBlock, Time: head.Time})
 		case "event":
-			if head.Cursor != "" && !cursorAfter(head.Cursor, s.Cursor()) {
+			if head.Cursor != "" && !cursorAfter(head.Cursor, s.sent) {
 				continue // replayed at the seam: already delivered
 			}
 			ev, err := decodeEvent(msg)
@@ -425,9 +438,7 @@ func (s *Stream) session(ctx context.Context) sessionResult {
 			}
 			res.healthy = true
 			if head.Cursor != "" {
-				s.mu.Lock()
-				s.cursor = head.Cursor
-				s.mu.Unlock()
+				s.sent = head.Cursor
 			}
 		default:
 			// A message type this version does not know: clients
