@@ -121,7 +121,7 @@ func EnsureIndexes(ctx context.Context, db *mongo.Database, retention time.Durat
 		Options: options.Index().SetName("created_at_ttl").SetExpireAfterSeconds(int32(retention / time.Second)),
 	})
 	if err != nil {
-		if isNotSupported(err) {
+		if IsNotSupported(err) {
 			return false, nil
 		}
 		// MongoDB refuses a second index on the same key with other
@@ -132,9 +132,9 @@ func EnsureIndexes(ctx context.Context, db *mongo.Database, retention time.Durat
 	return true, nil
 }
 
-// isNotSupported reports whether the server refused an index option it does
+// IsNotSupported reports whether the server refused an index option it does
 // not implement (FerretDB: code 238 NotImplemented).
-func isNotSupported(err error) bool {
+func IsNotSupported(err error) bool {
 	var ce mongo.CommandError
 	if errors.As(err, &ce) && (ce.Code == 238 || ce.Name == "NotImplemented") {
 		return true

@@ -68,7 +68,7 @@ func TestConfig(t *testing.T) {
 					Webhook: webhook.Config{
 						Timeout: webhook.DefaultTimeout, ConcurrencyPerEndpoint: webhook.DefaultConcurrencyPerEndpoint,
 						BreakerThreshold: webhook.DefaultBreakerThreshold, BreakerCooldown: webhook.DefaultBreakerCooldown,
-						PollInterval: webhook.DefaultPollInterval,
+						PollInterval: webhook.DefaultPollInterval, Retention: webhook.DefaultRetention,
 					},
 				}, c)
 			},

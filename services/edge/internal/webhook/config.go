@@ -40,6 +40,8 @@ const (
 	DefaultMaxResponseBytes = 4 << 10
 	// DefaultFetchBatch is how many JetStream messages one fetch takes.
 	DefaultFetchBatch = 256
+	// DefaultRetention is how long a finished delivery stays listed.
+	DefaultRetention = 7 * 24 * time.Hour
 	// minLease is the shortest lane lease whatever the timeout.
 	minLease = 15 * time.Second
 )
@@ -59,7 +61,7 @@ func DefaultSchedule() []time.Duration {
 type Config struct {
 	// NATS reads the events stream and the subscription changes. Required.
 	NATS *nats.Conn
-	// DB holds subscriptions and the webhook_deliveries collection.
+	// DB holds subscriptions and the webhook collections.
 	// Required.
 	DB *mongo.Database
 	// Logger receives delivery failures. Nil discards them.
@@ -106,6 +108,10 @@ type Config struct {
 	// MaxResponseBytes is how much of a response body is read. Zero
 	// means [DefaultMaxResponseBytes].
 	MaxResponseBytes int64
+	// Retention is how long a finished delivery (succeeded, failed or
+	// dead) stays in MongoDB after its last change; pending ones stay
+	// until they finish. Zero means [DefaultRetention].
+	Retention time.Duration
 	// Consumer names the durable JetStream consumer. Empty means
 	// [DefaultConsumer].
 	Consumer string
@@ -127,6 +133,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.ConcurrencyPerEndpoint, "webhook.concurrency-per-endpoint", DefaultConcurrencyPerEndpoint, "attempts in flight from one edge to one receiver host")
 	fs.IntVar(&c.BreakerThreshold, "webhook.breaker-threshold", DefaultBreakerThreshold, "consecutive failures that open a receiver's circuit breaker (negative: no breaker)")
 	fs.DurationVar(&c.BreakerCooldown, "webhook.breaker-cooldown", DefaultBreakerCooldown, "how long an open circuit breaker waits before probing the receiver")
+	fs.DurationVar(&c.Retention, "webhook.retention", DefaultRetention, "how long finished deliveries (succeeded, failed, dead) stay listed after their last change")
 	fs.DurationVar(&c.PollInterval, "webhook.poll-interval", DefaultPollInterval, "how often MongoDB is searched for due retries")
 }
 
@@ -147,6 +154,11 @@ func (c *Config) Validate() error {
 	}
 	if c.ConcurrencyPerEndpoint < 0 {
 		errs = append(errs, fmt.Errorf("config: webhook.concurrency-per-endpoint %d is negative", c.ConcurrencyPerEndpoint))
+	}
+	if c.Retention < 0 {
+		errs = append(errs, fmt.Errorf("config: webhook.retention %s is negative", c.Retention))
+	} else if c.Retention > 0 && c.Retention < time.Second {
+		errs = append(errs, fmt.Errorf("config: webhook.retention %s is under a second", c.Retention))
 	}
 	if c.BreakerCooldown < 0 || c.PollInterval < 0 || c.LeaseDuration < 0 {
 		errs = append(errs, errors.New("config: webhook durations must not be negative"))
@@ -198,6 +210,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxResponseBytes <= 0 {
 		c.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	if c.Retention <= 0 {
+		c.Retention = DefaultRetention
 	}
 	if c.Consumer == "" {
 		c.Consumer = DefaultConsumer

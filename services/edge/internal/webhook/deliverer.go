@@ -4,13 +4,14 @@
 //
 // Every edge runs a [Deliverer]. Events come from the JetStream stream the
 // ingest publishes to, through one durable consumer shared by all edges, so
-// each message is taken by one edge at a time. The edge stores a delivery
+// each message is taken by one edge at a time. The edge queues a delivery
 // document for it in MongoDB and then acknowledges the message: from there
 // on MongoDB, not JetStream (which keeps events for an hour), holds the
 // work. Deliveries of one subscription go through its lane, a lease in
 // MongoDB held by one edge at a time; the lane delivers them one by one in
 // cursor order. An edge that dies stops renewing its leases, and another
-// edge takes its lanes over when they expire.
+// edge takes its lanes over when they expire. A finished delivery moves
+// from the queue to the record, which keeps it for the retention.
 package webhook
 
 import (
@@ -25,6 +26,7 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -43,7 +45,14 @@ import (
 // Limits.
 const (
 	// laneBatch is how many pending deliveries a lane reads at once.
-	laneBatch = 64
+	laneBatch = 1024
+	// flushEvery is how many outcomes a lane holds before it writes
+	// them; a lane also writes when its batch ends, and at once after
+	// anything but a success.
+	flushEvery = 256
+	// sweepInterval is how often finished deliveries past the retention
+	// are deleted where no TTL index does it.
+	sweepInterval = time.Hour
 	// MaxReplay is how many events one replay call makes due again; the
 	// reply's cursor continues from there.
 	MaxReplay = 1000
@@ -52,8 +61,11 @@ const (
 	ackWait = 30 * time.Second
 	// queueInterval is how often the queue depth gauge is refreshed.
 	queueInterval = 10 * time.Second
-	// storeTimeout bounds the bookkeeping done after ctx is cancelled.
+	// storeTimeout bounds the bookkeeping done after ctx is cancelled,
+	// and each write of outcomes.
 	storeTimeout = 5 * time.Second
+	// flushTries is how many times a lane tries to write its outcomes.
+	flushTries = 3
 )
 
 // Deliverer delivers webhooks; see the package documentation.
@@ -61,6 +73,7 @@ type Deliverer struct {
 	cfg    Config
 	store  mongoStore
 	writer *groupWriter
+	reader *queueReader
 	hooks  *hooks
 	policy policy
 	client *http.Client
@@ -102,7 +115,8 @@ func New(cfg Config) (*Deliverer, error) {
 	return &Deliverer{
 		cfg:       cfg,
 		store:     mongoStore{db: cfg.DB},
-		writer:    &groupWriter{store: mongoStore{db: cfg.DB}},
+		writer:    &groupWriter{store: mongoStore{db: cfg.DB}, timeout: cfg.LeaseDuration / 2},
+		reader:    newQueueReader(mongoStore{db: cfg.DB}),
 		hooks:     &hooks{db: cfg.DB, now: cfg.Now, m: map[string]cachedHook{}},
 		policy:    p,
 		client:    newHTTPClient(p, cfg.ConcurrencyPerEndpoint),
@@ -124,7 +138,8 @@ func (d *Deliverer) CheckURL(raw string) error { return d.policy.CheckURL(raw) }
 // abandoned and returns nil. A missing events stream (no ingest yet) is
 // waited for, not an error.
 func (d *Deliverer) Run(ctx context.Context) error {
-	if err := d.store.ensureIndexes(ctx); err != nil {
+	ttl, err := d.store.ensureIndexes(ctx, d.cfg.Retention)
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped before it started: not a failure
 		}
@@ -145,6 +160,10 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	wg.Go(func() { d.intake(ctx) })
 	wg.Go(func() { d.poll(ctx) })
 	wg.Go(func() { d.gauge(ctx) })
+	wg.Go(func() { d.reader.run(ctx) })
+	if !ttl {
+		wg.Go(func() { d.sweep(ctx) })
+	}
 	wg.Wait()
 	cancel()
 	// Every kick checks ctx under mu before it adds a lane, so after
@@ -391,6 +410,27 @@ func (d *Deliverer) gauge(ctx context.Context) {
 	}
 }
 
+// sweep deletes finished deliveries past the retention, at start and then
+// every sweepInterval, for servers without TTL indexes.
+func (d *Deliverer) sweep(ctx context.Context) {
+	t := time.NewTicker(sweepInterval)
+	defer t.Stop()
+	for {
+		n, err := d.store.sweep(ctx, d.cfg.Retention, d.cfg.Now().UTC())
+		switch {
+		case err != nil && ctx.Err() == nil:
+			d.cfg.Logger.Warn("webhook: retention sweep", "err", err)
+		case n > 0:
+			d.cfg.Logger.Info("webhook: retention sweep", "deleted", n, "retention", d.cfg.Retention)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // park records that a lane is not to be tried here before t.
 func (d *Deliverer) park(subID string, t time.Time) {
 	d.mu.Lock()
@@ -409,7 +449,7 @@ func (d *Deliverer) runLane(ctx context.Context, subID string) {
 	}()
 	lease := d.cfg.LeaseDuration
 	now := d.cfg.Now().UTC()
-	ok, until, err := d.store.acquireLane(ctx, subID, d.owner, now, now.Add(lease))
+	epoch, ok, until, err := d.store.acquireLane(ctx, subID, d.owner, now, now.Add(lease))
 	if err != nil {
 		if ctx.Err() == nil {
 			d.cfg.Logger.Warn("webhook: lane", "subscription_id", subID, "err", err)
@@ -428,7 +468,7 @@ func (d *Deliverer) runLane(ctx context.Context, subID string) {
 		d.park(subID, retry)
 		return
 	}
-	l := &laneRun{d: d, subID: subID, leaseEnd: now.Add(lease)}
+	l := &laneRun{d: d, subID: subID, epoch: epoch, leaseEnd: now.Add(lease)}
 	releaseAt := l.run(ctx)
 	if l.lost {
 		return
@@ -440,7 +480,7 @@ func (d *Deliverer) runLane(ctx context.Context, subID string) {
 	} else {
 		d.park(subID, releaseAt)
 	}
-	if err := d.store.releaseLane(rctx, subID, d.owner, releaseAt); err != nil {
+	if err := d.store.releaseLane(rctx, subID, d.owner, epoch, releaseAt); err != nil {
 		d.cfg.Logger.Warn("webhook: lane", "subscription_id", subID, "err", err)
 	}
 }
@@ -449,9 +489,10 @@ func (d *Deliverer) runLane(ctx context.Context, subID string) {
 type laneRun struct {
 	d        *Deliverer
 	subID    string
+	epoch    int64
 	leaseEnd time.Time
 	lost     bool
-	models   []mongo.WriteModel
+	ops      writeOps
 }
 
 // run delivers until nothing is due; it returns when the lane may be
@@ -460,7 +501,7 @@ func (l *laneRun) run(ctx context.Context) time.Time {
 	d := l.d
 	defer l.flush(ctx)
 	for {
-		docs, err := d.store.pending(ctx, l.subID, laneBatch)
+		docs, err := d.reader.pending(ctx, l.subID)
 		if err != nil {
 			if ctx.Err() == nil {
 				d.cfg.Logger.Warn("webhook: lane", "subscription_id", l.subID, "err", err)
@@ -501,17 +542,12 @@ func (l *laneRun) deliver(ctx context.Context, dl *Delivery) (next time.Time, st
 		return time.Time{}, true
 	}
 	if l.leaseEnd.Sub(now) < d.cfg.LeaseDuration/2 {
-		l.flush(ctx)
-		ok, err := d.store.renewLane(ctx, l.subID, d.owner, now.Add(d.cfg.LeaseDuration))
-		if err != nil {
+		if !l.flush(ctx) || !l.renew(ctx) {
+			if l.lost {
+				return time.Time{}, true
+			}
 			return now.Add(d.cfg.PollInterval), true
 		}
-		if !ok {
-			// Another edge took the lane over: it owns the release.
-			l.lost = true
-			return time.Time{}, true
-		}
-		l.leaseEnd = now.Add(d.cfg.LeaseDuration)
 	}
 	h, err := d.hooks.get(ctx, l.subID)
 	if err != nil {
@@ -522,7 +558,7 @@ func (l *laneRun) deliver(ctx context.Context, dl *Delivery) (next time.Time, st
 		if h != nil {
 			reason = "the webhook is disabled: the receiver answered 410 Gone; a manual retry, a replay or a new URL enables it again"
 		}
-		l.models = append(l.models, finishModel(dl, StatusFailed, reason, now))
+		l.ops.finished = append(l.ops.finished, finished(dl, StatusFailed, reason, now))
 		d.m.deliveries.WithLabelValues(StatusFailed).Inc()
 		return time.Time{}, false
 	}
@@ -548,10 +584,12 @@ func (l *laneRun) deliver(ctx context.Context, dl *Delivery) (next time.Time, st
 		d.m.breakers.Inc()
 		d.cfg.Logger.Warn("webhook: breaker open", "endpoint", endpointKey(h.url), "cooldown", d.cfg.BreakerCooldown)
 	}
-	model, status, nextAt := d.outcome(dl, res)
-	l.models = append(l.models, model)
+	status, nextAt := d.outcome(&l.ops, dl, res)
 	d.m.deliveries.WithLabelValues(outcomeLabel(status)).Inc()
 	if status == StatusSucceeded {
+		if l.ops.len() >= flushEvery && !l.flush(ctx) {
+			return now.Add(d.cfg.PollInterval), true
+		}
 		return time.Time{}, false
 	}
 	// Anything but a success is written at once: the next delivery, on
@@ -575,17 +613,63 @@ func outcomeLabel(status string) string {
 	return status
 }
 
-// flush writes the recorded outcomes; false means they could not be.
+// flush writes the recorded outcomes; false means they could not be. A
+// failed write is tried again, twice, with the lease renewed: the
+// attempts were made, and giving the lane up with their outcomes unwritten
+// would have another edge send them all again.
 func (l *laneRun) flush(ctx context.Context) bool {
-	if len(l.models) == 0 {
+	if l.ops.len() == 0 {
 		return true
 	}
-	err := l.d.writer.write(ctx, l.models)
-	l.models = l.models[:0]
-	if err != nil {
-		l.d.cfg.Logger.Error("webhook: outcomes not recorded; those deliveries will be sent again", "subscription_id", l.subID, "err", err)
+	d := l.d
+	defer l.ops.reset()
+	for try := 1; ; try++ {
+		if !l.renew(ctx) {
+			d.cfg.Logger.Error("webhook: lane lost with outcomes unwritten; those deliveries will be sent again", "subscription_id", l.subID)
+			return false
+		}
+		err := d.writer.write(ctx, l.ops)
+		if err == nil {
+			return true
+		}
+		if try == flushTries || l.lost {
+			d.cfg.Logger.Error("webhook: outcomes not recorded; those deliveries will be sent again", "subscription_id", l.subID, "err", err)
+			return false
+		}
+		d.cfg.Logger.Warn("webhook: outcomes not recorded; writing them again", "subscription_id", l.subID, "err", err)
+		l.ops.failed()
+		select {
+		case <-time.After(time.Duration(try) * time.Second):
+		case <-ctx.Done():
+		}
+	}
+}
+
+// renew extends the lane's lease once half of it is gone, so that an
+// attempt or a write started now ends inside it; false means the lane is
+// lost or the lease could not be renewed.
+func (l *laneRun) renew(ctx context.Context) bool {
+	d := l.d
+	now := d.cfg.Now().UTC()
+	if l.lost {
 		return false
 	}
+	if l.leaseEnd.Sub(now) >= d.cfg.LeaseDuration/2 {
+		return true
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	ok, err := d.store.renewLane(rctx, l.subID, d.owner, l.epoch, now.Add(d.cfg.LeaseDuration))
+	switch {
+	case err != nil:
+		d.cfg.Logger.Warn("webhook: renew lane", "subscription_id", l.subID, "err", err)
+		return l.leaseEnd.Sub(d.cfg.Now()) >= d.cfg.LeaseDuration/2
+	case !ok:
+		// Another edge took the lane over: it owns the release.
+		l.lost = true
+		return false
+	}
+	l.leaseEnd = now.Add(d.cfg.LeaseDuration)
 	return true
 }
 
@@ -656,9 +740,10 @@ func (d *Deliverer) attempt(ctx context.Context, h *hook, dl *Delivery) result {
 	return r
 }
 
-// outcome is the update recording an attempt, the delivery's new status
-// and, when pending, its next attempt.
-func (d *Deliverer) outcome(dl *Delivery, r result) (mongo.WriteModel, string, time.Time) {
+// outcome adds to ops what records an attempt: the update of a delivery
+// staying queued for a retry, or the finished delivery. It returns the
+// delivery's new status and, when pending, its next attempt.
+func (d *Deliverer) outcome(ops *writeOps, dl *Delivery, r result) (string, time.Time) {
 	now := d.cfg.Now().UTC()
 	att := Attempt{At: now, Attempt: dl.Attempts + 1, StatusCode: r.code, LatencyMS: r.latency.Milliseconds(), Edge: d.owner}
 	if r.err != nil {
@@ -679,22 +764,29 @@ func (d *Deliverer) outcome(dl *Delivery, r result) (mongo.WriteModel, string, t
 		status = StatusPending
 		next = now.Add(jitter(d.cfg.Schedule[dl.RoundAttempts]))
 	}
-	set := bson.M{"status": status, "last": att, "updated_at": now}
 	if status == StatusPending {
-		set["next_attempt_at"] = next
+		ops.updates = append(ops.updates, updateByID(dl.ID).SetUpdate(bson.M{
+			"$set":  bson.M{"status": status, "last": att, "updated_at": now, "next_attempt_at": next},
+			"$inc":  bson.M{"attempts": 1, "round_attempts": 1},
+			"$push": bson.M{"attempts_log": att},
+		}))
+		return status, next
 	}
-	return updateByID(dl.ID).SetUpdate(bson.M{
-		"$set":  set,
-		"$inc":  bson.M{"attempts": 1, "round_attempts": 1},
-		"$push": bson.M{"attempts_log": att},
-	}), status, next
+	f := *dl
+	f.Status, f.Last, f.UpdatedAt = status, &att, now
+	f.Attempts++
+	f.RoundAttempts++
+	f.Log = append(slices.Clip(dl.Log), att)
+	ops.finished = append(ops.finished, &f)
+	return status, next
 }
 
-// finishModel ends a delivery without an attempt.
-func finishModel(dl *Delivery, status, reason string, now time.Time) mongo.WriteModel {
-	return updateByID(dl.ID).SetUpdate(bson.M{
-		"$set": bson.M{"status": status, "updated_at": now, "last": Attempt{At: now, Attempt: dl.Attempts, Error: reason}},
-	})
+// finished returns dl ended without an attempt.
+func finished(dl *Delivery, status, reason string, now time.Time) *Delivery {
+	f := *dl
+	f.Status, f.UpdatedAt = status, now
+	f.Last = &Attempt{At: now, Attempt: dl.Attempts, Error: reason}
+	return &f
 }
 
 // jitter spreads a wait by ±10 %, so receivers coming back are not hit by

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,10 +16,16 @@ import (
 	"github.com/mongotron/mongotron/pkg/subscription"
 )
 
-// Collections of the webhook deliverer.
+// Collections of the webhook deliverer. A delivery lives in exactly one
+// of the first two: pending in the queue, finished in the record. The
+// split keeps the collection every lane reads and updates as small as the
+// backlog, since FerretDB's SQLite backend scans a whole collection even
+// for a statement by _id; finished deliveries are only ever inserted.
 const (
-	// DeliveriesCollection holds one [Delivery] per event and
-	// subscription with a webhook.
+	// QueueCollection holds the pending deliveries.
+	QueueCollection = "webhook_queue"
+	// DeliveriesCollection holds the finished deliveries (succeeded,
+	// failed, dead) until the retention sweep removes them.
 	DeliveriesCollection = "webhook_deliveries"
 	// LanesCollection holds one lease per subscription with deliveries:
 	// the edge holding it is the only one delivering that subscription.
@@ -116,63 +123,108 @@ func DeliveryID(subscriptionID, cursor string) string {
 	return "dlv_" + strings.TrimPrefix(subscriptionID, subscription.IDPrefix) + "_" + cursor
 }
 
-// lane is a subscription's delivery lease.
+// lane is one tenure of a subscription's delivery lease. Each tenure is
+// a document of its own, taken by inserting it: of two edges taking a
+// lane at once exactly one insert succeeds, on MongoDB and on FerretDB
+// alike, where an update is a read then a write and so no compare-and-set.
+// The tenure with the highest epoch is the lane's state.
 type lane struct {
-	ID         string    `bson:"_id"`
-	Owner      string    `bson:"owner"`
-	LeaseUntil time.Time `bson:"lease_until"`
+	ID             string    `bson:"_id"`
+	SubscriptionID string    `bson:"subscription_id"`
+	Epoch          int64     `bson:"epoch"`
+	Owner          string    `bson:"owner"`
+	LeaseUntil     time.Time `bson:"lease_until"`
 }
+
+func laneID(subID string, epoch int64) string { return fmt.Sprintf("%s#%016d", subID, epoch) }
 
 // mongoStore is the deliverer's MongoDB access.
 type mongoStore struct {
 	db *mongo.Database
 }
 
-func (s mongoStore) deliveries() *mongo.Collection { return s.db.Collection(DeliveriesCollection) }
-func (s mongoStore) lanes() *mongo.Collection      { return s.db.Collection(LanesCollection) }
+func (s mongoStore) queue() *mongo.Collection   { return s.db.Collection(QueueCollection) }
+func (s mongoStore) records() *mongo.Collection { return s.db.Collection(DeliveriesCollection) }
+func (s mongoStore) lanes() *mongo.Collection   { return s.db.Collection(LanesCollection) }
 
-func (s mongoStore) ensureIndexes(ctx context.Context) error {
-	idx := []mongo.IndexModel{
-		{Keys: bson.D{{Key: "status", Value: 1}, {Key: "next_attempt_at", Value: 1}}, Options: options.Index().SetName("status_next")},
-		{Keys: bson.D{{Key: "subscription_id", Value: 1}, {Key: "status", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("sub_status_id")},
+// ensureIndexes creates the indexes, and the TTL index on finished
+// deliveries where the server accepts it; ttl reports whether it did (if
+// not, [mongoStore.sweep] is the only retention).
+func (s mongoStore) ensureIndexes(ctx context.Context, retention time.Duration) (ttl bool, err error) {
+	idx := []struct {
+		c *mongo.Collection
+		m mongo.IndexModel
+	}{
+		{s.queue(), mongo.IndexModel{Keys: bson.D{{Key: "subscription_id", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("sub_id")}},
+		{s.queue(), mongo.IndexModel{Keys: bson.D{{Key: "next_attempt_at", Value: 1}}, Options: options.Index().SetName("next_attempt_at")}},
+		{s.records(), mongo.IndexModel{Keys: bson.D{{Key: "subscription_id", Value: 1}, {Key: "status", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("sub_status_id")}},
+		{s.records(), mongo.IndexModel{Keys: bson.D{{Key: "subscription_id", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("sub_id")}},
+		{s.lanes(), mongo.IndexModel{Keys: bson.D{{Key: "subscription_id", Value: 1}, {Key: "epoch", Value: 1}}, Options: options.Index().SetName("sub_epoch")}},
 	}
-	for _, m := range idx {
-		if _, err := s.deliveries().Indexes().CreateOne(ctx, m); err != nil {
-			return fmt.Errorf("webhook: index on %s: %w", DeliveriesCollection, err)
+	for _, x := range idx {
+		if _, err := x.c.Indexes().CreateOne(ctx, x.m); err != nil {
+			return false, fmt.Errorf("webhook: index on %s: %w", x.c.Name(), err)
 		}
 	}
-	return nil
+	_, err = s.records().Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "updated_at", Value: 1}},
+		Options: options.Index().SetName("updated_at_ttl").SetExpireAfterSeconds(int32(retention / time.Second)),
+	})
+	if err != nil {
+		if store.IsNotSupported(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("webhook: TTL index on %s: %w", DeliveriesCollection, err)
+	}
+	return true, nil
 }
 
-// insertNew stores new deliveries; those already stored (a redelivered
+// sweep deletes the finished deliveries last changed before the retention
+// and returns how many. A pending delivery is never swept.
+func (s mongoStore) sweep(ctx context.Context, retention time.Duration, now time.Time) (int64, error) {
+	res, err := s.records().DeleteMany(ctx, bson.M{"updated_at": bson.M{"$lt": now.Add(-retention)}})
+	if err != nil {
+		return 0, fmt.Errorf("webhook: retention sweep: %w", err)
+	}
+	return res.DeletedCount, nil
+}
+
+// insertNew queues new deliveries; those already queued (a redelivered
 // message) are left as they are.
 func (s mongoStore) insertNew(ctx context.Context, docs []any) error {
 	if len(docs) == 0 {
 		return nil
 	}
-	_, err := s.deliveries().InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
-	if err != nil && !onlyDuplicates(err) {
+	_, err := s.queue().InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	if err != nil && len(duplicates(err)) == 0 {
 		return fmt.Errorf("webhook: store deliveries: %w", err)
 	}
 	return nil
 }
 
-func onlyDuplicates(err error) bool {
+// duplicates returns the indexes of the documents a bulk insert refused as
+// duplicate keys when that was its only failure, and nil otherwise.
+func duplicates(err error) []int {
 	var bwe mongo.BulkWriteException
 	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
-		return mongo.IsDuplicateKeyError(err)
+		return nil
 	}
+	idx := make([]int, 0, len(bwe.WriteErrors))
 	for _, we := range bwe.WriteErrors {
-		if we.Code != 11000 {
-			return false
+		if we.Code != duplicateKey {
+			return nil
 		}
+		idx = append(idx, we.Index)
 	}
-	return true
+	return idx
 }
+
+// duplicateKey is MongoDB's (and FerretDB's) E11000.
+const duplicateKey = 11000
 
 // dueSubscriptions returns the subscriptions with a pending delivery due.
 func (s mongoStore) dueSubscriptions(ctx context.Context, now time.Time) ([]string, error) {
-	res := s.deliveries().Distinct(ctx, "subscription_id", bson.M{"status": StatusPending, "next_attempt_at": bson.M{"$lte": now}})
+	res := s.queue().Distinct(ctx, "subscription_id", bson.M{"next_attempt_at": bson.M{"$lte": now}})
 	var ids []string
 	if err := res.Decode(&ids); err != nil {
 		return nil, fmt.Errorf("webhook: due subscriptions: %w", err)
@@ -180,53 +232,97 @@ func (s mongoStore) dueSubscriptions(ctx context.Context, now time.Time) ([]stri
 	return ids, nil
 }
 
-// pending returns a subscription's first pending deliveries in cursor
-// order.
-func (s mongoStore) pending(ctx context.Context, subID string, limit int) ([]Delivery, error) {
-	cur, err := s.deliveries().Find(ctx, bson.M{"subscription_id": subID, "status": StatusPending},
-		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)).SetProjection(bson.M{"attempts_log": 0}))
+// pending returns the first limit pending deliveries of each of subs, in
+// cursor order, in one query: on FerretDB every query of the queue reads
+// all of it, so lanes share reads rather than each making its own.
+func (s mongoStore) pending(ctx context.Context, subs []string, limit int) (map[string][]Delivery, error) {
+	cur, err := s.queue().Find(ctx, bson.M{"subscription_id": bson.M{"$in": subs}})
 	if err != nil {
 		return nil, fmt.Errorf("webhook: pending deliveries: %w", err)
 	}
-	var out []Delivery
-	if err := cur.All(ctx, &out); err != nil {
+	var docs []Delivery
+	if err := cur.All(ctx, &docs); err != nil {
 		return nil, fmt.Errorf("webhook: pending deliveries: %w", err)
+	}
+	// Delivery ids sort in cursor order within a subscription.
+	slices.SortFunc(docs, func(a, b Delivery) int { return strings.Compare(a.ID, b.ID) })
+	out := make(map[string][]Delivery, len(subs))
+	for _, d := range docs {
+		if len(out[d.SubscriptionID]) < limit {
+			out[d.SubscriptionID] = append(out[d.SubscriptionID], d)
+		}
 	}
 	return out, nil
 }
 
-// acquireLane takes a subscription's lane for owner until until, when it
-// is free, expired or already owner's. When another edge holds it, it
-// returns false and when that lease ends.
-func (s mongoStore) acquireLane(ctx context.Context, subID, owner string, now, until time.Time) (bool, time.Time, error) {
-	filter := bson.M{"_id": subID, "$or": bson.A{bson.M{"lease_until": bson.M{"$lte": now}}, bson.M{"owner": owner}}}
-	_, err := s.lanes().UpdateOne(ctx, filter, bson.M{"$set": bson.M{"owner": owner, "lease_until": until}}, options.UpdateOne().SetUpsert(true))
-	if err == nil {
-		return true, time.Time{}, nil
+// latestLane returns a subscription's current tenure, or nil.
+func (s mongoStore) latestLane(ctx context.Context, subID string) (*lane, error) {
+	cur, err := s.lanes().Find(ctx, bson.M{"subscription_id": subID})
+	if err != nil {
+		return nil, fmt.Errorf("webhook: read lane: %w", err)
 	}
-	if !mongo.IsDuplicateKeyError(err) {
-		return false, time.Time{}, fmt.Errorf("webhook: acquire lane: %w", err)
+	var ls []lane
+	if err := cur.All(ctx, &ls); err != nil {
+		return nil, fmt.Errorf("webhook: read lane: %w", err)
 	}
-	var l lane
-	if err := s.lanes().FindOne(ctx, bson.M{"_id": subID}).Decode(&l); err != nil {
-		return false, time.Time{}, fmt.Errorf("webhook: read lane: %w", err)
+	var last *lane
+	for i := range ls {
+		if last == nil || ls[i].Epoch > last.Epoch {
+			last = &ls[i]
+		}
 	}
-	return false, l.LeaseUntil, nil
+	return last, nil
 }
 
-// renewLane extends owner's lease; false means it was lost.
-func (s mongoStore) renewLane(ctx context.Context, subID, owner string, until time.Time) (bool, error) {
-	res, err := s.lanes().UpdateOne(ctx, bson.M{"_id": subID, "owner": owner}, bson.M{"$set": bson.M{"lease_until": until}})
+// acquireLane takes a subscription's lane for owner until until, when it
+// is free or its lease ended, and returns the tenure's epoch. When another
+// edge holds it, or it is parked, it returns ok false and when that ends.
+func (s mongoStore) acquireLane(ctx context.Context, subID, owner string, now, until time.Time) (epoch int64, ok bool, wait time.Time, err error) {
+	last, err := s.latestLane(ctx, subID)
+	if err != nil {
+		return 0, false, time.Time{}, err
+	}
+	if last != nil && last.LeaseUntil.After(now) {
+		return 0, false, last.LeaseUntil, nil
+	}
+	if last != nil {
+		epoch = last.Epoch
+	}
+	epoch++
+	_, err = s.lanes().InsertOne(ctx, lane{ID: laneID(subID, epoch), SubscriptionID: subID, Epoch: epoch, Owner: owner, LeaseUntil: until})
+	if mongo.IsDuplicateKeyError(err) {
+		// Another edge took this tenure first.
+		return 0, false, now, nil
+	}
+	if err != nil {
+		return 0, false, time.Time{}, fmt.Errorf("webhook: acquire lane: %w", err)
+	}
+	// Earlier tenures are history; losing this cleanup is harmless.
+	_, _ = s.lanes().DeleteMany(ctx, bson.M{"subscription_id": subID, "epoch": bson.M{"$lt": epoch}})
+	return epoch, true, time.Time{}, nil
+}
+
+// renewLane extends owner's tenure; false means another edge took the
+// lane over after this tenure's lease ran out.
+func (s mongoStore) renewLane(ctx context.Context, subID, owner string, epoch int64, until time.Time) (bool, error) {
+	n, err := s.lanes().CountDocuments(ctx, bson.M{"subscription_id": subID, "epoch": bson.M{"$gt": epoch}})
+	if err != nil {
+		return false, fmt.Errorf("webhook: renew lane: %w", err)
+	}
+	if n > 0 {
+		return false, nil
+	}
+	res, err := s.lanes().UpdateOne(ctx, bson.M{"_id": laneID(subID, epoch)}, bson.M{"$set": bson.M{"lease_until": until}})
 	if err != nil {
 		return false, fmt.Errorf("webhook: renew lane: %w", err)
 	}
 	return res.MatchedCount == 1, nil
 }
 
-// releaseLane gives the lane up; no edge takes it before at, which parks a
-// subscription whose first delivery waits for a retry.
-func (s mongoStore) releaseLane(ctx context.Context, subID, owner string, at time.Time) error {
-	_, err := s.lanes().UpdateOne(ctx, bson.M{"_id": subID, "owner": owner}, bson.M{"$set": bson.M{"owner": "", "lease_until": at}})
+// releaseLane ends owner's tenure; no edge takes the lane before at, which
+// parks a subscription whose first delivery waits for a retry.
+func (s mongoStore) releaseLane(ctx context.Context, subID, owner string, epoch int64, at time.Time) error {
+	_, err := s.lanes().UpdateOne(ctx, bson.M{"_id": laneID(subID, epoch)}, bson.M{"$set": bson.M{"owner": "", "lease_until": at}})
 	if err != nil {
 		return fmt.Errorf("webhook: release lane: %w", err)
 	}
@@ -236,7 +332,7 @@ func (s mongoStore) releaseLane(ctx context.Context, subID, owner string, at tim
 // wakeLane ends a parked lane's wait, for a manual retry or a replay; a
 // lane some edge is working on sees the new work by itself.
 func (s mongoStore) wakeLane(ctx context.Context, subID string, now time.Time) error {
-	_, err := s.lanes().UpdateOne(ctx, bson.M{"_id": subID, "owner": ""}, bson.M{"$set": bson.M{"lease_until": now}})
+	_, err := s.lanes().UpdateMany(ctx, bson.M{"subscription_id": subID, "owner": ""}, bson.M{"$set": bson.M{"lease_until": now}})
 	if err != nil {
 		return fmt.Errorf("webhook: wake lane: %w", err)
 	}
@@ -259,15 +355,117 @@ func updateByID(id string) *mongo.UpdateManyModel {
 	return mongo.NewUpdateManyModel().SetFilter(bson.M{"_id": id})
 }
 
-// record writes the outcomes of attempts, in order.
-func (s mongoStore) record(ctx context.Context, models []mongo.WriteModel) error {
-	if len(models) == 0 {
+// writeOps are outcomes to store: updates of queued deliveries (a retry
+// scheduled) and finished deliveries to move from the queue to the record.
+type writeOps struct {
+	updates  []mongo.WriteModel
+	finished []*Delivery
+	// written holds the finished deliveries an earlier, failed write of
+	// the same outcomes may have recorded: a record found for one is
+	// that write's, not an older outcome to replace.
+	written map[string]bool
+}
+
+func (o *writeOps) len() int { return len(o.updates) + len(o.finished) }
+
+// updateCost is what an update costs next to a finished delivery: it is a
+// statement of its own, which on FerretDB reads the whole queue, where
+// all the finished deliveries of a write share two statements.
+const updateCost = 64
+
+// cost weighs ops for capping a combined write.
+func (o *writeOps) cost() int { return updateCost*len(o.updates) + len(o.finished) }
+
+func (o *writeOps) add(p writeOps) {
+	o.updates = append(o.updates, p.updates...)
+	o.finished = append(o.finished, p.finished...)
+	for id := range p.written {
+		if o.written == nil {
+			o.written = map[string]bool{}
+		}
+		o.written[id] = true
+	}
+}
+
+func (o *writeOps) reset() {
+	o.updates = o.updates[:0]
+	o.finished = o.finished[:0]
+	clear(o.written)
+}
+
+// failed records that a write of o failed, perhaps after recording some
+// of its finished deliveries, before o is written again. Its updates are
+// dropped: they scheduled retries, and a retry attempted once more is
+// harmless where an update applied twice would count an attempt twice.
+func (o *writeOps) failed() {
+	if o.written == nil {
+		o.written = map[string]bool{}
+	}
+	for _, d := range o.finished {
+		o.written[d.ID] = true
+	}
+	o.updates = o.updates[:0]
+}
+
+// apply stores outcomes. A finished delivery is recorded before it leaves
+// the queue, so a crash in between sends it again (the outcome of that
+// attempt is then the record's) rather than losing its record.
+func (s mongoStore) apply(ctx context.Context, ops writeOps) error {
+	if len(ops.updates) > 0 {
+		if _, err := s.queue().BulkWrite(ctx, ops.updates, options.BulkWrite().SetOrdered(true)); err != nil {
+			return fmt.Errorf("webhook: record attempts: %w", err)
+		}
+	}
+	if len(ops.finished) == 0 {
 		return nil
 	}
-	if _, err := s.deliveries().BulkWrite(ctx, models, options.BulkWrite().SetOrdered(true)); err != nil {
-		return fmt.Errorf("webhook: record attempts: %w", err)
+	docs := make([]any, len(ops.finished))
+	ids := make([]string, len(ops.finished))
+	for i, d := range ops.finished {
+		docs[i], ids[i] = d, d.ID
+	}
+	if _, err := s.records().InsertMany(ctx, docs, options.InsertMany().SetOrdered(false)); err != nil {
+		dups := duplicates(err)
+		if len(dups) == 0 {
+			return fmt.Errorf("webhook: record deliveries: %w", err)
+		}
+		// Recorded already, by an attempt whose queue entry a crash
+		// left behind: the queued copy carries that attempt too.
+		models := make([]mongo.WriteModel, 0, len(dups))
+		for _, i := range dups {
+			if ops.written[ops.finished[i].ID] {
+				continue
+			}
+			set, err := fields(ops.finished[i])
+			if err != nil {
+				return err
+			}
+			models = append(models, updateByID(ops.finished[i].ID).SetUpdate(bson.M{"$set": set}))
+		}
+		if len(models) > 0 {
+			if _, err := s.records().BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
+				return fmt.Errorf("webhook: record deliveries: %w", err)
+			}
+		}
+	}
+	if _, err := s.queue().DeleteMany(ctx, bson.M{"_id": bson.M{"$in": ids}}); err != nil {
+		return fmt.Errorf("webhook: dequeue deliveries: %w", err)
 	}
 	return nil
+}
+
+// fields returns a delivery's fields but _id, for a $set replacing them.
+func fields(d *Delivery) (bson.M, error) {
+	b, err := bson.Marshal(d)
+	if err != nil {
+		return nil, fmt.Errorf("webhook: encode delivery: %w", err)
+	}
+	var m bson.M
+	if err := bson.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("webhook: encode delivery: %w", err)
+	}
+	delete(m, "_id")
+	return m, nil
 }
 
 // ListQuery selects deliveries of one subscription.
@@ -291,28 +489,38 @@ var ErrNoWebhook = errors.New("webhook: the subscription has no webhook")
 
 func (s mongoStore) list(ctx context.Context, subID string, q ListQuery) ([]View, string, error) {
 	filter := bson.M{"subscription_id": subID}
-	if q.Status != "" {
-		ok := false
-		for _, st := range statuses {
-			ok = ok || st == q.Status
-		}
-		if !ok {
-			return nil, "", fmt.Errorf("%w: %q; want one of %s", ErrInvalidStatus, q.Status, strings.Join(statuses, ", "))
-		}
+	colls := []*mongo.Collection{s.queue(), s.records()}
+	switch q.Status {
+	case "":
+	case StatusPending:
+		colls = colls[:1]
+	case StatusSucceeded, StatusFailed, StatusDead:
+		colls = colls[1:]
 		filter["status"] = q.Status
+	default:
+		return nil, "", fmt.Errorf("%w: %q; want one of %s", ErrInvalidStatus, q.Status, strings.Join(statuses, ", "))
 	}
 	if q.After != "" {
 		filter["_id"] = bson.M{"$gt": q.After}
 	}
-	cur, err := s.deliveries().Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).
-		SetLimit(int64(q.Limit)+1).SetProjection(bson.M{"body": 0}))
-	if err != nil {
-		return nil, "", fmt.Errorf("webhook: list deliveries: %w", err)
-	}
 	var docs []Delivery
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, "", fmt.Errorf("webhook: list deliveries: %w", err)
+	for _, c := range colls {
+		cur, err := c.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).
+			SetLimit(int64(q.Limit)+1).SetProjection(bson.M{"body": 0}))
+		if err != nil {
+			return nil, "", fmt.Errorf("webhook: list deliveries: %w", err)
+		}
+		var part []Delivery
+		if err := cur.All(ctx, &part); err != nil {
+			return nil, "", fmt.Errorf("webhook: list deliveries: %w", err)
+		}
+		docs = append(docs, part...)
 	}
+	// Queued first and the sort stable: of a delivery found in both (a
+	// crash between recording and dequeuing) the queued copy, which will
+	// be sent again, is shown.
+	slices.SortStableFunc(docs, func(a, b Delivery) int { return strings.Compare(a.ID, b.ID) })
+	docs = slices.CompactFunc(docs, func(a, b Delivery) bool { return a.ID == b.ID })
 	next := ""
 	if len(docs) > q.Limit {
 		docs = docs[:q.Limit]
@@ -325,19 +533,61 @@ func (s mongoStore) list(ctx context.Context, subID string, q ListQuery) ([]View
 	return out, next, nil
 }
 
+// due returns the fields making a delivery due now with a fresh retry
+// schedule.
+func due(now time.Time) bson.M {
+	return bson.M{"status": StatusPending, "next_attempt_at": now, "round_attempts": 0, "updated_at": now}
+}
+
+// requeue makes finished deliveries pending again, due now with a fresh
+// retry schedule and their record of attempts, and returns them. It
+// queues before it removes the record, so a failure leaves the delivery
+// in one place or the other, never in neither.
+func (s mongoStore) requeue(ctx context.Context, docs []Delivery, now time.Time) error {
+	if len(docs) == 0 {
+		return nil
+	}
+	in := make([]any, len(docs))
+	ids := make([]string, len(docs))
+	for i := range docs {
+		d := &docs[i]
+		d.Status, d.NextAttemptAt, d.RoundAttempts, d.UpdatedAt = StatusPending, now, 0, now
+		in[i], ids[i] = d, d.ID
+	}
+	if err := s.insertNew(ctx, in); err != nil {
+		return err
+	}
+	if _, err := s.records().DeleteMany(ctx, bson.M{"_id": bson.M{"$in": ids}}); err != nil {
+		return fmt.Errorf("webhook: requeue: %w", err)
+	}
+	return nil
+}
+
 // resend makes a delivery due now with a fresh retry schedule.
 func (s mongoStore) resend(ctx context.Context, subID, id string, now time.Time) (*View, error) {
+	filter := bson.M{"_id": id, "subscription_id": subID}
 	var d Delivery
-	err := s.deliveries().FindOneAndUpdate(ctx, bson.M{"_id": id, "subscription_id": subID},
-		bson.M{"$set": bson.M{"status": StatusPending, "next_attempt_at": now, "round_attempts": 0, "updated_at": now}},
+	err := s.queue().FindOneAndUpdate(ctx, filter, bson.M{"$set": due(now)},
 		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
+	if err == nil {
+		v := d.view()
+		return &v, nil
+	}
+	if !errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, fmt.Errorf("webhook: retry delivery: %w", err)
+	}
+	err = s.records().FindOne(ctx, filter).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("webhook: retry delivery: %w", err)
 	}
-	v := d.view()
+	docs := []Delivery{d}
+	if err := s.requeue(ctx, docs, now); err != nil {
+		return nil, err
+	}
+	v := docs[0].view()
 	return &v, nil
 }
 
@@ -359,25 +609,50 @@ func (s mongoStore) replay(ctx context.Context, subID, after string, limit int, 
 	if len(evs) == 0 {
 		return 0, "", nil
 	}
-	models := make([]mongo.WriteModel, len(evs))
+	ids := make([]string, len(evs))
 	for i, e := range evs {
-		models[i] = updateByID(DeliveryID(subID, e.Cursor)).SetUpsert(true).SetUpdate(bson.M{
-			"$set": bson.M{"status": StatusPending, "next_attempt_at": now, "round_attempts": 0, "updated_at": now},
-			"$setOnInsert": bson.M{
-				"subscription_id": subID, "event_id": e.EventID, "cursor": e.Cursor, "removed": e.Removed,
-				"attempts": 0, "attempts_log": bson.A{}, "created_at": now, "body": e.JSON,
-			},
-		})
+		ids[i] = DeliveryID(subID, e.Cursor)
 	}
-	if _, err := s.deliveries().BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
+	byID := bson.M{"_id": bson.M{"$in": ids}}
+	// Pending already: due now.
+	res, err := s.queue().UpdateMany(ctx, byID, bson.M{"$set": due(now)})
+	if err != nil {
 		return 0, "", fmt.Errorf("webhook: replay: %w", err)
+	}
+	// Finished: back to the queue with their attempts.
+	var done []Delivery
+	if res.MatchedCount < int64(len(ids)) {
+		cur, err := s.records().Find(ctx, byID)
+		if err != nil {
+			return 0, "", fmt.Errorf("webhook: replay: %w", err)
+		}
+		if err := cur.All(ctx, &done); err != nil {
+			return 0, "", fmt.Errorf("webhook: replay: %w", err)
+		}
+		if err := s.requeue(ctx, done, now); err != nil {
+			return 0, "", err
+		}
+	}
+	// Never made: new. Inserting all of them leaves the existing ones
+	// as they are.
+	if res.MatchedCount+int64(len(done)) < int64(len(ids)) {
+		docs := make([]any, len(evs))
+		for i, e := range evs {
+			docs[i] = &Delivery{
+				ID: ids[i], SubscriptionID: subID, EventID: e.EventID, Cursor: e.Cursor, Removed: e.Removed,
+				Status: StatusPending, NextAttemptAt: now, Log: []Attempt{}, CreatedAt: now, UpdatedAt: now, Body: e.JSON,
+			}
+		}
+		if err := s.insertNew(ctx, docs); err != nil {
+			return 0, "", err
+		}
 	}
 	return len(evs), evs[len(evs)-1].Cursor, nil
 }
 
 // countPending counts the deliveries waiting, for the queue depth gauge.
 func (s mongoStore) countPending(ctx context.Context) (int64, error) {
-	n, err := s.deliveries().CountDocuments(ctx, bson.M{"status": StatusPending})
+	n, err := s.queue().CountDocuments(ctx, bson.M{})
 	if err != nil {
 		return 0, fmt.Errorf("webhook: count pending: %w", err)
 	}

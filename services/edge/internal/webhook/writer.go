@@ -4,15 +4,15 @@ import (
 	"context"
 	"errors"
 	"sync"
-
-	"go.mongodb.org/mongo-driver/v2/mongo"
+	"time"
 )
 
-// maxWriteModels caps one combined write at a lane's batch, the most one
-// lane wrote at once before: FerretDB's SQLite backend scans the whole
-// collection for every statement, even one by _id, so a combined write
-// must stay small to end inside storeTimeout.
-const maxWriteModels = laneBatch
+// maxWriteCost caps one combined write's [writeOps.cost] so that it ends
+// inside storeTimeout: finished deliveries cost one insert and one delete
+// statement whatever their number, but each scheduled retry is a
+// statement of its own, and FerretDB's SQLite backend scans the whole
+// queue for every statement, even one by _id.
+const maxWriteCost = 512
 
 // groupWriter combines the outcome writes of every lane of this edge into
 // few bulk writes, one at a time. Lanes running concurrently each wrote
@@ -24,6 +24,9 @@ const maxWriteModels = laneBatch
 // stored, so a lane never reads a delivery whose outcome is unwritten.
 type groupWriter struct {
 	store mongoStore
+	// timeout bounds each combined write; a lane writes with at least
+	// that much of its lease left, so a write ends before the lease.
+	timeout time.Duration
 
 	mu     sync.Mutex
 	queue  []*writeReq
@@ -31,17 +34,17 @@ type groupWriter struct {
 }
 
 type writeReq struct {
-	models []mongo.WriteModel
-	done   chan error
+	ops  writeOps
+	done chan error
 }
 
 // errLead tells a queued caller to take over as the writer.
 var errLead = errors.New("webhook: lead the writes")
 
 // write stores models in order and returns when they are stored or
-// could not be. Writes are bounded by storeTimeout each, whatever ctx.
-func (g *groupWriter) write(ctx context.Context, models []mongo.WriteModel) error {
-	r := &writeReq{models: models, done: make(chan error, 1)}
+// could not be. Writes are bounded by g.timeout each, whatever ctx.
+func (g *groupWriter) write(ctx context.Context, ops writeOps) error {
+	r := &writeReq{ops: ops, done: make(chan error, 1)}
 	g.mu.Lock()
 	g.queue = append(g.queue, r)
 	lead := !g.active
@@ -54,23 +57,22 @@ func (g *groupWriter) write(ctx context.Context, models []mongo.WriteModel) erro
 	}
 	for own := false; !own; {
 		g.mu.Lock()
-		// Whole requests only: one lane's outcomes are written in order
-		// by one ordered bulk write.
+		// Whole requests only: one lane's outcomes are written together.
 		n, size := 0, 0
-		for n < len(g.queue) && (n == 0 || size+len(g.queue[n].models) <= maxWriteModels) {
-			size += len(g.queue[n].models)
+		for n < len(g.queue) && (n == 0 || size+g.queue[n].ops.cost() <= maxWriteCost) {
+			size += g.queue[n].ops.cost()
 			n++
 		}
 		batch := g.queue[:n:n]
 		g.queue = g.queue[n:]
 		g.mu.Unlock()
-		all := make([]mongo.WriteModel, 0, size)
+		var all writeOps
 		for _, b := range batch {
-			all = append(all, b.models...)
+			all.add(b.ops)
 			own = own || b == r
 		}
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
-		err := g.store.record(wctx, all)
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.timeout)
+		err := g.store.apply(wctx, all)
 		cancel()
 		for _, b := range batch {
 			b.done <- err

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
 func TestGroupWriter_write(t *testing.T) {
@@ -19,58 +19,67 @@ func TestGroupWriter_write(t *testing.T) {
 	}{
 		{name: "one caller", callers: 1, models: 3},
 		{name: "many small callers combined", callers: 24, models: 5},
-		// Over maxWriteModels in all, and one request alone over it: it is
+		// Over maxWriteCost in all, and one request alone over it: it is
 		// written whole.
-		{name: "beyond one write", callers: 6, models: maxWriteModels/4 + 1},
-		{name: "one request over the cap", callers: 2, models: maxWriteModels + 10},
+		{name: "beyond one write", callers: 6, models: maxWriteCost/4 + 1},
+		{name: "one request over the cap", callers: 2, models: maxWriteCost + 10},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
 			ctx := context.Background()
+			now := time.Now().UTC().Truncate(time.Millisecond)
+			id := func(c, i int) string { return fmt.Sprintf("c%03d_%05d", c, i) }
+			retried := func(i int) bool { return i%256 == 2 }
 			docs := make([]any, 0, tc.callers*tc.models)
 			for c := range tc.callers {
 				for i := range tc.models {
-					docs = append(docs, bson.M{"_id": fmt.Sprintf("c%03d_%04d", c, i), "n": 0})
+					docs = append(docs, &Delivery{ID: id(c, i), SubscriptionID: fmt.Sprint(c), Status: StatusPending, Log: []Attempt{}})
 				}
 			}
-			_, err := e.db.Collection(DeliveriesCollection).InsertMany(ctx, docs)
+			s := mongoStore{db: e.db}
+			require.NoError(t, s.insertNew(ctx, docs))
+			// A crash left the first caller's first delivery recorded and
+			// still queued: recording it again replaces the record.
+			_, err := e.db.Collection(DeliveriesCollection).InsertOne(ctx, &Delivery{ID: id(0, 0), SubscriptionID: "0", Status: StatusDead})
 			require.NoError(t, err)
 
-			g := &groupWriter{store: mongoStore{db: e.db}}
+			g := &groupWriter{store: s, timeout: time.Minute}
 			var wg sync.WaitGroup
 			errs := make([]error, tc.callers)
 			for c := range tc.callers {
 				wg.Go(func() {
-					// Each caller's updates of one document must be applied
-					// in its order: $set after $inc leaves the $set value.
-					ms := make([]mongo.WriteModel, 0, tc.models+1)
+					// Each caller schedules a retry of every 256th delivery
+					// but the first, and finishes the others.
+					var ops writeOps
 					for i := range tc.models {
-						ms = append(ms, updateByID(fmt.Sprintf("c%03d_%04d", c, i)).SetUpdate(bson.M{"$inc": bson.M{"n": 1}}))
+						if !retried(i) {
+							ops.finished = append(ops.finished, &Delivery{ID: id(c, i), SubscriptionID: fmt.Sprint(c), Status: StatusSucceeded, Attempts: 1, UpdatedAt: now})
+							continue
+						}
+						ops.updates = append(ops.updates, updateByID(id(c, i)).SetUpdate(bson.M{"$inc": bson.M{"attempts": 1}}))
 					}
-					ms = append(ms, updateByID(fmt.Sprintf("c%03d_%04d", c, 0)).SetUpdate(bson.M{"$set": bson.M{"n": 7}}))
-					errs[c] = g.write(ctx, ms)
+					errs[c] = g.write(ctx, ops)
 				})
 			}
 			wg.Wait()
 			for _, err := range errs {
 				require.NoError(t, err)
 			}
-			cur, err := e.db.Collection(DeliveriesCollection).Find(ctx, bson.M{})
-			require.NoError(t, err)
-			var got []struct {
-				ID string `bson:"_id"`
-				N  int    `bson:"n"`
-			}
-			require.NoError(t, cur.All(ctx, &got))
-			require.Len(t, got, tc.callers*tc.models)
-			for _, d := range got {
-				want := 1
-				if d.ID[len(d.ID)-4:] == "0000" {
-					want = 7
+			for c := range tc.callers {
+				got := e.deliveries(fmt.Sprint(c))
+				require.Len(t, got, tc.models)
+				for i, d := range got {
+					require.Equal(t, id(c, i), d.ID)
+					require.Equal(t, 1, d.Attempts, d.ID)
+					if !retried(i) {
+						require.Equal(t, StatusSucceeded, d.Status, d.ID)
+						require.Equal(t, now, d.UpdatedAt.UTC(), d.ID)
+					} else {
+						require.Equal(t, StatusPending, d.Status, d.ID)
+					}
 				}
-				require.Equal(t, want, d.N, d.ID)
 			}
 			g.mu.Lock()
 			defer g.mu.Unlock()
