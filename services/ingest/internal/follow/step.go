@@ -177,6 +177,10 @@ func (f *Follower) delivery(ev *event.Event, step uint64, pos map[string]uint64,
 	}, nil
 }
 
+// firstChunk is how many of a step's events are stored and published
+// before the others.
+const firstChunk = 32
+
 // persist stores, then publishes, then commits the checkpoint: the
 // checkpoint moves only once both succeeded. Each part is retried until it
 // succeeds; beforeCheckpoint runs between publishing and the checkpoint.
@@ -187,14 +191,25 @@ func (f *Follower) persist(ctx context.Context, ds []delivery, blocks []store.Bl
 		docs[i] = ds[i].doc
 		msgs[i] = ds[i].msg
 	}
-	if err := f.retry(ctx, "mongo", func(ctx context.Context) error { return insertEvents(ctx, f.cfg.DB, docs) }); err != nil {
-		return err
+	// The first events go out before the rest is stored: every event is
+	// still stored before it is published (a stream resuming from
+	// history relies on that), but subscribers get a block's first
+	// events after storing a few, not all, of them.
+	for lo := 0; lo < len(docs); {
+		hi := len(docs)
+		if lo == 0 {
+			hi = min(hi, firstChunk)
+		}
+		if err := f.retry(ctx, "mongo", func(ctx context.Context) error { return insertEvents(ctx, f.cfg.DB, docs[lo:hi]) }); err != nil {
+			return err
+		}
+		f.m.Stored.Add(float64(hi - lo))
+		if err := f.retry(ctx, "nats", func(ctx context.Context) error { return f.cfg.Publisher.Publish(ctx, msgs[lo:hi]) }); err != nil {
+			return err
+		}
+		f.m.Published.Add(float64(hi - lo))
+		lo = hi
 	}
-	f.m.Stored.Add(float64(len(docs)))
-	if err := f.retry(ctx, "nats", func(ctx context.Context) error { return f.cfg.Publisher.Publish(ctx, msgs) }); err != nil {
-		return err
-	}
-	f.m.Published.Add(float64(len(msgs)))
 	return f.retry(ctx, "mongo", func(ctx context.Context) error {
 		if beforeCheckpoint != nil {
 			if err := beforeCheckpoint(ctx); err != nil {
