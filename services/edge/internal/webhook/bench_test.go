@@ -37,7 +37,7 @@ func BenchmarkDeliverer_twoEdges(b *testing.B) {
 		cfg := testConfig(e, consumer)
 		cfg.ConcurrencyPerEndpoint = 64
 		// Production waits: the receiver is fast, the store is not.
-		cfg.Timeout, cfg.LeaseDuration = DefaultTimeout, 0
+		cfg.Timeout, cfg.LeaseDuration, cfg.PollInterval = DefaultTimeout, 0, DefaultPollInterval
 		cfg.Registerer = nil
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		start(b, cfg)
