@@ -227,6 +227,7 @@ func BenchmarkHub_IdleMemory(b *testing.B) {
 		b.ReportMetric(float64(rss1-rss0)/float64(n), "rss-KiB/conn")
 		b.ReportMetric(float64((ms1.HeapInuse+ms1.StackInuse)-(ms0.HeapInuse+ms0.StackInuse))/1024/float64(n), "heap+stack-KiB/conn")
 		b.ReportMetric(float64(g1-g0)/float64(n), "goroutines/conn")
+		b.ReportMetric(float64(ms1.StackInuse-ms0.StackInuse)/1024/float64(n), "stack-KiB/conn")
 		for _, ws := range conns {
 			_ = ws.Close()
 		}
