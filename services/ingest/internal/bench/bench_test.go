@@ -156,6 +156,10 @@ func BenchmarkFollower_catchUp(b *testing.B) {
 	// measured.
 	_, err := client.BlocksByRange(b.Context(), first, head+1)
 	require.NoError(b, err)
+	for n := first; n <= head; n++ {
+		_, err := client.TxInfosByBlockNum(b.Context(), n)
+		require.NoError(b, err)
+	}
 	var total time.Duration
 	var committed, deliveries float64
 	for i := range b.N {
