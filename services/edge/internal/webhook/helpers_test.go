@@ -132,25 +132,43 @@ func (e *env) createSub(url, secret string) string {
 // first, as the ingest does, and returns their cursors.
 func (e *env) publish(subID string, first, n int) []string {
 	e.t.Helper()
+	return e.publishBatch([]pubReq{{subID: subID, first: first, n: n}})
+}
+
+// pubReq is n events of one subscription from index first.
+type pubReq struct {
+	subID    string
+	first, n int
+}
+
+// publishBatch publishes and stores the events of several subscriptions
+// at once, as the ingest does for a block, and returns their cursors.
+func (e *env) publishBatch(reqs []pubReq) []string {
+	e.t.Helper()
 	ctx := context.Background()
-	cursors := make([]string, n)
-	docs := make([]any, n)
-	futs := make([]jetstream.PubAckFuture, n)
-	for i := range n {
-		c := cursor.Cursor{Step: uint64(first + i), Pos: 0}.String()
-		cursors[i] = c
-		ev := map[string]any{
-			"type": "event", "cursor": c, "id": fmt.Sprintf("%064x:%d", first+i, 0), "subscription_id": subID,
-			"kind": "trx_transfer", "network": "mainnet", "removed": false, "amount": strconv.Itoa(first + i),
+	var (
+		cursors []string
+		docs    []any
+		futs    []jetstream.PubAckFuture
+	)
+	for _, r := range reqs {
+		for i := range r.n {
+			c := cursor.Cursor{Step: uint64(r.first + i), Pos: 0}.String()
+			cursors = append(cursors, c)
+			ev := map[string]any{
+				"type": "event", "cursor": c, "id": fmt.Sprintf("%064x:%d", r.first+i, 0), "subscription_id": r.subID,
+				"kind": "trx_transfer", "network": "mainnet", "removed": false, "amount": strconv.Itoa(r.first + i),
+			}
+			b, err := json.Marshal(ev)
+			require.NoError(e.t, err)
+			docs = append(docs, store.EventDoc{
+				ID: store.EventDocID(r.subID, c), SubscriptionID: r.subID, Cursor: c, EventID: ev["id"].(string),
+				Kind: "trx_transfer", Block: int64(r.first + i), BlockID: randHex(8), CreatedAt: time.Now().UTC(), JSON: b,
+			})
+			f, err := e.js.PublishMsgAsync(&nats.Msg{Subject: bus.EventsSubject(r.subID), Data: b})
+			require.NoError(e.t, err)
+			futs = append(futs, f)
 		}
-		b, err := json.Marshal(ev)
-		require.NoError(e.t, err)
-		docs[i] = store.EventDoc{
-			ID: store.EventDocID(subID, c), SubscriptionID: subID, Cursor: c, EventID: ev["id"].(string),
-			Kind: "trx_transfer", Block: int64(first + i), BlockID: randHex(8), CreatedAt: time.Now().UTC(), JSON: b,
-		}
-		futs[i], err = e.js.PublishMsgAsync(&nats.Msg{Subject: bus.EventsSubject(subID), Data: b})
-		require.NoError(e.t, err)
 	}
 	for _, f := range futs {
 		select {
