@@ -334,7 +334,7 @@ func TestApp_leaderStandby(t *testing.T) {
 	require.NoError(t, db.Collection(store.Checkpoints).FindOne(t.Context(), bson.M{"_id": follow.CheckpointID}).Decode(&cp))
 	require.Equal(t, tokA, cp.Fence)
 	require.Positive(t, cp.Block)
-	require.NoError(t, db.Collection(store.Leases).FindOne(t.Context(), bson.M{"_id": follow.LeaseID}).Decode(&lease))
+	require.NoError(t, db.Collection(store.Leases).FindOne(t.Context(), bson.M{"_id": follow.TenureID(tokA)}).Decode(&lease))
 	require.Equal(t, "a", lease.Holder)
 	require.Equal(t, tokA, lease.Token)
 	require.False(t, lease.ExpiresAt.After(time.Now()), "a did not release the lease")

@@ -15,13 +15,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/mongotron/mongotron/pkg/store"
 )
 
-// LeaseID is the _id of the ingest leader lease in store.Leases.
+// LeaseID names the ingest leader lease in store.Leases: each tenure is a
+// document with the _id LeaseID#<token> (see [TenureID]).
 const LeaseID = "ingest"
+
+// TenureID returns the _id of the lease's tenure with the given token. The
+// token is zero-padded, so ids sort in token order.
+func TenureID(token int64) string { return fmt.Sprintf("%s#%016d", LeaseID, token) }
 
 // DefaultLeaseTTL is how long a lease lasts without renewal unless
 // configured: two missed renewals (every TTL/3) still keep it.
@@ -31,11 +35,13 @@ const DefaultLeaseTTL = 6 * time.Second
 // unexpired lease.
 var ErrNotLeader = errors.New("follow: the lease is held by another ingest")
 
-// leaseDoc is the lease in store.Leases. Token grows by one at every
-// acquisition, by whoever acquires: it is the fencing token every
-// checkpoint write carries.
+// leaseDoc is one tenure of the lease in store.Leases. Token grows by one
+// at every acquisition, by whoever acquires: it is the fencing token every
+// checkpoint write carries. The tenure with the highest token is the
+// lease.
 type leaseDoc struct {
 	ID        string    `bson:"_id"`
+	Lease     string    `bson:"lease"`
 	Holder    string    `bson:"holder"`
 	Token     int64     `bson:"token"`
 	ExpiresAt time.Time `bson:"expires_at"`
@@ -67,13 +73,17 @@ type LeaseConfig struct {
 	KeepOnStop bool
 }
 
-// Lease is the ingest leader lease, a single MongoDB document: FerretDB
-// has no transactions, so every operation is one atomic single-document
-// update whose filter states the condition.
+// Lease is the ingest leader lease. It is taken by inserting the next
+// tenure, a document whose _id carries the new token: of two ingests taking
+// it at once exactly one insert succeeds, on MongoDB and on FerretDB alike
+// (FerretDB has no transactions, and applies an update as a read then a
+// write, so a conditional update is no compare-and-set there: two ingests
+// could both take an expired lease with the same token). Only the holder
+// of a tenure writes to it afterwards (renewal, release).
 //
 // Why a paused old leader cannot commit after losing the lease: every
 // checkpoint write is (1) preceded by [Term.Check], which reads the lease
-// with the filter {holder: us, token: ours, expires_at > now}, and (2)
+// and requires the newest tenure to be ours and unexpired, and (2)
 // itself conditional on the checkpoint's fence being at most our token. A
 // new leader acquires with token+1 and, before it reads the checkpoint,
 // stamps that token on it ([Follower] does this at start). An old leader
@@ -202,52 +212,82 @@ func (t *Term) Check(ctx context.Context) error {
 		t.lose()
 		return fmt.Errorf("follow: lease token %d expired: %w", t.token, ErrFenced)
 	}
-	err := t.l.cfg.DB.Collection(store.Leases).FindOne(ctx, bson.M{
-		"_id": LeaseID, "holder": t.l.cfg.Holder, "token": t.token, "expires_at": bson.M{"$gt": now.UTC()},
-	}, options.FindOne().SetProjection(bson.M{"_id": 1})).Err()
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		t.lose()
-		return fmt.Errorf("follow: lease token %d no longer ours: %w", t.token, ErrFenced)
-	}
+	d, err := t.l.latest(ctx)
 	if err != nil {
 		return fmt.Errorf("follow: lease check: %w", err)
+	}
+	if d == nil || d.Token != t.token || d.Holder != t.l.cfg.Holder || !d.ExpiresAt.After(now.UTC()) {
+		t.lose()
+		return fmt.Errorf("follow: lease token %d no longer ours: %w", t.token, ErrFenced)
 	}
 	return nil
 }
 
+// latest returns the lease's newest tenure, or nil before the first.
+func (l *Lease) latest(ctx context.Context) (*leaseDoc, error) {
+	cur, err := l.cfg.DB.Collection(store.Leases).Find(ctx, bson.M{"lease": LeaseID})
+	if err != nil {
+		return nil, err
+	}
+	var ds []leaseDoc
+	if err := cur.All(ctx, &ds); err != nil {
+		return nil, err
+	}
+	var last *leaseDoc
+	for i := range ds {
+		if last == nil || ds[i].Token > last.Token {
+			last = &ds[i]
+		}
+	}
+	return last, nil
+}
+
 // Acquire takes the lease if it is free, expired or already ours, with a
 // new fencing token; it returns [ErrNotLeader] when another ingest holds
-// it. One conditional findOneAndUpdate does it: when the filter matches no
-// document the upsert tries to insert the _id, and the duplicate key error
-// means someone else holds it (or won the race to create it).
+// it, or took it first.
 func (l *Lease) Acquire(ctx context.Context) (*Term, error) {
 	start := time.Now()
 	now := start.UTC()
-	var d leaseDoc
-	err := l.cfg.DB.Collection(store.Leases).FindOneAndUpdate(ctx,
-		bson.M{"_id": LeaseID, "$or": bson.A{bson.M{"expires_at": bson.M{"$lte": now}}, bson.M{"holder": l.cfg.Holder}}},
-		bson.M{"$set": bson.M{"holder": l.cfg.Holder, "expires_at": now.Add(l.cfg.TTL)}, "$inc": bson.M{"token": int64(1)}},
-		options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)).Decode(&d)
+	last, err := l.latest(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("follow: acquire lease: %w", err)
+	}
+	var token int64 = 1
+	if last != nil {
+		if last.Holder != l.cfg.Holder && last.ExpiresAt.After(now) {
+			return nil, ErrNotLeader
+		}
+		token = last.Token + 1
+	}
+	d := leaseDoc{ID: TenureID(token), Lease: LeaseID, Holder: l.cfg.Holder, Token: token, ExpiresAt: now.Add(l.cfg.TTL)}
+	_, err = l.cfg.DB.Collection(store.Leases).InsertOne(ctx, d)
 	if mongo.IsDuplicateKeyError(err) {
 		return nil, ErrNotLeader
 	}
 	if err != nil {
 		return nil, fmt.Errorf("follow: acquire lease: %w", err)
 	}
-	if d.Holder != l.cfg.Holder {
-		return nil, ErrNotLeader
-	}
-	t := &Term{l: l, token: d.Token, expires: start.Add(l.cfg.TTL), lost: make(chan struct{})}
+	// Earlier tenures are history; losing this cleanup is harmless.
+	_, _ = l.cfg.DB.Collection(store.Leases).DeleteMany(ctx, bson.M{"lease": LeaseID, "token": bson.M{"$lt": token}})
+	t := &Term{l: l, token: token, expires: start.Add(l.cfg.TTL), lost: make(chan struct{})}
 	return t, nil
 }
 
 // Renew extends t by the TTL. It returns an error wrapping [ErrFenced]
-// when the lease is no longer ours (another holder, or a newer token),
-// and a plain error when MongoDB did not answer.
+// when the lease is no longer ours (a newer tenure), and a plain error
+// when MongoDB did not answer.
 func (l *Lease) Renew(ctx context.Context, t *Term) error {
 	start := time.Now()
+	last, err := l.latest(ctx)
+	if err != nil {
+		return fmt.Errorf("follow: renew lease: %w", err)
+	}
+	if last == nil || last.Token != t.token || last.Holder != l.cfg.Holder {
+		t.lose()
+		return fmt.Errorf("follow: lease token %d taken over: %w", t.token, ErrFenced)
+	}
 	res, err := l.cfg.DB.Collection(store.Leases).UpdateOne(ctx,
-		bson.M{"_id": LeaseID, "holder": l.cfg.Holder, "token": t.token},
+		bson.M{"_id": TenureID(t.token)},
 		bson.M{"$set": bson.M{"expires_at": start.UTC().Add(l.cfg.TTL)}})
 	if err != nil {
 		return fmt.Errorf("follow: renew lease: %w", err)
@@ -265,7 +305,7 @@ func (l *Lease) Renew(ctx context.Context, t *Term) error {
 func (l *Lease) Release(ctx context.Context, t *Term) error {
 	t.lose()
 	_, err := l.cfg.DB.Collection(store.Leases).UpdateOne(ctx,
-		bson.M{"_id": LeaseID, "holder": l.cfg.Holder, "token": t.token},
+		bson.M{"_id": TenureID(t.token)},
 		bson.M{"$set": bson.M{"expires_at": time.Now().UTC()}})
 	if err != nil {
 		return fmt.Errorf("follow: release lease: %w", err)

@@ -3,6 +3,7 @@ package follow_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -40,10 +41,12 @@ type leaseState struct {
 	ExpiresAt time.Time `bson:"expires_at"`
 }
 
+// readLease returns the lease's newest tenure.
 func readLease(t testing.TB, db *mongo.Database) leaseState {
 	t.Helper()
 	var d leaseState
-	require.NoError(t, db.Collection(store.Leases).FindOne(t.Context(), bson.M{"_id": follow.LeaseID}).Decode(&d))
+	require.NoError(t, db.Collection(store.Leases).FindOne(t.Context(), bson.M{"lease": follow.LeaseID},
+		options.FindOne().SetSort(bson.M{"token": -1})).Decode(&d))
 	return d
 }
 
@@ -123,6 +126,41 @@ func TestLease_Acquire(t *testing.T) {
 			}
 			require.Equal(t, 1, won)
 			require.Equal(t, int64(1), readLease(t, db).Token)
+		}},
+		// FerretDB applies an update as a read then a write: a takeover by
+		// conditional update let two ingests both take an expired lease
+		// with the same token. Taking it by inserting the next tenure lets
+		// exactly one.
+		{"racing takeovers of an expired lease: exactly one wins", func(t *testing.T, db *mongo.Database) {
+			for round := range 4 {
+				old := newLease(t, db, "old", 200*time.Millisecond)
+				to, err := old.Acquire(t.Context())
+				require.NoError(t, err)
+				time.Sleep(250 * time.Millisecond)
+				const n = 6
+				var wg sync.WaitGroup
+				terms := make([]*follow.Term, n)
+				errs := make([]error, n)
+				for i := range n {
+					l := newLease(t, db, fmt.Sprintf("r%d-%d", round, i), time.Minute)
+					wg.Go(func() { terms[i], errs[i] = l.Acquire(t.Context()) })
+				}
+				wg.Wait()
+				var won []*follow.Term
+				for i, err := range errs {
+					if err == nil {
+						won = append(won, terms[i])
+					} else {
+						require.ErrorIs(t, err, follow.ErrNotLeader)
+					}
+				}
+				require.Len(t, won, 1, "round %d", round)
+				require.Equal(t, to.Token()+1, won[0].Token())
+				require.NoError(t, won[0].Check(t.Context()))
+				// Expire it for the next round.
+				_, err = db.Collection(store.Leases).UpdateMany(t.Context(), bson.M{}, bson.M{"$set": bson.M{"expires_at": time.Now().Add(-time.Second)}})
+				require.NoError(t, err)
+			}
 		}},
 	}
 	for _, tc := range tests {
@@ -217,8 +255,9 @@ func TestLease_RunStepsDownWhenTakenOver(t *testing.T) {
 	first := <-leads
 	// Someone else forces the lease (an operator, or a clock far ahead):
 	// a's next renewal sees it and stops leading at once.
-	_, err := db.Collection(store.Leases).UpdateOne(t.Context(), bson.M{"_id": follow.LeaseID},
-		bson.M{"$set": bson.M{"holder": "intruder", "expires_at": time.Now().Add(time.Second)}, "$inc": bson.M{"token": 1}})
+	_, err := db.Collection(store.Leases).InsertOne(t.Context(), bson.M{
+		"_id": follow.TenureID(first.Token() + 1), "lease": follow.LeaseID, "holder": "intruder",
+		"token": first.Token() + 1, "expires_at": time.Now().Add(time.Second)})
 	require.NoError(t, err)
 	select {
 	case err := <-stopped:
