@@ -46,8 +46,10 @@ func (c *config) registerFlags(fs *flag.FlagSet) {
 	c.Sim.RegisterFlags(fs)
 }
 
-// parse reads the flags, then the environment for flags not given.
-func parse(args []string, getenv func(string) string) (config, error) {
+// parse reads the flags, then the environment (KEY=value entries) for
+// flags not given. A MONGOTRON_TRONSIM_ variable that names no flag is an
+// error: a misspelt setting must not be ignored.
+func parse(args, environ []string) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("tronsim", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -58,20 +60,29 @@ func parse(args []string, getenv func(string) string) (config, error) {
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	env := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, envPrefix) {
+			env[k] = v
+		}
+	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	var errs []error
 	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] {
+		key := envPrefix + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		v, ok := env[key]
+		delete(env, key)
+		if set[f.Name] || !ok || v == "" {
 			return
 		}
-		env := envPrefix + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v := getenv(env); v != "" {
-			if err := fs.Set(f.Name, v); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", env, err))
-			}
+		if err := fs.Set(f.Name, v); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", key, err))
 		}
 	})
+	for key := range env {
+		errs = append(errs, fmt.Errorf("%s: no such setting (see tronsim -h)", key))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return c, err
 	}
@@ -109,7 +120,7 @@ func newLogger(w *os.File, level string) *slog.Logger {
 }
 
 func main() {
-	cfg, err := parse(os.Args[1:], os.Getenv)
+	cfg, err := parse(os.Args[1:], os.Environ())
 	if errors.Is(err, flag.ErrHelp) {
 		fs := flag.NewFlagSet("tronsim", flag.ContinueOnError)
 		fs.SetOutput(os.Stderr)

@@ -61,12 +61,20 @@ func TestParse(t *testing.T) {
 		{"unknown flag", []string{"--nope"}, nil, nil, "flag provided but not defined"},
 		{"malformed flag", []string{"--seed", "x"}, nil, nil, "invalid value"},
 		{"malformed env", nil, map[string]string{"MONGOTRON_TRONSIM_LATENCY": "soon"}, nil, "MONGOTRON_TRONSIM_LATENCY"},
+		{"misspelt env", nil, map[string]string{"MONGOTRON_TRONSIM_SEEED": "3"}, nil, "MONGOTRON_TRONSIM_SEEED: no such setting"},
+		{"other programs' env ignored", nil, map[string]string{"MONGOTRON_EDGE_ADDR": ":1", "PATH": "/bin"}, func(t *testing.T, c config) {
+			require.Equal(t, "127.0.0.1:8090", c.Addr)
+		}, ""},
 		{"argument", []string{"serve"}, nil, nil, "unexpected argument"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			c, err := parse(tc.args, func(k string) string { return tc.env[k] })
+			var environ []string
+			for k, v := range tc.env {
+				environ = append(environ, k+"="+v)
+			}
+			c, err := parse(tc.args, environ)
 			if tc.wantErr != "" {
 				require.ErrorContains(t, err, tc.wantErr)
 				return
@@ -76,7 +84,7 @@ func TestParse(t *testing.T) {
 			tc.check(t, c)
 		})
 	}
-	_, err := parse([]string{"-h"}, func(string) string { return "" })
+	_, err := parse([]string{"-h"}, nil)
 	require.ErrorIs(t, err, flag.ErrHelp)
 }
 
@@ -128,7 +136,7 @@ func TestRun_ServesAndShutsDown(t *testing.T) {
 	addr := ln.Addr().String()
 	require.NoError(t, ln.Close())
 
-	c, err := parse([]string{"--addr", addr, "--txs-per-block", "5", "--block-interval", "10ms", "--initial-blocks", "3"}, func(string) string { return "" })
+	c, err := parse([]string{"--addr", addr, "--txs-per-block", "5", "--block-interval", "10ms", "--initial-blocks", "3"}, nil)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
