@@ -5,8 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 
 	"github.com/mongotron/mongotron/pkg/logging"
 	"github.com/mongotron/mongotron/pkg/service"
+	"github.com/mongotron/mongotron/pkg/service/servicetest"
 	"github.com/mongotron/mongotron/pkg/testenv"
 	"github.com/mongotron/mongotron/services/edge/internal/api"
 	"github.com/mongotron/mongotron/services/edge/internal/app"
@@ -159,62 +158,14 @@ func TestApp_Run(t *testing.T) {
 
 func TestMain_exitStatus(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name string
-		args []string
-		env  []string
-		want int
-		out  string
-	}{
-		{name: "help", args: []string{"--help"}, want: service.ExitOK, out: "--nats.url URL   (MONGOTRON_NATS_URL)"},
-		{name: "unknown key", env: []string{"MONGOTRON_MONGO_URL=x"}, want: service.ExitUsage, out: "edge: config: unknown key MONGOTRON_MONGO_URL"},
-		{name: "nats unreachable", args: []string{"--nats.url=nats://127.0.0.1:1", "--connect-timeout=1s"}, want: service.ExitFailure, out: `"msg":"edge failed"`},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			var stderr strings.Builder
-			env := append([]string{"MONGOTRON_LOG_FORMAT=json"}, tc.env...)
-			got := app.Main(context.Background(), tc.args, env, &stderr)
-			require.Equal(t, tc.want, got, stderr.String())
-			require.Contains(t, stderr.String(), tc.out)
-		})
-	}
+	servicetest.ExitStatus(t, app.Main, []servicetest.Case{
+		{Name: "help", Args: []string{"--help"}, Want: service.ExitOK, Out: "--nats.url URL   (MONGOTRON_NATS_URL)"},
+		{Name: "unknown key", Env: []string{"MONGOTRON_MONGO_URL=x"}, Want: service.ExitUsage, Out: "edge: config: unknown key MONGOTRON_MONGO_URL"},
+		{Name: "nats unreachable", Args: []string{"--nats.url=nats://127.0.0.1:1", "--connect-timeout=1s"}, Want: service.ExitFailure, Out: `"msg":"edge failed"`},
+	})
 }
 
 func TestMain_stopsOnCancel(t *testing.T) {
 	t.Parallel()
-	args := deps(t)
-	ctx, cancel := context.WithCancel(t.Context())
-	var stderr syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- app.Main(ctx, append(args, "--http.addr=127.0.0.1:0", "--log.format=json"), nil, &stderr)
-	}()
-	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), `"msg":"started"`) }, 10*time.Second, 10*time.Millisecond)
-	cancel()
-	select {
-	case code := <-done:
-		require.Equal(t, service.ExitOK, code, stderr.String())
-	case <-time.After(15 * time.Second):
-		t.Fatal("Main did not return after cancel")
-	}
-}
-
-// syncBuffer lets the test read what Main logs while Main runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	servicetest.StopsOnCancel(t, app.Main, deps(t), "started", 10*time.Second)
 }

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 
 	"github.com/mongotron/mongotron/pkg/logging"
 	"github.com/mongotron/mongotron/pkg/service"
+	"github.com/mongotron/mongotron/pkg/service/servicetest"
 	"github.com/mongotron/mongotron/pkg/store"
 	"github.com/mongotron/mongotron/pkg/testenv"
 	"github.com/mongotron/mongotron/services/ingest/internal/app"
@@ -192,65 +192,17 @@ func TestApp_Run(t *testing.T) {
 
 func TestMain_exitStatus(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name string
-		args []string
-		env  []string
-		want int
-		out  string
-	}{
-		{name: "help", args: []string{"--help"}, want: service.ExitOK, out: "--tron.node-url URL   (MONGOTRON_TRON_NODE_URL)"},
-		{name: "unknown key", env: []string{"MONGOTRON_MONGO_URL=x"}, want: service.ExitUsage, out: "ingest: config: unknown key MONGOTRON_MONGO_URL"},
-		{name: "listen fails", args: []string{"--http.addr=256.0.0.1:1"}, want: service.ExitFailure, out: `"msg":"ingest failed"`},
-		{name: "mongo unreachable", args: []string{"--http.addr=127.0.0.1:0", "--mongo.uri=mongodb://127.0.0.1:1/x", "--start-timeout=300ms"}, want: service.ExitFailure, out: "mongo mongodb://127.0.0.1:1/x unreachable"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			var stderr strings.Builder
-			env := append([]string{"MONGOTRON_LOG_FORMAT=json"}, tc.env...)
-			got := app.Main(context.Background(), tc.args, env, &stderr)
-			require.Equal(t, tc.want, got, stderr.String())
-			require.Contains(t, stderr.String(), tc.out)
-		})
-	}
+	servicetest.ExitStatus(t, app.Main, []servicetest.Case{
+		{Name: "help", Args: []string{"--help"}, Want: service.ExitOK, Out: "--tron.node-url URL   (MONGOTRON_TRON_NODE_URL)"},
+		{Name: "unknown key", Env: []string{"MONGOTRON_MONGO_URL=x"}, Want: service.ExitUsage, Out: "ingest: config: unknown key MONGOTRON_MONGO_URL"},
+		{Name: "listen fails", Args: []string{"--http.addr=256.0.0.1:1"}, Want: service.ExitFailure, Out: `"msg":"ingest failed"`},
+		{Name: "mongo unreachable", Args: []string{"--http.addr=127.0.0.1:0", "--mongo.uri=mongodb://127.0.0.1:1/x", "--start-timeout=300ms"}, Want: service.ExitFailure, Out: "mongo mongodb://127.0.0.1:1/x unreachable"},
+	})
 }
 
 func TestMain_stopsOnCancel(t *testing.T) {
 	t.Parallel()
-	args := depArgs(t)
-	ctx, cancel := context.WithCancel(t.Context())
-	var stderr syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- app.Main(ctx, append(args, "--http.addr=127.0.0.1:0", "--log.format=json"), nil, &stderr)
-	}()
-	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), `"msg":"following"`) }, 20*time.Second, 10*time.Millisecond)
-	cancel()
-	select {
-	case code := <-done:
-		require.Equal(t, service.ExitOK, code, stderr.String())
-	case <-time.After(15 * time.Second):
-		t.Fatal("Main did not return after cancel")
-	}
-}
-
-// syncBuffer lets the test read what Main logs while Main runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	servicetest.StopsOnCancel(t, app.Main, depArgs(t), "following", 20*time.Second)
 }
 
 func TestApp_leaderStandby(t *testing.T) {
