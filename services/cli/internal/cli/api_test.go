@@ -19,6 +19,7 @@ import (
 
 	"github.com/mongotron/mongotron/pkg/cursor"
 	"github.com/mongotron/mongotron/pkg/service"
+	"github.com/mongotron/mongotron/pkg/service/servicetest"
 )
 
 // The CLI module cannot import the edge (its packages are internal), so
@@ -410,7 +411,7 @@ func TestTail(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr servicetest.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- Run(ctx, []string{"tail", "sub_1", "--after", testCursor(1)}, f.env(), &stdout, &stderr)

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/mongotron/mongotron/pkg/decode"
 	"github.com/mongotron/mongotron/pkg/event"
 	"github.com/mongotron/mongotron/pkg/service"
+	"github.com/mongotron/mongotron/pkg/service/servicetest"
 	"github.com/mongotron/mongotron/services/tronsim/sim"
 	"github.com/mongotron/mongotron/services/tronsim/simtest"
 )
@@ -79,24 +79,6 @@ func TestDecode_nodeRange_faults(t *testing.T) {
 	requireOutput(t, simEvents(t, s, first, first+19), r.stdout)
 }
 
-// syncBuffer is a buffer the command writes while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // lastBlock returns the block number of the last complete line of out, or
 // -1.
 func lastBlock(t *testing.T, out string) int64 {
@@ -134,7 +116,7 @@ func TestDecode_follow(t *testing.T) {
 
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
-			var stdout, stderr syncBuffer
+			var stdout, stderr servicetest.SyncBuffer
 			done := make(chan int, 1)
 			go func() { done <- Run(ctx, args, nil, &stdout, &stderr) }()
 
@@ -165,7 +147,7 @@ func TestDecode_follow_reorg(t *testing.T) {
 	head, _ := s.Head()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr servicetest.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- Run(ctx, []string{"decode", "--node", url, "--follow", "--poll-interval", "20ms"}, nil, &stdout, &stderr)
