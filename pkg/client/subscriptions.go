@@ -33,7 +33,8 @@ func (c *Client) RevokeKey(ctx context.Context, keyID string) error {
 }
 
 // Webhook is where the server POSTs a subscription's events. Secret is
-// write-only: the server never returns it.
+// write-only: the server returns it only when it generated it, in the
+// response to the create or update that set the webhook without one.
 type Webhook struct {
 	URL    string `json:"url"`
 	Secret string `json:"secret,omitempty"`

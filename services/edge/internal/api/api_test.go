@@ -87,7 +87,7 @@ func TestAPI_errors(t *testing.T) {
 		{"removal widens filter", req{method: "DELETE", path: "/v1/subscriptions/" + usdtID + "/addresses", key: key, body: `{"addresses":["` + addrA + `"]}`}, 422, "last_address", "keep at least one address"},
 		{"removal empties filter", req{method: "DELETE", path: sub + "/addresses", key: key, body: `{"addresses":["` + addrA + `"]}`}, 422, "empty_filter", ""},
 		{"too large body", req{method: "POST", path: "/v1/subscriptions", key: key, body: huge}, 413, "body_too_large", ""},
-		{"wrong content type", req{method: "POST", path: "/v1/subscriptions", key: key, body: `{"all":true}`, contentType: "text/plain"}, 415, "unsupported_media_type", ""},
+		{"form body", req{method: "POST", path: "/v1/subscriptions", key: key, body: `all=true`, contentType: "application/x-www-form-urlencoded"}, 400, "invalid_json", ""},
 		{"patch bad confirmations", req{method: "PATCH", path: sub, key: key, body: `{"label":"x","confirmations":20}`}, 422, "invalid_confirmations", ""},
 		{"patch addresses", req{method: "PATCH", path: sub, key: key, body: `{"addresses":[]}`}, 422, "not_patchable", ""},
 		{"patch empties filter", req{method: "PATCH", path: "/v1/subscriptions/" + otherID, key: otherKey, body: `{"kinds":[]}`}, 422, "empty_filter", ""},
@@ -132,6 +132,70 @@ func TestAPI_errors(t *testing.T) {
 		})
 	}
 	require.Equal(t, before, e.snapshot(), "a refused request changed something")
+}
+
+func TestAPI_bodyIsJSONWhateverItsContentType(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	_, key := e.key("acme")
+	for _, ct := range []string{
+		"-", // none
+		"application/json; charset=utf-8",
+		"text/plain;charset=UTF-8",          // fetch with a string body
+		"application/x-www-form-urlencoded", // curl -d
+		"application/merge-patch+json",
+	} {
+		t.Run(ct, func(t *testing.T) {
+			r := e.do(req{method: "POST", path: "/v1/subscriptions", key: key, body: `{"all":true,"label":"` + ct + `"}`, contentType: ct})
+			require.Equal(t, http.StatusCreated, r.status, string(r.body))
+			require.Contains(t, string(r.body), `"label":"`+ct+`"`)
+		})
+	}
+}
+
+func TestAPI_webhookSecret(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	_, key := e.key("acme")
+	stored := func(id string) string {
+		var s subscription.Subscription
+		require.NoError(t, e.db.Collection(store.Subscriptions).FindOne(t.Context(), bson.M{"_id": id}).Decode(&s))
+		require.NotNil(t, s.Webhook)
+		return s.Webhook.Secret
+	}
+	secretOf := func(r response) any { return r.json(t)["webhook"].(map[string]any)["secret"] }
+
+	// Created without a secret: one is generated and shown this once.
+	r := e.do(req{method: "POST", path: "/v1/subscriptions", key: key, body: `{"all":true,"webhook":{"url":"https://hooks.example/a"}}`})
+	require.Equal(t, http.StatusCreated, r.status, string(r.body))
+	id := r.json(t)["id"].(string)
+	gen, _ := secretOf(r).(string)
+	require.Regexp(t, `^whsec_[0-9a-f]{48}$`, gen)
+	require.Equal(t, gen, stored(id))
+	r = e.do(req{method: "GET", path: "/v1/subscriptions/" + id, key: key})
+	require.Nil(t, secretOf(r), "never shown again")
+
+	// A new URL without a secret keeps the secret receivers verify with.
+	r = e.do(req{method: "PATCH", path: "/v1/subscriptions/" + id, key: key, body: `{"webhook":{"url":"https://hooks.example/b"}}`})
+	require.Equal(t, http.StatusOK, r.status, string(r.body))
+	require.Nil(t, secretOf(r))
+	require.Equal(t, gen, stored(id))
+
+	// A secret the client chose is stored and never echoed.
+	r = e.do(req{method: "PATCH", path: "/v1/subscriptions/" + id, key: key, body: `{"webhook":{"url":"https://hooks.example/b","secret":"mine"}}`})
+	require.Equal(t, http.StatusOK, r.status, string(r.body))
+	require.Nil(t, secretOf(r))
+	require.Equal(t, "mine", stored(id))
+
+	// Removed, then set again without a secret: a fresh one.
+	r = e.do(req{method: "PATCH", path: "/v1/subscriptions/" + id, key: key, body: `{"webhook":null}`})
+	require.Equal(t, http.StatusOK, r.status, string(r.body))
+	r = e.do(req{method: "PATCH", path: "/v1/subscriptions/" + id, key: key, body: `{"webhook":{"url":"https://hooks.example/c"}}`})
+	require.Equal(t, http.StatusOK, r.status, string(r.body))
+	again, _ := secretOf(r).(string)
+	require.Regexp(t, `^whsec_[0-9a-f]{48}$`, again)
+	require.NotEqual(t, gen, again)
+	require.Equal(t, again, stored(id))
 }
 
 func TestAPI_rateLimit(t *testing.T) {

@@ -172,7 +172,7 @@ func (r response) errCode(tb testing.TB) string {
 
 type req struct {
 	method, path, key, body string
-	contentType             string // "" means application/json when body is set
+	contentType             string // "" means application/json when body is set, "-" none
 }
 
 func (e *env) do(r req) response {
@@ -187,6 +187,7 @@ func (e *env) do(r req) response {
 		hr.Header.Set("Authorization", "Bearer "+r.key)
 	}
 	switch {
+	case r.contentType == "-":
 	case r.contentType != "":
 		hr.Header.Set("Content-Type", r.contentType)
 	case r.body != "":

@@ -29,6 +29,33 @@ type subscriptionView struct {
 	Addresses []string `json:"addresses"`
 }
 
+// newView is what create and patch return: s as presented, with its
+// address set, and the webhook secret when the server generated it — the
+// only time it is ever shown.
+func newView(s *subscription.Subscription, addrs []string, generated string) subscriptionView {
+	v := subscriptionView{Subscription: present(s), Addresses: addrs}
+	if v.Addresses == nil {
+		v.Addresses = []string{}
+	}
+	if generated != "" {
+		v.Webhook.Secret = generated
+	}
+	return v
+}
+
+// ensureSecret gives a webhook set without a secret a generated one and
+// returns it: an HMAC with an empty key would prove nothing to the
+// receiver.
+func ensureSecret(s *subscription.Subscription) string {
+	if s.Webhook == nil || s.Webhook.Secret != "" {
+		return ""
+	}
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	s.Webhook.Secret = "whsec_" + hex.EncodeToString(b[:])
+	return s.Webhook.Secret
+}
+
 func (a *API) subs() *mongo.Collection  { return a.cfg.DB.Collection(store.Subscriptions) }
 func (a *API) addrs() *mongo.Collection { return a.cfg.DB.Collection(store.SubscriptionAddresses) }
 
@@ -166,6 +193,7 @@ func (a *API) createSubscription(c echo.Context) error {
 	if err := a.checkWebhook(s); err != nil {
 		return err
 	}
+	secret := ensureSecret(s)
 	now := a.now()
 	s.ID = newSubscriptionID()
 	s.Tenant = p.Tenant
@@ -197,7 +225,7 @@ func (a *API) createSubscription(c echo.Context) error {
 	}
 	a.publish(ctx, bus.SubscriptionChange{Op: bus.OpUpsert, SubscriptionID: s.ID, Tenant: s.Tenant, Version: s.Version})
 	c.Response().Header().Set("Location", "/v1/subscriptions/"+s.ID)
-	return c.JSON(http.StatusCreated, subscriptionView{Subscription: present(s), Addresses: addrs})
+	return c.JSON(http.StatusCreated, newView(s, addrs, secret))
 }
 
 func (a *API) getSubscription(c echo.Context) error {
@@ -267,10 +295,17 @@ func (a *API) patchSubscription(c echo.Context) error {
 	if err != nil {
 		return validationError(err)
 	}
+	var secret string
 	if req.Webhook.Set {
 		if err := a.checkWebhook(s); err != nil {
 			return err
 		}
+		// A new URL without a secret keeps the secret receivers already
+		// verify with; only a webhook that never had one gets one.
+		if s.Webhook != nil && s.Webhook.Secret == "" && cur.Webhook != nil {
+			s.Webhook.Secret = cur.Webhook.Secret
+		}
+		secret = ensureSecret(s)
 	}
 	s.UpdatedAt = a.now()
 	s.Version = cur.Version + 1
@@ -300,7 +335,7 @@ func (a *API) patchSubscription(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, subscriptionView{Subscription: present(s), Addresses: addrs})
+	return c.JSON(http.StatusOK, newView(s, addrs, secret))
 }
 
 func (a *API) deleteSubscription(c echo.Context) error {
