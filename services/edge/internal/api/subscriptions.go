@@ -29,7 +29,7 @@ type subscriptionView struct {
 	Addresses []string `json:"addresses"`
 }
 
-// newView is what create and patch return: s as presented, with its
+// newView is what create, get and patch return: s as presented, with its
 // address set, and the webhook secret when the server generated it — the
 // only time it is ever shown.
 func newView(s *subscription.Subscription, addrs []string, generated string) subscriptionView {
@@ -238,7 +238,7 @@ func (a *API) getSubscription(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, subscriptionView{Subscription: present(s), Addresses: addrs})
+	return c.JSON(http.StatusOK, newView(s, addrs, ""))
 }
 
 func (a *API) listSubscriptions(c echo.Context) error {
