@@ -314,11 +314,34 @@ func (r *Runner) startLoadgens(ctx context.Context, e *edgeProc, key string, sub
 		}
 	}
 	// What the edge holds is what counts, not what loadgen dialled.
-	m, err := e.metrics(ctx, "mongotron_edge_stream_connections")
+	n, err := edgeStreams(ctx, e, streams)
 	if err != nil {
 		return fail(err)
 	}
-	return procs, int(m["mongotron_edge_stream_connections"]), nil
+	return procs, n, nil
+}
+
+// edgeStreams returns how many streams the edge holds once it holds want,
+// or after a few seconds. A client has its upgrade response a moment
+// before the edge counts its stream, so a count read at once, just after
+// loadgen's ready line, can miss the last ones.
+func edgeStreams(ctx context.Context, e *edgeProc, want int) (int, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		m, err := e.metrics(ctx, "mongotron_edge_stream_connections")
+		if err != nil {
+			return 0, err
+		}
+		n := int(m["mongotron_edge_stream_connections"])
+		if n >= want || time.Now().After(deadline) {
+			return n, nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // waitReady waits for p's ready line, failing when the edge has gained no
