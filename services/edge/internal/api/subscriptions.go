@@ -43,11 +43,16 @@ func newView(s *subscription.Subscription, addrs []string, generated string) sub
 	return v
 }
 
-// ensureSecret gives a webhook set without a secret a generated one and
-// returns it: an HMAC with an empty key would prove nothing to the
-// receiver.
-func ensureSecret(s *subscription.Subscription) string {
+// ensureSecret fills in the secret of a webhook set without one, from
+// prev (the webhook it replaces, if any) so that receivers keep verifying
+// with the secret they have, or else generated, which it returns: an HMAC
+// with an empty key would prove nothing to the receiver.
+func ensureSecret(s *subscription.Subscription, prev *subscription.Webhook) string {
 	if s.Webhook == nil || s.Webhook.Secret != "" {
+		return ""
+	}
+	if prev != nil && prev.Secret != "" {
+		s.Webhook.Secret = prev.Secret
 		return ""
 	}
 	var b [24]byte
@@ -193,7 +198,7 @@ func (a *API) createSubscription(c echo.Context) error {
 	if err := a.checkWebhook(s); err != nil {
 		return err
 	}
-	secret := ensureSecret(s)
+	secret := ensureSecret(s, nil)
 	now := a.now()
 	s.ID = newSubscriptionID()
 	s.Tenant = p.Tenant
@@ -300,12 +305,7 @@ func (a *API) patchSubscription(c echo.Context) error {
 		if err := a.checkWebhook(s); err != nil {
 			return err
 		}
-		// A new URL without a secret keeps the secret receivers already
-		// verify with; only a webhook that never had one gets one.
-		if s.Webhook != nil && s.Webhook.Secret == "" && cur.Webhook != nil {
-			s.Webhook.Secret = cur.Webhook.Secret
-		}
-		secret = ensureSecret(s)
+		secret = ensureSecret(s, cur.Webhook)
 	}
 	s.UpdatedAt = a.now()
 	s.Version = cur.Version + 1
