@@ -6,6 +6,8 @@ package bus
 import (
 	"strings"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Subjects and streams.
@@ -27,6 +29,40 @@ const (
 	// stream heartbeats.
 	HeadSubject = "mongotron.control.head"
 )
+
+// PrevCursorHeader, on an event message, names the cursor of the
+// subscription's event just before it: no event of the subscription has a
+// cursor between the two. The ingest sets it when it knows that event (it
+// does not for the first event of a subscription after it starts, nor for
+// the first live event after a backfill). An edge replaying from the
+// events stream follows these links and trusts the stream only as far as
+// the chain is unbroken; past a break it reads MongoDB.
+const PrevCursorHeader = "Mongotron-Prev-Cursor"
+
+// Defaults of the events stream.
+const (
+	// DefaultEventsMaxAge is how long JetStream keeps events: a short
+	// window, since MongoDB is the history.
+	DefaultEventsMaxAge = time.Hour
+	// DefaultEventsDuplicateWindow is JetStream's de-duplication window;
+	// it must outlast a crash and restart of the ingest.
+	DefaultEventsDuplicateWindow = 10 * time.Minute
+)
+
+// EventsStreamConfig is the configuration of [EventsStream]; maxAge zero
+// means [DefaultEventsMaxAge].
+func EventsStreamConfig(maxAge time.Duration) jetstream.StreamConfig {
+	if maxAge <= 0 {
+		maxAge = DefaultEventsMaxAge
+	}
+	return jetstream.StreamConfig{
+		Name:       EventsStream,
+		Subjects:   []string{EventsPrefix + ">"},
+		MaxAge:     maxAge,
+		Duplicates: min(DefaultEventsDuplicateWindow, maxAge),
+		Storage:    jetstream.FileStorage,
+	}
+}
 
 // EventsSubject returns the subject of a subscription's events.
 func EventsSubject(subscriptionID string) string { return EventsPrefix + subscriptionID }

@@ -345,6 +345,11 @@ func deliver(ev *event.Event, c cursor.Cursor, now time.Time) (store.EventDoc, f
 		Addresses: addrs, CreatedAt: now, JSON: data,
 	}
 	msg := follow.Msg{Subject: bus.EventsSubject(sub), ID: bus.MsgID(sub, ev.ID, ev.Block.ID, ev.Removed), Data: data}
+	if c.Pos > 0 {
+		// A backfill's events are the subscription's first, numbered
+		// densely within its one step.
+		msg.Prev = cursor.Cursor{Step: c.Step, Pos: c.Pos - 1}.String()
+	}
 	return doc, msg, nil
 }
 

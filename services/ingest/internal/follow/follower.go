@@ -167,6 +167,11 @@ type Follower struct {
 
 	st     state
 	window map[int64]*entry
+	// last is the cursor of each subscription's last event this process
+	// committed, for bus.PrevCursorHeader. It is cleared whenever the
+	// follower (re)loads its checkpoint, since another leader may have
+	// delivered in between, and when it passes maxLast entries.
+	last map[string]string
 
 	head      atomic.Int64
 	committed atomic.Int64
@@ -361,6 +366,7 @@ func (f *Follower) init(ctx context.Context) error {
 		return err
 	}
 	f.window = map[int64]*entry{}
+	f.last = map[string]string{}
 	if ok {
 		f.st = st
 		var docs []store.BlockDoc
@@ -570,6 +576,20 @@ func (f *Follower) sleep(ctx context.Context, d time.Duration) {
 	select {
 	case <-t.C:
 	case <-ctx.Done():
+	}
+}
+
+// maxLast bounds [Follower.last]: past it the links start over, which
+// costs a replay crossing that point a MongoDB read, not correctness.
+const maxLast = 1 << 20
+
+// remember records the last cursors of a committed step or group.
+func (f *Follower) remember(staged map[string]string) {
+	if len(f.last)+len(staged) > maxLast {
+		clear(f.last)
+	}
+	for sub, c := range staged {
+		f.last[sub] = c
 	}
 }
 

@@ -61,6 +61,7 @@ func TestFollower_endToEnd(t *testing.T) {
 	}
 	require.Equal(t, uint64(total), countDocs(h))
 	require.Equal(t, uint64(total), streamMsgs(t, e.js), "each stored event published exactly once")
+	requireLinks(t, e.js, h, 1)
 }
 
 func TestFollower_crashRedo(t *testing.T) {
@@ -106,6 +107,7 @@ func TestFollower_crashRedo(t *testing.T) {
 		}
 	}
 	require.Equal(t, countDocs(got), streamMsgs(t, crashy.js), "republished events were de-duplicated")
+	requireLinks(t, crashy.js, got, 7)
 }
 
 func TestFollower_reorg(t *testing.T) {
@@ -170,6 +172,7 @@ func TestFollower_reorg(t *testing.T) {
 		require.Equal(t, expected(t, s, []testSub{sub}, start, newHead)[sub.id], live, sub.id)
 	}
 	require.Positive(t, retracted, "the reorg retracted nothing: the test proves little")
+	requireLinks(t, e.js, after, 1)
 }
 
 func TestFollower_faults(t *testing.T) {

@@ -2,6 +2,8 @@ package follow_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -266,4 +268,42 @@ func countDocs(h map[string][]store.EventDoc) uint64 {
 		n += uint64(len(l))
 	}
 	return n
+}
+
+// requireLinks checks bus.PrevCursorHeader on every message of the events
+// stream against the stored history: a link names the event just before
+// in cursor order. Unlinked messages are allowed only as the first event
+// of a subscription, or at most restarts of them per subscription (the
+// first event each follower run delivers to it).
+func requireLinks(t testing.TB, js jetstream.JetStream, h map[string][]store.EventDoc, restarts int) {
+	t.Helper()
+	s, err := js.Stream(t.Context(), bus.EventsStream)
+	require.NoError(t, err)
+	linked := 0
+	for sub, docs := range h {
+		before := map[string]string{}
+		for i := 1; i < len(docs); i++ {
+			before[docs[i].Cursor] = docs[i-1].Cursor
+		}
+		unlinked := 0
+		for seq := uint64(1); ; {
+			m, err := s.GetMsg(t.Context(), seq, jetstream.WithGetMsgSubject(bus.EventsSubject(sub)))
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				break
+			}
+			require.NoError(t, err)
+			seq = m.Sequence + 1
+			var ev event.Event
+			require.NoError(t, json.Unmarshal(m.Data, &ev))
+			prev := m.Header.Get(bus.PrevCursorHeader)
+			if prev == "" {
+				unlinked++
+				continue
+			}
+			require.Equal(t, before[ev.Cursor], prev, "%s: the link of %s", sub, ev.Cursor)
+			linked++
+		}
+		require.LessOrEqual(t, unlinked, restarts, "%s: unlinked events", sub)
+	}
+	require.Positive(t, linked, "no event was linked: the check proves little")
 }

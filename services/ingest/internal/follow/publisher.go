@@ -12,6 +12,9 @@ type Msg struct {
 	// ID is the de-duplication id (Nats-Msg-Id).
 	ID   string
 	Data []byte
+	// Prev is the cursor of the subscription's previous event, sent as
+	// bus.PrevCursorHeader; "" when unknown.
+	Prev string
 }
 
 // Publisher puts events and head notices on the bus.

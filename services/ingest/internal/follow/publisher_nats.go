@@ -12,30 +12,10 @@ import (
 	"github.com/mongotron/mongotron/pkg/bus"
 )
 
-// Defaults of the events stream.
-const (
-	// DefaultStreamMaxAge is how long JetStream keeps events: a short
-	// window, since MongoDB is the history.
-	DefaultStreamMaxAge = time.Hour
-	// DefaultDuplicateWindow is JetStream's de-duplication window; it
-	// must outlast a crash and restart of the ingest.
-	DefaultDuplicateWindow = 10 * time.Minute
-)
-
 // EnsureStream creates or updates the events stream, idempotently.
-// maxAge zero means [DefaultStreamMaxAge].
+// maxAge zero means [bus.DefaultEventsMaxAge].
 func EnsureStream(ctx context.Context, js jetstream.JetStream, maxAge time.Duration) error {
-	if maxAge <= 0 {
-		maxAge = DefaultStreamMaxAge
-	}
-	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:       bus.EventsStream,
-		Subjects:   []string{bus.EventsPrefix + ">"},
-		MaxAge:     maxAge,
-		Duplicates: min(DefaultDuplicateWindow, maxAge),
-		Storage:    jetstream.FileStorage,
-	})
-	if err != nil {
+	if _, err := js.CreateOrUpdateStream(ctx, bus.EventsStreamConfig(maxAge)); err != nil {
 		return fmt.Errorf("follow: stream %s: %w", bus.EventsStream, err)
 	}
 	return nil
@@ -93,7 +73,11 @@ func (p *NATSPublisher) Publish(ctx context.Context, msgs []Msg) error {
 				return err
 			}
 		}
-		f, err := p.js.PublishMsgAsync(&nats.Msg{Subject: m.Subject, Data: m.Data}, jetstream.WithMsgID(m.ID))
+		nm := &nats.Msg{Subject: m.Subject, Data: m.Data}
+		if m.Prev != "" {
+			nm.Header = nats.Header{bus.PrevCursorHeader: []string{m.Prev}}
+		}
+		f, err := p.js.PublishMsgAsync(nm, jetstream.WithMsgID(m.ID))
 		if err != nil {
 			return fmt.Errorf("follow: publish %s: %w", m.Subject, err)
 		}

@@ -64,6 +64,7 @@ func (f *Follower) handleReorg(ctx context.Context) error {
 		next.emitted[c] = min(f.st.emitted[c], anc)
 	}
 	var ds []delivery
+	var staged map[string]string
 	err := f.retry(cctx, "mongo", func(ctx context.Context) error {
 		docs, err := retractable(ctx, f.cfg.DB, anc, step)
 		if err != nil {
@@ -71,6 +72,7 @@ func (f *Follower) handleReorg(ctx context.Context) error {
 		}
 		now := time.Now().UTC()
 		pos := map[string]uint64{}
+		staged = map[string]string{}
 		ds = ds[:0]
 		for _, d := range docs {
 			var ev event.Event
@@ -78,7 +80,7 @@ func (f *Follower) handleReorg(ctx context.Context) error {
 				return fmt.Errorf("follow: stored event %s: %w", d.ID, err)
 			}
 			ev.Removed = true
-			dl, err := f.delivery(&ev, step, pos, now)
+			dl, err := f.delivery(&ev, step, pos, staged, now)
 			if err != nil {
 				return err
 			}
@@ -100,6 +102,7 @@ func (f *Follower) handleReorg(ctx context.Context) error {
 	}
 	_ = pruneBlocks(cctx, f.cfg.DB, bson.M{"_id": bson.M{"$gt": anc}})
 	f.st = next
+	f.remember(staged)
 	f.committed.Store(anc)
 	f.m.Committed.Set(float64(anc))
 	f.m.Reorgs.Inc()

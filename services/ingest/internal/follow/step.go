@@ -29,6 +29,8 @@ type group struct {
 	ds     []delivery
 	docs   []store.BlockDoc
 	now    time.Time
+	// last holds the cursor of each subscription's last staged event.
+	last map[string]string
 }
 
 // commitGroup commits fb together with the blocks already fetched behind
@@ -40,7 +42,7 @@ func (f *Follower) commitGroup(ctx context.Context, fb *fetched, blocks <-chan *
 	cctx, cancel := f.commitCtx(ctx)
 	defer cancel()
 
-	g := &group{st: f.st, now: time.Now().UTC()}
+	g := &group{st: f.st, now: time.Now().UTC(), last: map[string]string{}}
 	defer func() {
 		if err != nil {
 			for _, b := range g.blocks {
@@ -75,6 +77,7 @@ gather:
 	}
 	prev := f.st.block
 	f.st = g.st
+	f.remember(g.last)
 	f.pruneWindow()
 	last := g.blocks[len(g.blocks)-1]
 	f.committed.Store(last.num)
@@ -126,7 +129,7 @@ func (f *Follower) stage(ctx context.Context, g *group, fb *fetched) error {
 			ev.Confirmations = dueConf[i]
 			ev.Watched = p.m.Watched
 			ev.Direction = p.m.Direction
-			d, err := f.delivery(&ev, next.step, pos, g.now)
+			d, err := f.delivery(&ev, next.step, pos, g.last, g.now)
 			if err != nil {
 				g.ds = g.ds[:n0]
 				delete(f.window, fb.num)
@@ -143,11 +146,18 @@ func (f *Follower) stage(ctx context.Context, g *group, fb *fetched) error {
 }
 
 // delivery builds the document and message of ev, giving it the next
-// cursor of its subscription in this step.
-func (f *Follower) delivery(ev *event.Event, step uint64, pos map[string]uint64, now time.Time) (delivery, error) {
+// cursor of its subscription in this step. staged holds the last cursor
+// of each subscription staged in this unit of commit, and is updated; the
+// message links to it, or to the last committed one.
+func (f *Follower) delivery(ev *event.Event, step uint64, pos map[string]uint64, staged map[string]string, now time.Time) (delivery, error) {
 	sub := ev.SubscriptionID
 	c := cursor.Cursor{Step: step, Pos: pos[sub]}
 	pos[sub]++
+	prev, ok := staged[sub]
+	if !ok {
+		prev = f.last[sub]
+	}
+	staged[sub] = c.String()
 	ev.Type = event.TypeEvent
 	ev.Cursor = c.String()
 	data, err := json.Marshal(ev)
@@ -173,7 +183,7 @@ func (f *Follower) delivery(ev *event.Event, step uint64, pos map[string]uint64,
 			Removed: ev.Removed, Kind: string(ev.Kind), TxID: ev.TxID, Block: ev.Block.Number, BlockID: ev.Block.ID,
 			Addresses: addrs, CreatedAt: now, JSON: data,
 		},
-		msg: Msg{Subject: bus.EventsSubject(sub), ID: bus.MsgID(sub, ev.ID, ev.Block.ID, ev.Removed), Data: data},
+		msg: Msg{Subject: bus.EventsSubject(sub), ID: bus.MsgID(sub, ev.ID, ev.Block.ID, ev.Removed), Data: data, Prev: prev},
 	}, nil
 }
 
