@@ -281,10 +281,11 @@ func (c *conn) start() error {
 }
 
 // replay sends the stored events after from, then switches to live: the
-// topic's NATS subscription was active before the first query, and the
-// ingest stores an event before publishing it, so every event is either in
-// history or in pending (or still on its way); live messages at or below
-// the last replayed cursor are dropped as duplicates.
+// topic's NATS subscription was active before the history was read, and
+// every event is in history (MongoDB has it before it is published; the
+// events stream as soon as it is) or in pending (or still on its way);
+// live messages at or below the last replayed cursor are dropped as
+// duplicates.
 func (c *conn) replay(from string) error {
 	last := from
 	batch := c.hub.cfg.ReplayBatch

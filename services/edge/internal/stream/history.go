@@ -9,14 +9,15 @@ type Record struct {
 	JSON   []byte `bson:"json"`
 }
 
-// History is where replayed events come from: MongoDB in production.
+// History is where replayed events come from: the JetStream events stream
+// as far as it can vouch for them, then MongoDB.
 type History interface {
 	// Scan calls fn with the events of subscriptionID whose cursor is
 	// above after ("" = from the oldest), in cursor order, batch at a time,
-	// until they are exhausted or fn fails. It is one query however long
-	// the replay: MongoDB walks its (subscription_id, cursor) index once,
-	// and FerretDB, which sorts in memory, sorts once rather than once per
-	// page.
+	// until they are exhausted or fn fails. On MongoDB it is one query
+	// however long the replay: MongoDB walks its (subscription_id, cursor)
+	// index once, and FerretDB, which sorts in memory, sorts once rather
+	// than once per page.
 	Scan(ctx context.Context, subscriptionID, after string, batch int, fn func([]Record) error) error
 	// Retained reports whether after is still within retention: whether
 	// an event of subscriptionID with a cursor at or below after is

@@ -1,7 +1,8 @@
 // Package stream is the edge's WebSocket stream (API.md "WebSocket
-// stream"): it replays a subscription's events from MongoDB after a cursor,
-// then forwards the live events the ingest publishes on NATS, with no gap
-// and no duplicate at the seam.
+// stream"): it replays a subscription's events after a cursor — from the
+// JetStream events stream as far as the ingest's links vouch for it, then
+// from MongoDB — and then forwards the live events the ingest publishes
+// on NATS, with no gap and no duplicate at the seam.
 //
 // Each connection has one reader and one sender goroutine, and only they
 // touch the socket; the sender alone drains the connection's queue and
@@ -25,6 +26,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
@@ -86,7 +88,8 @@ type Config struct {
 	// is closed with 4029 right after the upgrade. Zero means
 	// [DefaultMaxConns] (100,000); negative means no limit.
 	MaxConns int
-	// ReplayBatch is how many events one MongoDB query of a replay reads.
+	// ReplayBatch is how many events a replay reads and writes at a time
+	// (the batch of a MongoDB query, the pull of the events stream).
 	// Zero means [DefaultReplayBatch] (500).
 	ReplayBatch int
 }
@@ -168,7 +171,19 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.DB == nil {
 		return nil, errors.New("stream: Config.DB is required")
 	}
-	return newHub(cfg, natsBroker{nc: cfg.NATS, flushTimeout: 5 * time.Second}, newMongoHistory(cfg.DB))
+	js, err := jetstream.New(cfg.NATS)
+	if err != nil {
+		return nil, fmt.Errorf("stream: jetstream: %w", err)
+	}
+	hub, err := newHub(cfg, natsBroker{nc: cfg.NATS, flushTimeout: 5 * time.Second}, newMongoHistory(cfg.DB))
+	if err != nil {
+		return nil, err
+	}
+	hub.history = &jetstreamHistory{
+		js: js, stream: bus.EventsStream, fallback: hub.history,
+		log: hub.log, replays: hub.metrics.replays,
+	}
+	return hub, nil
 }
 
 // newHub is New with its dependencies given, for tests.

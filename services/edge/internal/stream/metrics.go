@@ -12,6 +12,7 @@ type metrics struct {
 	connections prometheus.Gauge
 	messages    prometheus.Counter
 	replayed    prometheus.Counter
+	replays     *prometheus.CounterVec
 	closes      *prometheus.CounterVec
 	topics      prometheus.Gauge
 }
@@ -28,8 +29,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		replayed: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "mongotron", Subsystem: "edge_stream", Name: "events_replayed_total",
-			Help: "Events replayed from MongoDB.",
+			Help: "Events replayed from history (the JetStream events stream or MongoDB).",
 		}),
+		replays: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "mongotron", Subsystem: "edge_stream", Name: "replays_total",
+			Help: "Replay passes of resuming streams, by what served them: jetstream, mongodb, or jetstream_then_mongodb.",
+		}, []string{"source"}),
 		closes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "mongotron", Subsystem: "edge_stream", Name: "closes_total",
 			Help: "Streams closed, by close code.",
@@ -42,7 +47,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.connections, m.messages, m.replayed, m.closes, m.topics} {
+	for _, c := range []prometheus.Collector{m.connections, m.messages, m.replayed, m.replays, m.closes, m.topics} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("stream: register metrics: %w", err)
 		}
