@@ -17,9 +17,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/mongotron/mongotron/pkg/bus"
 	"github.com/mongotron/mongotron/pkg/cursor"
 	"github.com/mongotron/mongotron/pkg/event"
 	"github.com/mongotron/mongotron/pkg/store"
@@ -32,6 +34,10 @@ const (
 	ScenarioFanout = "fanout"
 	ScenarioIdle   = "idle"
 	ScenarioReplay = "replay"
+
+	// Values of Config.ReplayFrom.
+	ReplayJetStream = "jetstream"
+	ReplayMongoDB   = "mongodb"
 )
 
 // Defaults of [Config]'s zero values: the figures of issue 4.
@@ -88,6 +94,12 @@ type Config struct {
 	// ReplayEvents is how many stored events the replay run streams. Zero
 	// means [DefaultReplayEvents].
 	ReplayEvents int
+	// ReplayFrom is where the replay run's events are, as the edge finds
+	// them: [ReplayJetStream] (stored and published through the events
+	// stream, linked, as the ingest does: a resume within the stream's
+	// hour) or [ReplayMongoDB] (stored only: a resume from further back).
+	// Empty means ReplayJetStream.
+	ReplayFrom string
 	// LocalAddrs is loadgen's --local-addrs. Zero means
 	// [DefaultLocalAddrs].
 	LocalAddrs int
@@ -125,6 +137,9 @@ func (c Config) withDefaults() Config {
 	if c.IdleSettle == 0 {
 		c.IdleSettle = DefaultIdleSettle
 	}
+	if c.ReplayFrom == "" {
+		c.ReplayFrom = ReplayJetStream
+	}
 	if c.Log == nil {
 		c.Log = io.Discard
 	}
@@ -146,6 +161,11 @@ func (c Config) Validate() error {
 		default:
 			errs = append(errs, fmt.Errorf("bench: scenario %q is not fanout, idle or replay", s))
 		}
+	}
+	switch c.ReplayFrom {
+	case "", ReplayJetStream, ReplayMongoDB:
+	default:
+		errs = append(errs, fmt.Errorf("bench: replay source %q is not jetstream or mongodb", c.ReplayFrom))
 	}
 	if c.Streams < 0 || c.Subscriptions < 0 || c.IdleStreams < 0 || c.ReplayEvents < 0 || c.Rate < 0 || c.Duration < 0 {
 		errs = append(errs, errors.New("bench: sizes, rates and durations must not be negative"))
@@ -681,6 +701,9 @@ type ReplayResult struct {
 	Seconds    float64 `json:"seconds"`
 	Rate       float64 `json:"rate_per_s"`
 	OutOfOrder uint64  `json:"out_of_order"`
+	// Source is what served the replay, by the edge's
+	// mongotron_edge_stream_replays_total.
+	Source string `json:"source"`
 	// CPUPerEvent is the edge's CPU over the replay per event, in µs.
 	CPUPerEvent float64  `json:"edge_cpu_us_per_event"`
 	CPU         CPUShare `json:"cpu_cores"`
@@ -698,12 +721,14 @@ func (r *Runner) replay(ctx context.Context) (*ReplayResult, error) {
 	}
 	res := &ReplayResult{Events: r.cfg.ReplayEvents}
 	start := time.Now()
-	if err := r.storeEvents(ctx, subs[0], r.cfg.ReplayEvents); err != nil {
+	// One event more than replayed: the client resumes after the first.
+	after, err := r.storeEvents(ctx, subs[0], r.cfg.ReplayEvents+1, r.cfg.ReplayFrom == ReplayJetStream)
+	if err != nil {
 		return nil, err
 	}
 	res.InsertSeconds = time.Since(start).Seconds()
-	r.logf("replay: stored %d events in %.1fs; replaying", r.cfg.ReplayEvents, res.InsertSeconds)
-	procs, _, err := r.startLoadgens(ctx, e, key, subs, load.ModeReplay, 1, "-expect", strconv.Itoa(r.cfg.ReplayEvents))
+	r.logf("replay: stored %d events in %.1fs (%s); replaying", r.cfg.ReplayEvents+1, res.InsertSeconds, r.cfg.ReplayFrom)
+	procs, _, err := r.startLoadgens(ctx, e, key, subs, load.ModeReplay, 1, "-after", after, "-expect", strconv.Itoa(r.cfg.ReplayEvents))
 	if err != nil {
 		return nil, err
 	}
@@ -718,7 +743,7 @@ func (r *Runner) replay(ctx context.Context) (*ReplayResult, error) {
 	fctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	done := make(chan struct{})
-	var after sample
+	var sampled sample
 	var sampleErr error
 	go func() {
 		defer close(done)
@@ -731,7 +756,7 @@ func (r *Runner) replay(ctx context.Context) (*ReplayResult, error) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		after, sampleErr = r.sample(e, nil)
+		sampled, sampleErr = r.sample(e, nil)
 	}()
 	sums, err := finishAll(fctx, procs, false)
 	<-done
@@ -743,41 +768,76 @@ func (r *Runner) replay(ctx context.Context) (*ReplayResult, error) {
 	}
 	s := sums[0]
 	res.Delivered, res.Seconds, res.Rate, res.OutOfOrder = s.Delivered, s.ReplaySeconds, s.ReplayRate, s.OutOfOrder
-	res.CPU = share(before, after)
+	res.CPU = share(before, sampled)
 	if s.Delivered > 0 {
-		res.CPUPerEvent = float64((after.edge.CPU - before.edge.CPU).Microseconds()) / float64(s.Delivered)
+		res.CPUPerEvent = float64((sampled.edge.CPU - before.edge.CPU).Microseconds()) / float64(s.Delivered)
+	}
+	if res.Source, err = e.replaySource(ctx); err != nil {
+		return nil, err
 	}
 	return res, nil
 }
 
-// storeEvents writes n events of sub the way the ingest stores them.
-func (r *Runner) storeEvents(ctx context.Context, sub string, n int) error {
+// storeEvents writes n events of sub the way the ingest does: stored in
+// MongoDB and, with publish, then published through the events stream,
+// each linked to the one before. It returns the first event's cursor.
+func (r *Runner) storeEvents(ctx context.Context, sub string, n int, publish bool) (string, error) {
 	tmpl, err := eventTemplate()
 	if err != nil {
-		return err
+		return "", err
+	}
+	var js jetstream.JetStream
+	if publish {
+		if js, err = jetstream.New(r.nc, jetstream.WithPublishAsyncMaxPending(4096)); err != nil {
+			return "", fmt.Errorf("bench: jetstream: %w", err)
+		}
+		if _, err := js.CreateOrUpdateStream(ctx, bus.EventsStreamConfig(0)); err != nil {
+			return "", fmt.Errorf("bench: events stream: %w", err)
+		}
 	}
 	coll := r.db.Database(r.dbName).Collection(store.Events)
 	const batch = 1000
 	now := time.Now()
 	docs := make([]any, 0, batch)
+	msgs := make([]*nats.Msg, 0, batch)
+	prev := ""
 	for i := range n {
 		c := cursor.Cursor{Step: 1, Pos: uint64(i)}
-		js, err := encodeEvent(tmpl, sub, c, i, now)
+		data, err := encodeEvent(tmpl, sub, c, i, now)
 		if err != nil {
-			return err
+			return "", err
 		}
 		docs = append(docs, store.EventDoc{
 			ID: store.EventDocID(sub, c.String()), SubscriptionID: sub, Cursor: c.String(),
 			EventID: tmpl.TxID + ":" + strconv.Itoa(i), Kind: string(event.KindTRC20Transfer),
 			TxID: tmpl.TxID, Block: tmpl.Block.Number, BlockID: tmpl.Block.ID,
-			Addresses: []string{tmpl.From.String(), tmpl.To.String()}, CreatedAt: now, JSON: js,
+			Addresses: []string{tmpl.From.String(), tmpl.To.String()}, CreatedAt: now, JSON: data,
 		})
+		m := &nats.Msg{Subject: bus.EventsSubject(sub), Data: data, Header: nats.Header{}}
+		if prev != "" {
+			m.Header.Set(bus.PrevCursorHeader, prev)
+		}
+		prev = c.String()
+		msgs = append(msgs, m)
 		if len(docs) == batch || i == n-1 {
 			if _, err := coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false)); err != nil {
-				return fmt.Errorf("bench: store events: %w", err)
+				return "", fmt.Errorf("bench: store events: %w", err)
 			}
-			docs = docs[:0]
+			if js != nil {
+				// Stored before published, as the ingest does.
+				for _, m := range msgs {
+					if _, err := js.PublishMsgAsync(m); err != nil {
+						return "", fmt.Errorf("bench: publish events: %w", err)
+					}
+				}
+				select {
+				case <-js.PublishAsyncComplete():
+				case <-ctx.Done():
+					return "", ctx.Err()
+				}
+			}
+			docs, msgs = docs[:0], msgs[:0]
 		}
 	}
-	return nil
+	return cursor.Cursor{Step: 1}.String(), nil
 }

@@ -70,6 +70,7 @@ func TestRunner_Run(t *testing.T) {
 	p := res.Replay
 	require.NotNil(t, p)
 	require.EqualValues(t, 300, p.Delivered)
+	require.Equal(t, ReplayJetStream, p.Source, "a resume within the stream's hour is served by it")
 	require.Zero(t, p.OutOfOrder)
 	require.Positive(t, p.Rate)
 

@@ -232,13 +232,36 @@ func (e *edgeProc) metrics(ctx context.Context, names ...string) (map[string]flo
 	}
 	for _, n := range names {
 		if _, ok := out[n]; !ok {
-			return out, errors.New("bench: metrics: no " + n)
+			return out, fmt.Errorf("%w %s", errNoMetric, n)
 		}
 	}
 	return out, nil
 }
 
 // messagesSent reads the edge's count of frames written to streams.
+// errNoMetric says the edge does not export a series (yet).
+var errNoMetric = errors.New("bench: metrics: no")
+
+// replaySource returns the sources the edge's replays came from, by
+// mongotron_edge_stream_replays_total, joined with "+".
+func (e *edgeProc) replaySource(ctx context.Context) (string, error) {
+	var names []string
+	for _, src := range []string{"jetstream", "mongodb", "jetstream_then_mongodb"} {
+		names = append(names, `mongotron_edge_stream_replays_total{source="`+src+`"}`)
+	}
+	m, err := e.metrics(ctx, names...)
+	if err != nil && !errors.Is(err, errNoMetric) {
+		return "", err
+	}
+	var srcs []string
+	for _, n := range names {
+		if m[n] > 0 {
+			srcs = append(srcs, strings.TrimSuffix(strings.TrimPrefix(n, `mongotron_edge_stream_replays_total{source="`), `"}`))
+		}
+	}
+	return strings.Join(srcs, "+"), nil
+}
+
 func (e *edgeProc) messagesSent(ctx context.Context) (float64, error) {
 	const name = "mongotron_edge_stream_messages_sent_total"
 	m, err := e.metrics(ctx, name)

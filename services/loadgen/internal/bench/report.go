@@ -63,7 +63,7 @@ func WriteTable(w io.Writer, res Results) error {
 		fmt.Fprintf(tw, "idle\tstreams closed by the edge\t%s\t0\t\n", closes(i.Closes))
 	}
 	if r := res.Replay; r != nil {
-		fmt.Fprintf(tw, "replay\tevents delivered / stored\t%d / %d\t\t\n", r.Delivered, r.Events)
+		fmt.Fprintf(tw, "replay\tevents delivered / to replay (served by)\t%d / %d (%s)\t\t\n", r.Delivered, r.Events, r.Source)
 		fmt.Fprintf(tw, "replay\tevents/s (hello → last event)\t%.0f\t≥ %d %s\t\n", r.Rate, TargetReplayRate, verdict(r.Rate >= TargetReplayRate))
 		fmt.Fprintf(tw, "replay\tedge CPU per event\t%.2f µs\t\t\n", r.CPUPerEvent)
 		fmt.Fprintf(tw, "replay\tCPU cores: edge / FerretDB+harness / other (loadgen incl.)\t%.2f / %.2f / %.2f\t\t\n", r.CPU.Edge, r.CPU.Harness, r.CPU.Other)
