@@ -59,6 +59,18 @@ const (
 	// ackWait is how long JetStream waits for an edge to store a message
 	// before handing it to another edge.
 	ackWait = 30 * time.Second
+	// intakeGroup is the shared consumer's priority group. It is pinned:
+	// the server hands messages to one edge at a time, so deliveries are
+	// queued in stream order, which is each subscription's cursor order,
+	// and a lane never reads a later delivery before an earlier one. Two
+	// edges taking messages side by side did exactly that.
+	intakeGroup = "webhooks"
+	// pinnedTTL is how long the pinned edge may go without pulling before
+	// another edge is pinned. It outlasts ackWait, so the messages a dead
+	// edge held are due again by then, and go out before newer ones.
+	pinnedTTL = ackWait + 5*time.Second
+	// pinHeader carries the pinned client's id on the messages it gets.
+	pinHeader = "Nats-Pin-Id"
 	// queueInterval is how often the queue depth gauge is refreshed.
 	queueInterval = 10 * time.Second
 	// storeTimeout bounds the bookkeeping done after ctx is cancelled,
@@ -207,10 +219,14 @@ func (d *Deliverer) intake(ctx context.Context) {
 			DeliverPolicy: jetstream.DeliverAllPolicy,
 			MaxAckPending: 8 * d.cfg.FetchBatch,
 			MaxDeliver:    -1,
+			// One edge at a time takes messages; see intakeGroup.
+			PriorityGroups: []string{intakeGroup},
+			PriorityPolicy: jetstream.PriorityPolicyPinned,
+			PinnedTTL:      pinnedTTL,
 		})
 		if err == nil {
 			wait = time.Second
-			err = d.consume(ctx, cons)
+			err = d.consume(ctx, js, cons)
 		}
 		if ctx.Err() != nil {
 			return
@@ -232,16 +248,20 @@ func (d *Deliverer) intake(ctx context.Context) {
 }
 
 // consume takes messages in batches until ctx is done or the consumer
-// fails.
-func (d *Deliverer) consume(ctx context.Context, cons jetstream.Consumer) error {
+// fails. On the way out it hands back what it holds and, if this edge is
+// the pinned one, unpins it, so another edge takes over at once rather
+// than after pinnedTTL.
+func (d *Deliverer) consume(ctx context.Context, js jetstream.JetStream, cons jetstream.Consumer) error {
 	ch := make(chan jetstream.Msg, d.cfg.FetchBatch)
 	failed := make(chan error, 1)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		select {
 		case ch <- m:
 		case <-ctx.Done():
+			// Stopping: due again at once, before anything newer.
+			_ = m.Nak()
 		}
-	}, jetstream.PullMaxMessages(d.cfg.FetchBatch), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+	}, jetstream.PullMaxMessages(d.cfg.FetchBatch), jetstream.PullPriorityGroup(intakeGroup), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
 			select {
 			case failed <- err:
@@ -252,9 +272,22 @@ func (d *Deliverer) consume(ctx context.Context, cons jetstream.Consumer) error 
 	if err != nil {
 		return fmt.Errorf("webhook: consume: %w", err)
 	}
+	pin := ""
 	defer func() {
-		cc.Stop()
+		cc.Drain()
 		<-cc.Closed()
+		for {
+			select {
+			case m := <-ch:
+				_ = m.Nak()
+				continue
+			default:
+			}
+			break
+		}
+		if pin != "" {
+			d.unpin(js, pin)
+		}
 	}()
 	batch := make([]jetstream.Msg, 0, d.cfg.FetchBatch)
 	for {
@@ -276,7 +309,31 @@ func (d *Deliverer) consume(ctx context.Context, cons jetstream.Consumer) error 
 					break more
 				}
 			}
+			if h := batch[0].Headers().Get(pinHeader); h != "" {
+				pin = h
+			}
 			d.take(ctx, batch)
+		}
+	}
+}
+
+// unpin unpins the shared consumer if pin is still its pinned client.
+func (d *Deliverer) unpin(js jetstream.JetStream, pin string) {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	st, err := js.Stream(ctx, bus.EventsStream)
+	if err != nil {
+		return
+	}
+	cons, err := st.Consumer(ctx, d.cfg.Consumer)
+	if err != nil {
+		return
+	}
+	for _, g := range cons.CachedInfo().PriorityGroups {
+		if g.Group == intakeGroup && g.PinnedClientID == pin {
+			if err := st.UnpinConsumer(ctx, d.cfg.Consumer, intakeGroup); err != nil {
+				d.cfg.Logger.Debug("webhook: unpin", "err", err)
+			}
 		}
 	}
 }
@@ -289,33 +346,66 @@ type eventHead struct {
 }
 
 // take stores a delivery for each message whose subscription has a
-// webhook, and acknowledges the messages once stored (or skipped).
+// webhook, and acknowledges the messages once stored (or skipped). It
+// tries again in place until it succeeds or ctx ends, rather than handing
+// messages back for later: the next batch must not be queued before this
+// one. Messages not stored when ctx ends are handed back at once.
 func (d *Deliverer) take(ctx context.Context, msgs []jetstream.Msg) {
+	wait := 100 * time.Millisecond
+	for {
+		stored, err := d.takeOnce(ctx, msgs)
+		if err == nil {
+			for _, m := range stored {
+				_ = m.Ack()
+			}
+			return
+		}
+		if ctx.Err() != nil {
+			for _, m := range msgs {
+				_ = m.Nak()
+			}
+			return
+		}
+		d.cfg.Logger.Warn("webhook: intake", "err", err, "retry_in", wait)
+		for _, m := range msgs {
+			// Keep them ours while we try again.
+			_ = m.InProgress()
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// takeOnce queues the deliveries of msgs and returns the messages to
+// acknowledge; it settles skipped and malformed messages itself.
+func (d *Deliverer) takeOnce(ctx context.Context, msgs []jetstream.Msg) (stored []jetstream.Msg, err error) {
 	now := d.cfg.Now().UTC()
 	docs := make([]any, 0, len(msgs))
-	stored := make([]jetstream.Msg, 0, len(msgs))
+	stored = make([]jetstream.Msg, 0, len(msgs))
+	var settle []func() error
 	subs := map[string]bool{}
 	for _, m := range msgs {
 		subID := bus.SubscriptionFromSubject(m.Subject())
 		if subID == "" {
-			_ = m.Term()
+			settle = append(settle, m.Term)
 			continue
 		}
 		h, err := d.hooks.get(ctx, subID)
 		if err != nil {
-			d.cfg.Logger.Warn("webhook: intake", "subscription_id", subID, "err", err)
-			_ = m.NakWithDelay(time.Second)
-			continue
+			return nil, fmt.Errorf("subscription %s: %w", subID, err)
 		}
 		if h == nil || h.disabled {
-			_ = m.Ack()
+			settle = append(settle, m.Ack)
 			d.m.intake.WithLabelValues("skipped").Inc()
 			continue
 		}
 		var ev eventHead
 		if err := json.Unmarshal(m.Data(), &ev); err != nil || ev.Cursor == "" {
 			d.cfg.Logger.Error("webhook: malformed event dropped", "subject", m.Subject(), "err", err)
-			_ = m.Term()
+			settle = append(settle, m.Term)
 			continue
 		}
 		docs = append(docs, &Delivery{
@@ -326,19 +416,16 @@ func (d *Deliverer) take(ctx context.Context, msgs []jetstream.Msg) {
 		subs[subID] = true
 	}
 	if err := d.store.insertNew(ctx, docs); err != nil {
-		d.cfg.Logger.Warn("webhook: intake", "err", err)
-		for _, m := range stored {
-			_ = m.NakWithDelay(time.Second)
-		}
-		return
+		return nil, err
 	}
-	for _, m := range stored {
-		_ = m.Ack()
+	for _, f := range settle {
+		_ = f()
 	}
 	d.m.intake.WithLabelValues("stored").Add(float64(len(stored)))
 	for s := range subs {
 		d.kick(ctx, s)
 	}
+	return stored, nil
 }
 
 // kick starts a subscription's lane here unless it runs here already (it

@@ -9,9 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/mongotron/mongotron/pkg/bus"
 	"github.com/mongotron/mongotron/pkg/store"
 )
 
@@ -291,4 +293,63 @@ func TestDeliverer_Run_otherEdgeFinishesAfterCrash(t *testing.T) {
 	dl := e.deliveries(sub)[0]
 	require.Equal(t, b.owner, dl.Last.Edge)
 	require.NotEqual(t, a.owner, b.owner)
+}
+
+func TestDeliverer_Run_twoEdgesDeliverInOrder(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rc := newReceiver(t, "k")
+	consumer := "c_" + randHex(4)
+	for range 2 {
+		cfg := testConfig(e, consumer)
+		cfg.FetchBatch = 16 // small pulls: both edges would take part of every block
+		// The production lease: the test's 2 s can run out under -race
+		// while a lane writes its outcomes, and a lane taken over sends
+		// again what it had not recorded, which is not what this pins.
+		cfg.LeaseDuration = 15 * time.Second
+		start(t, cfg)
+	}
+	subs := make([]string, 4)
+	for i := range subs {
+		subs[i] = e.createSub(rc.srv.URL, "k")
+	}
+	const blocks, perBlock = 40, 5
+	for b := range blocks {
+		var reqs []pubReq
+		for _, s := range subs {
+			reqs = append(reqs, pubReq{subID: s, first: 1 + b*perBlock, n: perBlock})
+		}
+		e.publishBatch(reqs)
+	}
+	total := len(subs) * blocks * perBlock
+	eventually(t, 60*time.Second, func() bool { return len(rc.accepted()) >= total }, "%d deliveries", total)
+	got := map[string][]string{}
+	for _, r := range rc.requests() {
+		got[r.subID] = append(got[r.subID], r.eventID)
+	}
+	for _, s := range subs {
+		var short []string
+		for _, id := range got[s] {
+			short = append(short, strings.TrimLeft(id[:64], "0"))
+		}
+		require.Equal(t, eventIDs(1, blocks*perBlock), got[s], "subscription %s: in cursor order, once each: %v", s, short)
+	}
+}
+
+func TestDeliverer_Run_upgradesAConsumerWithoutPriorityGroups(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rc := newReceiver(t, "k")
+	consumer := "c_" + randHex(4)
+	// The consumer as earlier versions made it: every edge pulling.
+	_, err := e.js.CreateOrUpdateConsumer(context.Background(), bus.EventsStream, jetstream.ConsumerConfig{
+		Durable: consumer, FilterSubject: bus.EventsPrefix + ">", AckPolicy: jetstream.AckExplicitPolicy,
+		AckWait: ackWait, DeliverPolicy: jetstream.DeliverAllPolicy, MaxDeliver: -1,
+	})
+	require.NoError(t, err)
+	start(t, testConfig(e, consumer))
+	sub := e.createSub(rc.srv.URL, "k")
+	e.publish(sub, 1, 5)
+	eventually(t, 20*time.Second, func() bool { return len(rc.accepted()) == 5 }, "5 deliveries")
+	require.Equal(t, eventIDs(1, 5), rc.accepted())
 }

@@ -189,15 +189,22 @@ func (s mongoStore) sweep(ctx context.Context, retention time.Duration, now time
 	return res.DeletedCount, nil
 }
 
-// insertNew queues new deliveries; those already queued (a redelivered
-// message) are left as they are.
+// insertNew queues new deliveries, in the order given; those already
+// queued (a redelivered message) are left as they are. The insert is
+// ordered so that a lane reading meanwhile sees a prefix of its
+// subscription's new deliveries, never a later one without an earlier.
 func (s mongoStore) insertNew(ctx context.Context, docs []any) error {
-	if len(docs) == 0 {
-		return nil
-	}
-	_, err := s.queue().InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
-	if err != nil && len(duplicates(err)) == 0 {
-		return fmt.Errorf("webhook: store deliveries: %w", err)
+	for len(docs) > 0 {
+		_, err := s.queue().InsertMany(ctx, docs, options.InsertMany().SetOrdered(true))
+		if err == nil {
+			return nil
+		}
+		dup := duplicates(err)
+		if len(dup) != 1 {
+			return fmt.Errorf("webhook: store deliveries: %w", err)
+		}
+		// An ordered insert stops at its first failure: go on after it.
+		docs = docs[dup[0]+1:]
 	}
 	return nil
 }
