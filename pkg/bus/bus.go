@@ -33,8 +33,7 @@ const (
 // PrevCursorHeader, on an event message, names the cursor of the
 // subscription's event just before it: no event of the subscription has a
 // cursor between the two. The ingest sets it when it knows that event (it
-// does not for the first event of a subscription after it starts, nor for
-// the first live event after a backfill). An edge replaying from the
+// does not for the first event of a subscription after it starts). An edge replaying from the
 // events stream follows these links and trusts the stream only as far as
 // the chain is unbroken; past a break it reads MongoDB.
 const PrevCursorHeader = "Mongotron-Prev-Cursor"

@@ -364,6 +364,7 @@ func TestRunner_backfillThenLive(t *testing.T) {
 	require.Positive(t, backfilled, "no backfilled event: the test proves little")
 	require.Positive(t, live, "no live event after the hand-over: the test proves little")
 	_, _ = checkDelivery(t, w, other.id, expected(t, w.s, other, start, head))
+	requireLinked(t, w.js, bf.id)
 
 	n, err := w.db.Collection(backfill.Collection).CountDocuments(t.Context(), bson.M{})
 	require.NoError(t, err)
@@ -443,4 +444,27 @@ func TestRunner_restartMidBackfill(t *testing.T) {
 	backfilled, live := checkDelivery(t, w, bf.id, expected(t, w.s, bf, from, head))
 	require.Positive(t, backfilled)
 	require.Positive(t, live)
+}
+
+// requireLinked checks that every event of subID on the stream, but the
+// first, links (bus.PrevCursorHeader) to the one before it, across the
+// hand-over from backfill to live delivery too.
+func requireLinked(t testing.TB, js jetstream.JetStream, subID string) {
+	t.Helper()
+	s, err := js.Stream(t.Context(), bus.EventsStream)
+	require.NoError(t, err)
+	prev := ""
+	for seq := uint64(1); ; {
+		m, err := s.GetMsg(t.Context(), seq, jetstream.WithGetMsgSubject(bus.EventsSubject(subID)))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		require.NoError(t, err)
+		seq = m.Sequence + 1
+		var ev event.Event
+		require.NoError(t, json.Unmarshal(m.Data, &ev))
+		require.Equal(t, prev, m.Header.Get(bus.PrevCursorHeader), "the link of %s", ev.Cursor)
+		prev = ev.Cursor
+	}
+	require.NotEmpty(t, prev, "no event: the check proves little")
 }

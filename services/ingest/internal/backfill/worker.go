@@ -192,6 +192,9 @@ func (w *worker) handover(ctx context.Context) (done bool, err error) {
 		if cfg.Notify != nil {
 			cfg.Notify(ch)
 		}
+		if w.st.Pos > 0 {
+			b.Link(w.id, cursor.Cursor{Step: uint64(w.st.Step), Pos: uint64(w.st.Pos - 1)}.String())
+		}
 		w.r.m.handovers.Inc()
 		w.r.log.Info("backfill handed over", "subscription_id", w.id, "from", w.st.From, "to", p, "events", w.st.Pos, "step", b.Step)
 		return nil

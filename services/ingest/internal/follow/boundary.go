@@ -34,6 +34,15 @@ func (b Boundary) ChainID(n int64) (string, bool) {
 	return "", false
 }
 
+// Link records cursor as the last event of a subscription, so the
+// follower links its next live event to it (bus.PrevCursorHeader): the
+// backfill hands a subscription over with its last backfilled event.
+func (b Boundary) Link(subscriptionID, cursor string) {
+	if b.f.last != nil {
+		b.f.last[subscriptionID] = cursor
+	}
+}
+
 // boundaryReq is a function waiting for the next step boundary.
 type boundaryReq struct {
 	fn   func(context.Context, Boundary) error
