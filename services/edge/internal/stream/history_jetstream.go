@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -55,6 +56,36 @@ type jetstreamHistory struct {
 	fallback History
 	log      *slog.Logger
 	replays  *prometheus.CounterVec
+
+	mu sync.Mutex
+	st jetstream.Stream // cached once found; nil until then
+}
+
+// handle returns the events stream, looked up once: a lookup is a round
+// trip to the server, and a reconnect storm makes thousands of replays.
+func (h *jetstreamHistory) handle(ctx context.Context) (jetstream.Stream, error) {
+	h.mu.Lock()
+	st := h.st
+	h.mu.Unlock()
+	if st != nil {
+		return st, nil
+	}
+	st, err := h.js.Stream(ctx, h.stream)
+	if err != nil {
+		return nil, fmt.Errorf("events stream: %w", err)
+	}
+	h.mu.Lock()
+	h.st = st
+	h.mu.Unlock()
+	return st, nil
+}
+
+// forget drops the cached stream after an error, which may mean it is
+// gone (deleted, or recreated with other settings).
+func (h *jetstreamHistory) forget() {
+	h.mu.Lock()
+	h.st = nil
+	h.mu.Unlock()
 }
 
 func (h *jetstreamHistory) Retained(ctx context.Context, subscriptionID, after string) (bool, error) {
@@ -98,20 +129,32 @@ func (e fnError) Error() string { return e.err.Error() }
 // reached the end of the stream, or why it stopped before.
 func (h *jetstreamHistory) scanStream(ctx context.Context, subscriptionID, after string, batch int, fn func([]Record) error) (last string, err error) {
 	last = after
-	st, err := h.js.Stream(ctx, h.stream)
-	if err != nil {
-		return last, fmt.Errorf("events stream: %w", err)
-	}
-	subject := bus.EventsSubject(subscriptionID)
-	state := st.CachedInfo().State
-	start, err := seekAfter(ctx, st, subject, after, max(state.FirstSeq, 1), state.LastSeq)
+	st, err := h.handle(ctx)
 	if err != nil {
 		return last, err
 	}
-	if start == 0 {
-		// Nothing after the cursor in the stream, which does not say
-		// nothing happened: it may be older than the stream keeps.
+	subject := bus.EventsSubject(subscriptionID)
+	// The newest message first: a resume with nothing newer in the
+	// stream, the commonest, costs one request before MongoDB.
+	newest, err := st.GetLastMsgForSubject(ctx, subject)
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return last, fmt.Errorf("%w: no event in the stream", errChainBroken)
+	case err != nil:
+		h.forget()
+		return last, fmt.Errorf("events stream last message: %w", err)
+	case messageCursor(newest.Data) <= after:
+		// Which does not say nothing happened since: it may be older
+		// than the stream keeps, or not published yet.
 		return last, fmt.Errorf("%w: nothing after %s", errChainBroken, after)
+	}
+	start, err := seekAfter(ctx, st, subject, after, 1, newest.Sequence)
+	if err != nil {
+		h.forget()
+		return last, err
+	}
+	if start == 0 {
+		return last, fmt.Errorf("%w: nothing after %s found", errChainBroken, after)
 	}
 	cons, err := h.js.CreateConsumer(ctx, h.stream, jetstream.ConsumerConfig{
 		FilterSubject:     subject,
