@@ -451,16 +451,8 @@ func TestRunner_restartMidBackfill(t *testing.T) {
 // hand-over from backfill to live delivery too.
 func requireLinked(t testing.TB, js jetstream.JetStream, subID string) {
 	t.Helper()
-	s, err := js.Stream(t.Context(), bus.EventsStream)
-	require.NoError(t, err)
 	prev := ""
-	for seq := uint64(1); ; {
-		m, err := s.GetMsg(t.Context(), seq, jetstream.WithGetMsgSubject(bus.EventsSubject(subID)))
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			break
-		}
-		require.NoError(t, err)
-		seq = m.Sequence + 1
+	for _, m := range testenv.SubjectMessages(t, js, bus.EventsStream, bus.EventsSubject(subID)) {
 		var ev event.Event
 		require.NoError(t, json.Unmarshal(m.Data, &ev))
 		require.Equal(t, prev, m.Header.Get(bus.PrevCursorHeader), "the link of %s", ev.Cursor)

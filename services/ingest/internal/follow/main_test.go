@@ -3,7 +3,6 @@ package follow_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -277,8 +276,6 @@ func countDocs(h map[string][]store.EventDoc) uint64 {
 // first event each follower run delivers to it).
 func requireLinks(t testing.TB, js jetstream.JetStream, h map[string][]store.EventDoc, restarts int) {
 	t.Helper()
-	s, err := js.Stream(t.Context(), bus.EventsStream)
-	require.NoError(t, err)
 	linked := 0
 	for sub, docs := range h {
 		before := map[string]string{}
@@ -286,13 +283,7 @@ func requireLinks(t testing.TB, js jetstream.JetStream, h map[string][]store.Eve
 			before[docs[i].Cursor] = docs[i-1].Cursor
 		}
 		unlinked := 0
-		for seq := uint64(1); ; {
-			m, err := s.GetMsg(t.Context(), seq, jetstream.WithGetMsgSubject(bus.EventsSubject(sub)))
-			if errors.Is(err, jetstream.ErrMsgNotFound) {
-				break
-			}
-			require.NoError(t, err)
-			seq = m.Sequence + 1
+		for _, m := range testenv.SubjectMessages(t, js, bus.EventsStream, bus.EventsSubject(sub)) {
 			var ev event.Event
 			require.NoError(t, json.Unmarshal(m.Data, &ev))
 			prev := m.Header.Get(bus.PrevCursorHeader)
