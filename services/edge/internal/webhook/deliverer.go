@@ -276,14 +276,9 @@ func (d *Deliverer) consume(ctx context.Context, js jetstream.JetStream, cons je
 	defer func() {
 		cc.Drain()
 		<-cc.Closed()
-		for {
-			select {
-			case m := <-ch:
-				_ = m.Nak()
-				continue
-			default:
-			}
-			break
+		// Nothing sends on ch any more.
+		for len(ch) > 0 {
+			_ = (<-ch).Nak()
 		}
 		if pin != "" {
 			d.unpin(js, pin)
