@@ -245,21 +245,23 @@ var errNoMetric = errors.New("bench: metrics: no")
 // replaySource returns the sources the edge's replays came from, by
 // mongotron_edge_stream_replays_total, joined with "+".
 func (e *edgeProc) replaySource(ctx context.Context) (string, error) {
-	var names []string
-	for _, src := range []string{"jetstream", "mongodb", "jetstream_then_mongodb"} {
-		names = append(names, `mongotron_edge_stream_replays_total{source="`+src+`"}`)
+	sources := []string{"jetstream", "mongodb", "jetstream_then_mongodb"}
+	series := func(src string) string { return `mongotron_edge_stream_replays_total{source="` + src + `"}` }
+	names := make([]string, len(sources))
+	for i, src := range sources {
+		names[i] = series(src)
 	}
 	m, err := e.metrics(ctx, names...)
 	if err != nil && !errors.Is(err, errNoMetric) {
 		return "", err
 	}
-	var srcs []string
-	for _, n := range names {
-		if m[n] > 0 {
-			srcs = append(srcs, strings.TrimSuffix(strings.TrimPrefix(n, `mongotron_edge_stream_replays_total{source="`), `"}`))
+	var served []string
+	for _, src := range sources {
+		if m[series(src)] > 0 {
+			served = append(served, src)
 		}
 	}
-	return strings.Join(srcs, "+"), nil
+	return strings.Join(served, "+"), nil
 }
 
 func (e *edgeProc) messagesSent(ctx context.Context) (float64, error) {
