@@ -4,14 +4,16 @@
 //
 // Every edge runs a [Deliverer]. Events come from the JetStream stream the
 // ingest publishes to, through one durable consumer shared by all edges, so
-// each message is taken by one edge at a time. The edge queues a delivery
-// document for it in MongoDB and then acknowledges the message: from there
-// on MongoDB, not JetStream (which keeps events for an hour), holds the
-// work. Deliveries of one subscription go through its lane, a lease in
-// MongoDB held by one edge at a time; the lane delivers them one by one in
-// cursor order. An edge that dies stops renewing its leases, and another
-// edge takes its lanes over when they expire. A finished delivery moves
-// from the queue to the record, which keeps it for the retention.
+// each message is taken by one edge at a time. Deliveries of one
+// subscription go through its lane, a lease in MongoDB held by one edge at
+// a time; the lane delivers them one by one in cursor order: first those
+// queued in MongoDB (retries, and events that could not be attempted at
+// once), then the events the edge holds in memory, unacknowledged (see
+// inbox.go). A message is acknowledged once its outcome, or its place in
+// the queue, is stored; from there on MongoDB, not JetStream (which keeps
+// events for an hour), holds the work. An edge that dies stops renewing
+// its leases, and another edge takes its lanes over when they expire. A
+// finished delivery is recorded, for the retention.
 package webhook
 
 import (
@@ -23,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	mrand "math/rand/v2"
 	"net/http"
 	"os"
@@ -56,19 +59,27 @@ const (
 	// MaxReplay is how many events one replay call makes due again; the
 	// reply's cursor continues from there.
 	MaxReplay = 1000
-	// ackWait is how long JetStream waits for an edge to store a message
-	// before handing it to another edge.
-	ackWait = 30 * time.Second
+	// minAckWait is the least time JetStream waits for an edge to settle
+	// a message before handing it to another edge; it is longer with
+	// long attempt timeouts (see Deliverer.ackWait).
+	minAckWait = 30 * time.Second
+	// spillAfter is how long an event waits in memory for its attempt
+	// before it is queued in MongoDB instead, and how often inboxes are
+	// looked after.
+	spillAfter = 5 * time.Second
+	// markAfter is how long an event waits in memory before JetStream is
+	// told it is in progress, well inside the ack wait.
+	markAfter = 10 * time.Second
 	// intakeGroup is the shared consumer's priority group. It is pinned:
 	// the server hands messages to one edge at a time, so deliveries are
 	// queued in stream order, which is each subscription's cursor order,
 	// and a lane never reads a later delivery before an earlier one. Two
 	// edges taking messages side by side did exactly that.
 	intakeGroup = "webhooks"
-	// pinnedTTL is how long the pinned edge may go without pulling before
-	// another edge is pinned. It outlasts ackWait, so the messages a dead
-	// edge held are due again by then, and go out before newer ones.
-	pinnedTTL = ackWait + 5*time.Second
+	// pinSlack is how much longer than the ack wait the pinned edge may
+	// go without pulling before another edge is pinned, so the messages a
+	// dead edge held are due again by then, and go out before newer ones.
+	pinSlack = 5 * time.Second
 	// pinHeader carries the pinned client's id on the messages it gets.
 	pinHeader = "Nats-Pin-Id"
 	// queueInterval is how often the queue depth gauge is refreshed.
@@ -92,6 +103,10 @@ type Deliverer struct {
 	eps    *endpoints
 	m      metrics
 	owner  string
+	// ackWait is the shared consumer's: past minAckWait, time for an
+	// event to wait spillAfter, be attempted and have its outcome
+	// written.
+	ackWait time.Duration
 
 	mu sync.Mutex
 	// runCtx is Run's context, for lanes started by API calls.
@@ -103,6 +118,12 @@ type Deliverer struct {
 	// notBefore holds lanes not to try before a time: parked for a
 	// retry, behind an open breaker, or held by another edge.
 	notBefore map[string]time.Time
+	// inbox holds, per subscription, events taken from JetStream here
+	// and not yet attempted or queued, in stream order.
+	inbox map[string][]incoming
+	// pin is this edge's id as the consumer's pinned client, once it got
+	// messages; it unpins on the way out.
+	pin       string
 	lanes     sync.WaitGroup
 	closeOnce sync.Once
 }
@@ -135,6 +156,8 @@ func New(cfg Config) (*Deliverer, error) {
 		eps:       &endpoints{concurrency: cfg.ConcurrencyPerEndpoint, threshold: cfg.BreakerThreshold, cooldown: cfg.BreakerCooldown, m: map[string]*endpoint{}},
 		m:         m,
 		owner:     host + "-" + hex.EncodeToString(b[:]),
+		ackWait:   max(minAckWait, spillAfter+3*cfg.Timeout),
+		inbox:     map[string][]incoming{},
 		running:   map[string]bool{},
 		dirty:     map[string]bool{},
 		notBefore: map[string]time.Time{},
@@ -173,6 +196,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	wg.Go(func() { d.poll(ctx) })
 	wg.Go(func() { d.gauge(ctx) })
 	wg.Go(func() { d.reader.run(ctx) })
+	wg.Go(func() { d.tend(ctx) })
 	if !ttl {
 		wg.Go(func() { d.sweep(ctx) })
 	}
@@ -184,6 +208,13 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	d.runCtx = nil
 	d.mu.Unlock()
 	d.lanes.Wait()
+	// Only now, with every lane ended, may another edge take over: what
+	// is left goes back first, and the unpinning lets the next edge have
+	// it at once rather than after the pinned TTL.
+	d.handBack()
+	if d.pin != "" {
+		d.unpin(d.pin)
+	}
 	return nil
 }
 
@@ -215,18 +246,19 @@ func (d *Deliverer) intake(ctx context.Context) {
 			Durable:       d.cfg.Consumer,
 			FilterSubject: bus.EventsPrefix + ">",
 			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       ackWait,
+			AckWait:       d.ackWait,
 			DeliverPolicy: jetstream.DeliverAllPolicy,
-			MaxAckPending: 8 * d.cfg.FetchBatch,
+			// Messages stay pending while they wait in inboxes.
+			MaxAckPending: 64 * d.cfg.FetchBatch,
 			MaxDeliver:    -1,
 			// One edge at a time takes messages; see intakeGroup.
 			PriorityGroups: []string{intakeGroup},
 			PriorityPolicy: jetstream.PriorityPolicyPinned,
-			PinnedTTL:      pinnedTTL,
+			PinnedTTL:      d.ackWait + pinSlack,
 		})
 		if err == nil {
 			wait = time.Second
-			err = d.consume(ctx, js, cons)
+			err = d.consume(ctx, cons)
 		}
 		if ctx.Err() != nil {
 			return
@@ -248,10 +280,10 @@ func (d *Deliverer) intake(ctx context.Context) {
 }
 
 // consume takes messages in batches until ctx is done or the consumer
-// fails. On the way out it hands back what it holds and, if this edge is
-// the pinned one, unpins it, so another edge takes over at once rather
-// than after pinnedTTL.
-func (d *Deliverer) consume(ctx context.Context, js jetstream.JetStream, cons jetstream.Consumer) error {
+// fails. On the way out it hands back what it has not passed on. When
+// the consumer failed, it also unpins it if this edge is the pinned one;
+// a stopping edge unpins in Run, once its lanes have ended.
+func (d *Deliverer) consume(ctx context.Context, cons jetstream.Consumer) error {
 	ch := make(chan jetstream.Msg, d.cfg.FetchBatch)
 	failed := make(chan error, 1)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
@@ -272,7 +304,6 @@ func (d *Deliverer) consume(ctx context.Context, js jetstream.JetStream, cons je
 	if err != nil {
 		return fmt.Errorf("webhook: consume: %w", err)
 	}
-	pin := ""
 	defer func() {
 		cc.Drain()
 		<-cc.Closed()
@@ -280,8 +311,8 @@ func (d *Deliverer) consume(ctx context.Context, js jetstream.JetStream, cons je
 		for len(ch) > 0 {
 			_ = (<-ch).Nak()
 		}
-		if pin != "" {
-			d.unpin(js, pin)
+		if ctx.Err() == nil && d.pin != "" {
+			d.unpin(d.pin)
 		}
 	}()
 	batch := make([]jetstream.Msg, 0, d.cfg.FetchBatch)
@@ -305,7 +336,7 @@ func (d *Deliverer) consume(ctx context.Context, js jetstream.JetStream, cons je
 				}
 			}
 			if h := batch[0].Headers().Get(pinHeader); h != "" {
-				pin = h
+				d.pin = h
 			}
 			d.take(ctx, batch)
 		}
@@ -313,9 +344,13 @@ func (d *Deliverer) consume(ctx context.Context, js jetstream.JetStream, cons je
 }
 
 // unpin unpins the shared consumer if pin is still its pinned client.
-func (d *Deliverer) unpin(js jetstream.JetStream, pin string) {
+func (d *Deliverer) unpin(pin string) {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
+	js, err := jetstream.New(d.cfg.NATS)
+	if err != nil {
+		return
+	}
 	st, err := js.Stream(ctx, bus.EventsStream)
 	if err != nil {
 		return
@@ -340,19 +375,16 @@ type eventHead struct {
 	Removed bool   `json:"removed"`
 }
 
-// take stores a delivery for each message whose subscription has a
-// webhook, and acknowledges the messages once stored (or skipped). It
-// tries again in place until it succeeds or ctx ends, rather than handing
-// messages back for later: the next batch must not be queued before this
-// one. Messages not stored when ctx ends are handed back at once.
+// take passes each message whose subscription has a webhook to that
+// subscription's inbox and starts its lane; the lane acknowledges it once
+// settled. It tries again in place until it succeeds or ctx ends, rather
+// than handing messages back for later: the next batch must not go
+// before this one. Messages not taken when ctx ends are handed back.
 func (d *Deliverer) take(ctx context.Context, msgs []jetstream.Msg) {
 	wait := 100 * time.Millisecond
 	for {
-		stored, err := d.takeOnce(ctx, msgs)
+		err := d.takeOnce(ctx, msgs)
 		if err == nil {
-			for _, m := range stored {
-				_ = m.Ack()
-			}
 			return
 		}
 		if ctx.Err() != nil {
@@ -374,14 +406,16 @@ func (d *Deliverer) take(ctx context.Context, msgs []jetstream.Msg) {
 	}
 }
 
-// takeOnce queues the deliveries of msgs and returns the messages to
-// acknowledge; it settles skipped and malformed messages itself.
-func (d *Deliverer) takeOnce(ctx context.Context, msgs []jetstream.Msg) (stored []jetstream.Msg, err error) {
-	now := d.cfg.Now().UTC()
-	docs := make([]any, 0, len(msgs))
-	stored = make([]jetstream.Msg, 0, len(msgs))
-	var settle []func() error
-	subs := map[string]bool{}
+// takeOnce files msgs into inboxes; it settles skipped and malformed
+// messages itself. It changes nothing when it fails.
+func (d *Deliverer) takeOnce(ctx context.Context, msgs []jetstream.Msg) error {
+	now := d.cfg.Now()
+	nowUTC := now.UTC()
+	var (
+		settle []func() error
+		subs   []string
+		taken  = map[string][]incoming{}
+	)
 	for _, m := range msgs {
 		subID := bus.SubscriptionFromSubject(m.Subject())
 		if subID == "" {
@@ -390,7 +424,7 @@ func (d *Deliverer) takeOnce(ctx context.Context, msgs []jetstream.Msg) (stored 
 		}
 		h, err := d.hooks.get(ctx, subID)
 		if err != nil {
-			return nil, fmt.Errorf("subscription %s: %w", subID, err)
+			return fmt.Errorf("subscription %s: %w", subID, err)
 		}
 		if h == nil || h.disabled {
 			settle = append(settle, m.Ack)
@@ -403,46 +437,60 @@ func (d *Deliverer) takeOnce(ctx context.Context, msgs []jetstream.Msg) (stored 
 			settle = append(settle, m.Term)
 			continue
 		}
-		docs = append(docs, &Delivery{
+		if _, ok := taken[subID]; !ok {
+			subs = append(subs, subID)
+		}
+		taken[subID] = append(taken[subID], incoming{taken: now, marked: now, dl: &Delivery{
 			ID: DeliveryID(subID, ev.Cursor), SubscriptionID: subID, EventID: ev.ID, Cursor: ev.Cursor, Removed: ev.Removed,
-			Status: StatusPending, NextAttemptAt: now, Log: []Attempt{}, CreatedAt: now, UpdatedAt: now, Body: m.Data(),
-		})
-		stored = append(stored, m)
-		subs[subID] = true
-	}
-	if err := d.store.insertNew(ctx, docs); err != nil {
-		return nil, err
+			Status: StatusPending, NextAttemptAt: nowUTC, Log: []Attempt{}, CreatedAt: nowUTC, UpdatedAt: nowUTC, Body: m.Data(),
+			msg: m,
+		}})
 	}
 	for _, f := range settle {
 		_ = f()
 	}
-	d.m.intake.WithLabelValues("stored").Add(float64(len(stored)))
-	for s := range subs {
-		d.kick(ctx, s)
+	n := 0
+	d.mu.Lock()
+	for s, in := range taken {
+		d.inbox[s] = append(d.inbox[s], in...)
+		n += len(in)
 	}
-	return stored, nil
+	d.mu.Unlock()
+	d.m.intake.WithLabelValues("taken").Add(float64(n))
+	for _, s := range subs {
+		d.kick(ctx, s, false)
+	}
+	return nil
 }
 
-// kick starts a subscription's lane here unless it runs here already (it
-// then reads the new work before it stops) or is known to wait.
-func (d *Deliverer) kick(ctx context.Context, subID string) {
+// kick starts a subscription's lane here unless it runs here already or
+// is known to wait; queued says there is new work in MongoDB's queue,
+// which a running lane then reads before it stops. A lane known to wait
+// still gets its inbox queued, so that JetStream's messages are settled.
+func (d *Deliverer) kick(ctx context.Context, subID string, queued bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if ctx.Err() != nil {
 		return
 	}
 	if d.running[subID] {
-		d.dirty[subID] = true
+		if queued {
+			d.dirty[subID] = true
+		}
 		return
 	}
 	if nb, ok := d.notBefore[subID]; ok {
 		if d.cfg.Now().Before(nb) {
+			if len(d.inbox[subID]) > 0 {
+				d.running[subID] = true
+				d.lanes.Go(func() { d.runLane(ctx, subID, nb) })
+			}
 			return
 		}
 		delete(d.notBefore, subID)
 	}
 	d.running[subID] = true
-	d.lanes.Go(func() { d.runLane(ctx, subID) })
+	d.lanes.Go(func() { d.runLane(ctx, subID, time.Time{}) })
 }
 
 // poll finds due work in MongoDB: retries coming due, lanes of dead edges,
@@ -464,7 +512,7 @@ func (d *Deliverer) poll(ctx context.Context) {
 			continue
 		}
 		for _, s := range subs {
-			d.kick(ctx, s)
+			d.kick(ctx, s, true)
 		}
 		d.mu.Lock()
 		now := d.cfg.Now()
@@ -520,15 +568,46 @@ func (d *Deliverer) park(subID string, t time.Time) {
 	d.mu.Unlock()
 }
 
-// runLane delivers a subscription's pending deliveries in cursor order
-// while it holds the subscription's lane.
-func (d *Deliverer) runLane(ctx context.Context, subID string) {
-	defer func() {
+// runLane works a subscription's lane here until nothing is left for it:
+// tenure after tenure while its inbox refills, or, while it waits (until
+// parked), only queueing what arrives.
+func (d *Deliverer) runLane(ctx context.Context, subID string, parked time.Time) {
+	for {
+		if parked.IsZero() {
+			parked = d.tenure(ctx, subID)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		if !parked.IsZero() {
+			// It waits: what arrived goes to the queue, where the
+			// lane's next tenure, here or on another edge, finds it.
+			d.spillAll(ctx, subID)
+		}
 		d.mu.Lock()
-		delete(d.running, subID)
+		again := len(d.inbox[subID]) > 0 || d.dirty[subID] && parked.IsZero()
 		delete(d.dirty, subID)
+		if !again {
+			delete(d.running, subID)
+		}
 		d.mu.Unlock()
-	}()
+		if !again {
+			return
+		}
+		if !parked.IsZero() && !d.cfg.Now().Before(parked) {
+			parked = time.Time{}
+		}
+	}
+	d.mu.Lock()
+	delete(d.running, subID)
+	delete(d.dirty, subID)
+	d.mu.Unlock()
+}
+
+// tenure takes a subscription's lane, delivers while anything is due, and
+// releases it. It returns when the lane may be tried again, or zero for at
+// once.
+func (d *Deliverer) tenure(ctx context.Context, subID string) time.Time {
 	lease := d.cfg.LeaseDuration
 	now := d.cfg.Now().UTC()
 	epoch, ok, until, err := d.store.acquireLane(ctx, subID, d.owner, now, now.Add(lease))
@@ -536,8 +615,9 @@ func (d *Deliverer) runLane(ctx context.Context, subID string) {
 		if ctx.Err() == nil {
 			d.cfg.Logger.Warn("webhook: lane", "subscription_id", subID, "err", err)
 		}
-		d.park(subID, now.Add(d.cfg.PollInterval))
-		return
+		next := now.Add(d.cfg.PollInterval)
+		d.park(subID, next)
+		return next
 	}
 	if !ok {
 		// Held by an edge at work: look again at the next poll, since
@@ -548,23 +628,26 @@ func (d *Deliverer) runLane(ctx context.Context, subID string) {
 			retry = until
 		}
 		d.park(subID, retry)
-		return
+		return retry
 	}
 	l := &laneRun{d: d, subID: subID, epoch: epoch, leaseEnd: now.Add(lease)}
 	releaseAt := l.run(ctx)
 	if l.lost {
-		return
+		return d.cfg.Now().Add(d.cfg.PollInterval)
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
 	if releaseAt.IsZero() {
-		releaseAt = d.cfg.Now().UTC()
-	} else {
-		d.park(subID, releaseAt)
+		if err := d.store.releaseLane(rctx, subID, d.owner, epoch, d.cfg.Now().UTC()); err != nil {
+			d.cfg.Logger.Warn("webhook: lane", "subscription_id", subID, "err", err)
+		}
+		return time.Time{}
 	}
+	d.park(subID, releaseAt)
 	if err := d.store.releaseLane(rctx, subID, d.owner, epoch, releaseAt); err != nil {
 		d.cfg.Logger.Warn("webhook: lane", "subscription_id", subID, "err", err)
 	}
+	return releaseAt
 }
 
 // laneRun is one tenure of a lane.
@@ -575,84 +658,210 @@ type laneRun struct {
 	leaseEnd time.Time
 	lost     bool
 	ops      writeOps
+	// writing is closed when a background write of outcomes ends.
+	writing chan struct{}
 }
 
-// run delivers until nothing is due; it returns when the lane may be
-// taken again (zero: at once).
+// step is how a lane goes on after one delivery.
+type step int
+
+const (
+	// next: go on with the next delivery.
+	next step = iota
+	// stopBefore: stop; this delivery is not settled.
+	stopBefore
+	// stopAfter: stop; this delivery's outcome is in ops.
+	stopAfter
+	// abort: stopping; the attempt was cut short, its outcome unknown.
+	abort
+)
+
+// run delivers until nothing is due: the queued deliveries first, then
+// the inbox. It returns when the lane may be taken again (zero: at once).
 func (l *laneRun) run(ctx context.Context) time.Time {
 	d := l.d
 	defer l.flush(ctx)
+	readQueue := true // an earlier tenure may have left work there
+	var lastRead time.Time
 	for {
-		docs, err := d.reader.pending(ctx, l.subID)
-		if err != nil {
-			if ctx.Err() == nil {
-				d.cfg.Logger.Warn("webhook: lane", "subscription_id", l.subID, "err", err)
-			}
-			return d.cfg.Now().UTC().Add(d.cfg.PollInterval)
+		if ctx.Err() != nil {
+			return time.Time{}
 		}
-		if len(docs) == 0 {
+		now := d.cfg.Now()
+		d.mu.Lock()
+		if d.dirty[l.subID] || now.Sub(lastRead) >= d.cfg.PollInterval {
+			readQueue = true
+			delete(d.dirty, l.subID)
+		}
+		d.mu.Unlock()
+		if readQueue {
+			docs, err := d.reader.pending(ctx, l.subID)
+			if err != nil {
+				if ctx.Err() == nil {
+					d.cfg.Logger.Warn("webhook: lane", "subscription_id", l.subID, "err", err)
+				}
+				return now.UTC().Add(d.cfg.PollInterval)
+			}
+			lastRead = now
+			if len(docs) > 0 {
+				for i := range docs {
+					switch st, at := l.deliver(ctx, &docs[i], time.Time{}); st {
+					case stopBefore, stopAfter:
+						return at
+					case abort:
+						return time.Time{}
+					}
+				}
+				if !l.flush(ctx) {
+					return d.cfg.Now().UTC().Add(d.cfg.PollInterval)
+				}
+				// Working off the queue can take long: what waited
+				// in memory meanwhile joins the queue behind it.
+				if t, ok := d.oldest(l.subID); ok && d.cfg.Now().Sub(t) >= spillAfter {
+					d.spillOps(&l.ops, d.takeInbox(l.subID, laneBatch))
+					if !l.flush(ctx) {
+						return d.cfg.Now().UTC().Add(d.cfg.PollInterval)
+					}
+				}
+				continue
+			}
+			readQueue = false
+		}
+		items := d.takeInbox(l.subID, laneBatch)
+		if len(items) == 0 {
 			d.mu.Lock()
 			again := d.dirty[l.subID]
-			delete(d.dirty, l.subID)
 			d.mu.Unlock()
 			if again {
 				continue
 			}
 			return time.Time{}
 		}
-		for i := range docs {
-			if next, stop := l.deliver(ctx, &docs[i]); stop {
-				return next
+		at, stop, spilled := l.direct(ctx, items)
+		if stop {
+			return at
+		}
+		readQueue = spilled
+		if spilled {
+			if !l.flush(ctx) {
+				return d.cfg.Now().UTC().Add(d.cfg.PollInterval)
 			}
+			continue
 		}
-		if !l.flush(ctx) {
-			return d.cfg.Now().UTC().Add(d.cfg.PollInterval)
-		}
+		l.flushSuccesses(ctx)
 	}
 }
 
-// deliver makes one attempt at dl, or none when it is not due or its
-// receiver's breaker is open; stop says the lane must stop, until next.
-func (l *laneRun) deliver(ctx context.Context, dl *Delivery) (next time.Time, stop bool) {
+// direct attempts events straight from the inbox. When it cannot go on
+// it queues what it did not settle, with the rest of the inbox, behind
+// the cause (spilled), and stops the lane if that waits until a time; a
+// stopping edge hands them back to JetStream instead.
+func (l *laneRun) direct(ctx context.Context, items []incoming) (at time.Time, stop, spilled bool) {
+	d := l.d
+	rctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	recorded, queued, err := d.store.known(rctx, items)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			d.cfg.Logger.Warn("webhook: lane", "subscription_id", l.subID, "err", err)
+		}
+		l.handBack(items)
+		return d.cfg.Now().UTC().Add(d.cfg.PollInterval), true, false
+	}
+	if queued {
+		// Sent before and queued since: the queue goes first.
+		d.spillOps(&l.ops, items)
+		return time.Time{}, false, true
+	}
+	for i, it := range items {
+		if recorded[it.dl.ID] {
+			l.ops.acks = append(l.ops.acks, it.dl.msg)
+			continue
+		}
+		st, at := next, time.Time{}
+		if d.cfg.Now().Sub(it.taken) >= spillAfter {
+			// Waited too long: the rest goes to the queue, which the
+			// lane reads next.
+			st = stopBefore
+		} else {
+			st, at = l.deliver(ctx, it.dl, it.taken.Add(spillAfter))
+		}
+		switch st {
+		case next:
+			continue
+		case abort:
+			l.handBack(items[i:])
+			return time.Time{}, true, false
+		case stopAfter:
+			i++
+		}
+		d.spillOps(&l.ops, items[i:])
+		d.spillOps(&l.ops, d.takeInbox(l.subID, math.MaxInt))
+		return at, !at.IsZero(), true
+	}
+	return time.Time{}, false, false
+}
+
+// handBack returns unsettled events to JetStream, due again at once.
+func (l *laneRun) handBack(items []incoming) {
+	for _, it := range items {
+		_ = it.dl.msg.Nak()
+	}
+}
+
+// deliver makes one attempt at dl, or none when it is not due, its
+// receiver's breaker is open, or, for an event from the inbox, no slot
+// for its receiver frees up before spillBy. It returns how the lane goes
+// on, and, for a stop, when the lane may be taken again.
+func (l *laneRun) deliver(ctx context.Context, dl *Delivery, spillBy time.Time) (step, time.Time) {
 	d := l.d
 	now := d.cfg.Now().UTC()
 	if dl.NextAttemptAt.After(now) {
 		// Held back: later deliveries wait for this one's retry.
-		return dl.NextAttemptAt, true
+		return stopBefore, dl.NextAttemptAt
 	}
 	if ctx.Err() != nil {
-		return time.Time{}, true
+		return abort, time.Time{}
 	}
 	if l.leaseEnd.Sub(now) < d.cfg.LeaseDuration/2 {
 		if !l.flush(ctx) || !l.renew(ctx) {
 			if l.lost {
-				return time.Time{}, true
+				return abort, time.Time{}
 			}
-			return now.Add(d.cfg.PollInterval), true
+			return stopBefore, now.Add(d.cfg.PollInterval)
 		}
 	}
 	h, err := d.hooks.get(ctx, l.subID)
 	if err != nil {
-		return now.Add(d.cfg.PollInterval), true
+		return stopBefore, now.Add(d.cfg.PollInterval)
 	}
 	if h == nil || h.disabled {
 		reason := "the subscription or its webhook was removed"
 		if h != nil {
 			reason = "the webhook is disabled: the receiver answered 410 Gone; a manual retry, a replay or a new URL enables it again"
 		}
-		l.ops.finished = append(l.ops.finished, finished(dl, StatusFailed, reason, now))
+		l.ops.finish(finished(dl, StatusFailed, reason, now))
 		d.m.deliveries.WithLabelValues(StatusFailed).Inc()
-		return time.Time{}, false
+		return next, time.Time{}
 	}
 	ep := d.eps.get(h.url)
 	if ok, retryAt := d.eps.allow(ep, now); !ok {
-		return retryAt, true
+		return stopBefore, retryAt
+	}
+	var late <-chan time.Time
+	if !spillBy.IsZero() {
+		t := time.NewTimer(spillBy.Sub(d.cfg.Now()))
+		defer t.Stop()
+		late = t.C
 	}
 	select {
 	case ep.sem <- struct{}{}:
+	case <-late:
+		d.eps.done(ep, true, now)
+		return stopBefore, time.Time{}
 	case <-ctx.Done():
 		d.eps.done(ep, true, now)
-		return time.Time{}, true
+		return abort, time.Time{}
 	}
 	res := d.attempt(ctx, h, dl)
 	<-ep.sem
@@ -660,7 +869,7 @@ func (l *laneRun) deliver(ctx context.Context, dl *Delivery) (next time.Time, st
 		// Shutdown cut the attempt short: its outcome is unknown, and
 		// the delivery stays due for whichever edge comes next.
 		d.eps.done(ep, true, now)
-		return time.Time{}, true
+		return abort, time.Time{}
 	}
 	if d.eps.done(ep, res.healthy(), d.cfg.Now()) {
 		d.m.breakers.Inc()
@@ -669,23 +878,23 @@ func (l *laneRun) deliver(ctx context.Context, dl *Delivery) (next time.Time, st
 	status, nextAt := d.outcome(&l.ops, dl, res)
 	d.m.deliveries.WithLabelValues(outcomeLabel(status)).Inc()
 	if status == StatusSucceeded {
-		if l.ops.len() >= flushEvery && !l.flush(ctx) {
-			return now.Add(d.cfg.PollInterval), true
+		if l.ops.len() >= flushEvery {
+			l.flushSuccesses(ctx)
 		}
-		return time.Time{}, false
+		return next, time.Time{}
 	}
 	// Anything but a success is written at once: the next delivery, on
 	// this edge or another, must see it.
 	if !l.flush(ctx) {
-		return now.Add(d.cfg.PollInterval), true
+		return stopAfter, now.Add(d.cfg.PollInterval)
 	}
 	if res.code == http.StatusGone {
 		d.disable(ctx, l.subID, h.url)
 	}
 	if status == StatusPending {
-		return nextAt, true
+		return stopAfter, nextAt
 	}
-	return time.Time{}, false
+	return next, time.Time{}
 }
 
 func outcomeLabel(status string) string {
@@ -700,7 +909,11 @@ func outcomeLabel(status string) string {
 // attempts were made, and giving the lane up with their outcomes unwritten
 // would have another edge send them all again.
 func (l *laneRun) flush(ctx context.Context) bool {
+	// Outcomes are stored in order; a background write that failed
+	// has handed its messages back itself.
+	l.wait()
 	if l.ops.len() == 0 {
+		l.ops.settle(true)
 		return true
 	}
 	d := l.d
@@ -708,14 +921,17 @@ func (l *laneRun) flush(ctx context.Context) bool {
 	for try := 1; ; try++ {
 		if !l.renew(ctx) {
 			d.cfg.Logger.Error("webhook: lane lost with outcomes unwritten; those deliveries will be sent again", "subscription_id", l.subID)
+			l.ops.settle(false)
 			return false
 		}
 		err := d.writer.write(ctx, l.ops)
 		if err == nil {
+			l.ops.settle(true)
 			return true
 		}
 		if try == flushTries || l.lost {
 			d.cfg.Logger.Error("webhook: outcomes not recorded; those deliveries will be sent again", "subscription_id", l.subID, "err", err)
+			l.ops.settle(false)
 			return false
 		}
 		d.cfg.Logger.Warn("webhook: outcomes not recorded; writing them again", "subscription_id", l.subID, "err", err)
@@ -724,6 +940,55 @@ func (l *laneRun) flush(ctx context.Context) bool {
 		case <-time.After(time.Duration(try) * time.Second):
 		case <-ctx.Done():
 		}
+	}
+}
+
+// flushSuccesses writes the outcomes of events attempted straight from
+// the inbox, all successes or failures without retry, in the background:
+// nothing the lane does next depends on them (a retry, which the next
+// delivery must see, is written by flush at once). It waits for the
+// previous such write first, so a lane has at most one in flight.
+// Their messages are acknowledged once they are stored, or handed back
+// to JetStream, to be sent again, if they cannot be.
+func (l *laneRun) flushSuccesses(ctx context.Context) {
+	l.wait()
+	if l.ops.len() == 0 {
+		l.ops.settle(true)
+		return
+	}
+	d := l.d
+	ops := l.ops
+	l.ops = writeOps{}
+	done := make(chan struct{})
+	l.writing = done
+	go func() {
+		for try := 1; ; try++ {
+			err := d.writer.write(ctx, ops)
+			if err == nil {
+				ops.settle(true)
+				close(done)
+				return
+			}
+			if try == flushTries {
+				d.cfg.Logger.Error("webhook: outcomes not recorded; those deliveries will be sent again", "subscription_id", l.subID, "err", err)
+				ops.settle(false)
+				close(done)
+				return
+			}
+			ops.failed()
+			select {
+			case <-time.After(time.Duration(try) * time.Second):
+			case <-ctx.Done():
+			}
+		}
+	}()
+}
+
+// wait waits for the lane's background write, if any.
+func (l *laneRun) wait() {
+	if l.writing != nil {
+		<-l.writing
+		l.writing = nil
 	}
 }
 
@@ -846,6 +1111,18 @@ func (d *Deliverer) outcome(ops *writeOps, dl *Delivery, r result) (string, time
 		status = StatusPending
 		next = now.Add(jitter(d.cfg.Schedule[dl.RoundAttempts]))
 	}
+	if status == StatusPending && dl.msg != nil {
+		// From the inbox: queued, with this attempt, for its retry.
+		q := *dl
+		q.Status, q.Last, q.UpdatedAt, q.NextAttemptAt = status, &att, now, next
+		q.Attempts++
+		q.RoundAttempts++
+		q.Log = append(slices.Clip(dl.Log), att)
+		q.msg = nil
+		ops.pending = append(ops.pending, &q)
+		ops.acks = append(ops.acks, dl.msg)
+		return status, next
+	}
 	if status == StatusPending {
 		ops.updates = append(ops.updates, updateByID(dl.ID).SetUpdate(bson.M{
 			"$set":  bson.M{"status": status, "last": att, "updated_at": now, "next_attempt_at": next},
@@ -859,7 +1136,7 @@ func (d *Deliverer) outcome(ops *writeOps, dl *Delivery, r result) (string, time
 	f.Attempts++
 	f.RoundAttempts++
 	f.Log = append(slices.Clip(dl.Log), att)
-	ops.finished = append(ops.finished, &f)
+	ops.finish(&f)
 	return status, next
 }
 
@@ -989,6 +1266,6 @@ func (d *Deliverer) wake(ctx context.Context, subID string) {
 	runCtx := d.runCtx
 	d.mu.Unlock()
 	if runCtx != nil && runCtx.Err() == nil {
-		d.kick(runCtx, subID)
+		d.kick(runCtx, subID, true)
 	}
 }

@@ -344,7 +344,7 @@ func TestDeliverer_Run_upgradesAConsumerWithoutPriorityGroups(t *testing.T) {
 	// The consumer as earlier versions made it: every edge pulling.
 	_, err := e.js.CreateOrUpdateConsumer(context.Background(), bus.EventsStream, jetstream.ConsumerConfig{
 		Durable: consumer, FilterSubject: bus.EventsPrefix + ">", AckPolicy: jetstream.AckExplicitPolicy,
-		AckWait: ackWait, DeliverPolicy: jetstream.DeliverAllPolicy, MaxDeliver: -1,
+		AckWait: minAckWait, DeliverPolicy: jetstream.DeliverAllPolicy, MaxDeliver: -1,
 	})
 	require.NoError(t, err)
 	start(t, testConfig(e, consumer))

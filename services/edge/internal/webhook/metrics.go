@@ -18,6 +18,9 @@ type metrics struct {
 	dead     prometheus.Counter
 	intake   *prometheus.CounterVec
 	breakers prometheus.Counter
+	// spilled counts events queued in MongoDB instead of attempted
+	// straight from memory.
+	spilled prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (metrics, error) {
@@ -39,13 +42,16 @@ func newMetrics(reg prometheus.Registerer) (metrics, error) {
 			Name: "mongotron_webhook_dead_letters_total", Help: "Webhook deliveries dead-lettered after their last retry.",
 		}),
 		intake: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "mongotron_webhook_intake_total", Help: "Events taken from JetStream: stored for delivery, or skipped (no webhook, disabled).",
+			Name: "mongotron_webhook_intake_total", Help: "Events taken from JetStream: taken for delivery, or skipped (no webhook, disabled).",
 		}, []string{"result"}),
 		breakers: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mongotron_webhook_breaker_opened_total", Help: "Times a receiver's circuit breaker opened.",
 		}),
+		spilled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mongotron_webhook_queued_total", Help: "Events queued in MongoDB to wait (behind a retry, a breaker or a busy lane) instead of attempted at once.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.deliveries, m.attempts, m.latency, m.queue, m.dead, m.intake, m.breakers} {
+	for _, c := range []prometheus.Collector{m.deliveries, m.attempts, m.latency, m.queue, m.dead, m.intake, m.breakers, m.spilled} {
 		if err := reg.Register(c); err != nil {
 			return metrics{}, fmt.Errorf("webhook: metrics: %w", err)
 		}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -70,6 +71,9 @@ type Delivery struct {
 	UpdatedAt     time.Time `bson:"updated_at"`
 	// Body is the event JSON exactly as published and stored.
 	Body []byte `bson:"body"`
+	// msg is the JetStream message of a delivery not queued (it came
+	// from an inbox), to settle once its outcome is stored.
+	msg jetstream.Msg `bson:"-"`
 }
 
 // Attempt is the record of one POST.
@@ -158,13 +162,19 @@ func (s mongoStore) ensureIndexes(ctx context.Context, retention time.Duration) 
 		{s.queue(), mongo.IndexModel{Keys: bson.D{{Key: "subscription_id", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("sub_id")}},
 		{s.queue(), mongo.IndexModel{Keys: bson.D{{Key: "next_attempt_at", Value: 1}}, Options: options.Index().SetName("next_attempt_at")}},
 		{s.records(), mongo.IndexModel{Keys: bson.D{{Key: "subscription_id", Value: 1}, {Key: "status", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("sub_status_id")}},
-		{s.records(), mongo.IndexModel{Keys: bson.D{{Key: "subscription_id", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("sub_id")}},
 		{s.lanes(), mongo.IndexModel{Keys: bson.D{{Key: "subscription_id", Value: 1}, {Key: "epoch", Value: 1}}, Options: options.Index().SetName("sub_epoch")}},
 	}
 	for _, x := range idx {
 		if _, err := x.c.Indexes().CreateOne(ctx, x.m); err != nil {
 			return false, fmt.Errorf("webhook: index on %s: %w", x.c.Name(), err)
 		}
+	}
+	// Every index of the record costs each insert, the one statement
+	// per delivery: a subscription's deliveries in id order are an _id
+	// range (see idRange), so the (subscription_id, _id) index earlier
+	// versions made is dropped.
+	if err := s.records().Indexes().DropOne(ctx, "sub_id"); err != nil && !indexMissing(err) {
+		return false, fmt.Errorf("webhook: drop index sub_id on %s: %w", DeliveriesCollection, err)
 	}
 	_, err = s.records().Indexes().CreateOne(ctx, mongo.IndexModel{
 		Keys:    bson.D{{Key: "updated_at", Value: 1}},
@@ -177,6 +187,21 @@ func (s mongoStore) ensureIndexes(ctx context.Context, retention time.Duration) 
 		return false, fmt.Errorf("webhook: TTL index on %s: %w", DeliveriesCollection, err)
 	}
 	return true, nil
+}
+
+// indexMissing reports whether err says the index or its collection does
+// not exist (IndexNotFound, NamespaceNotFound).
+func indexMissing(err error) bool {
+	var ce mongo.CommandError
+	return errors.As(err, &ce) && (ce.Code == 27 || ce.Code == 26)
+}
+
+// idRange returns the bounds of a subscription's delivery ids: every
+// id made by [DeliveryID] for it is inside (lo, hi), and no other.
+func idRange(subID string) (lo, hi string) {
+	lo = DeliveryID(subID, "")
+	// lo ends in '_'; '`' is the next byte.
+	return lo, lo[:len(lo)-1] + "`"
 }
 
 // sweep deletes the finished deliveries last changed before the retention
@@ -363,17 +388,42 @@ func updateByID(id string) *mongo.UpdateManyModel {
 }
 
 // writeOps are outcomes to store: updates of queued deliveries (a retry
-// scheduled) and finished deliveries to move from the queue to the record.
+// scheduled), deliveries to queue, and finished deliveries to record (and
+// remove from the queue, unless they came from an inbox), with the
+// JetStream messages to acknowledge once they are stored.
 type writeOps struct {
 	updates  []mongo.WriteModel
+	pending  []any
 	finished []*Delivery
+	acks     []jetstream.Msg
 	// written holds the finished deliveries an earlier, failed write of
 	// the same outcomes may have recorded: a record found for one is
 	// that write's, not an older outcome to replace.
 	written map[string]bool
 }
 
-func (o *writeOps) len() int { return len(o.updates) + len(o.finished) }
+func (o *writeOps) len() int { return len(o.updates) + len(o.pending) + len(o.finished) }
+
+// finish adds a finished delivery.
+func (o *writeOps) finish(f *Delivery) {
+	o.finished = append(o.finished, f)
+	if f.msg != nil {
+		o.acks = append(o.acks, f.msg)
+	}
+}
+
+// settle acknowledges the messages of stored ops, or hands them back to
+// JetStream, due again, when they could not be stored.
+func (o *writeOps) settle(stored bool) {
+	for _, m := range o.acks {
+		if stored {
+			_ = m.Ack()
+		} else {
+			_ = m.Nak()
+		}
+	}
+	o.acks = o.acks[:0]
+}
 
 // updateCost is what an update costs next to a finished delivery: it is a
 // statement of its own, which on FerretDB reads the whole queue, where
@@ -381,10 +431,11 @@ func (o *writeOps) len() int { return len(o.updates) + len(o.finished) }
 const updateCost = 64
 
 // cost weighs ops for capping a combined write.
-func (o *writeOps) cost() int { return updateCost*len(o.updates) + len(o.finished) }
+func (o *writeOps) cost() int { return updateCost*len(o.updates) + len(o.pending) + len(o.finished) }
 
 func (o *writeOps) add(p writeOps) {
 	o.updates = append(o.updates, p.updates...)
+	o.pending = append(o.pending, p.pending...)
 	o.finished = append(o.finished, p.finished...)
 	for id := range p.written {
 		if o.written == nil {
@@ -396,7 +447,9 @@ func (o *writeOps) add(p writeOps) {
 
 func (o *writeOps) reset() {
 	o.updates = o.updates[:0]
+	o.pending = o.pending[:0]
 	o.finished = o.finished[:0]
+	o.acks = o.acks[:0]
 	clear(o.written)
 }
 
@@ -404,6 +457,8 @@ func (o *writeOps) reset() {
 // of its finished deliveries, before o is written again. Its updates are
 // dropped: they scheduled retries, and a retry attempted once more is
 // harmless where an update applied twice would count an attempt twice.
+// Its deliveries to queue stay: queueing one already queued changes
+// nothing.
 func (o *writeOps) failed() {
 	if o.written == nil {
 		o.written = map[string]bool{}
@@ -423,13 +478,19 @@ func (s mongoStore) apply(ctx context.Context, ops writeOps) error {
 			return fmt.Errorf("webhook: record attempts: %w", err)
 		}
 	}
+	if err := s.insertNew(ctx, ops.pending); err != nil {
+		return err
+	}
 	if len(ops.finished) == 0 {
 		return nil
 	}
 	docs := make([]any, len(ops.finished))
-	ids := make([]string, len(ops.finished))
+	ids := make([]string, 0, len(ops.finished))
 	for i, d := range ops.finished {
-		docs[i], ids[i] = d, d.ID
+		docs[i] = d
+		if d.msg == nil {
+			ids = append(ids, d.ID)
+		}
 	}
 	if _, err := s.records().InsertMany(ctx, docs, options.InsertMany().SetOrdered(false)); err != nil {
 		dups := duplicates(err)
@@ -454,6 +515,9 @@ func (s mongoStore) apply(ctx context.Context, ops writeOps) error {
 				return fmt.Errorf("webhook: record deliveries: %w", err)
 			}
 		}
+	}
+	if len(ids) == 0 {
+		return nil
 	}
 	if _, err := s.queue().DeleteMany(ctx, bson.M{"_id": bson.M{"$in": ids}}); err != nil {
 		return fmt.Errorf("webhook: dequeue deliveries: %w", err)
@@ -512,6 +576,12 @@ func (s mongoStore) list(ctx context.Context, subID string, q ListQuery) ([]View
 	}
 	var docs []Delivery
 	for _, c := range colls {
+		filter := filter
+		if c.Name() == DeliveriesCollection && q.Status == "" {
+			// The record's one index leads with status; _id serves this.
+			lo, hi := idRange(subID)
+			filter = bson.M{"_id": bson.M{"$gt": max(lo, q.After), "$lt": hi}}
+		}
 		cur, err := c.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).
 			SetLimit(int64(q.Limit)+1).SetProjection(bson.M{"body": 0}))
 		if err != nil {

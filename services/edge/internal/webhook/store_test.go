@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/mongotron/mongotron/pkg/subscription"
 )
 
 func TestMongoStore_acquireLane(t *testing.T) {
@@ -109,16 +111,26 @@ func TestMongoStore_list(t *testing.T) {
 	e := newEnv(t)
 	s := mongoStore{db: e.db}
 	ctx := context.Background()
+	const sub = subscription.IDPrefix + "ab12"
 	var queued []any
 	var finished []any
 	for i := range 7 {
-		d := &Delivery{ID: fmt.Sprintf("dlv_%02d", i), SubscriptionID: "s", Status: StatusPending, Log: []Attempt{}}
+		c := fmt.Sprintf("c%02d", i)
+		d := &Delivery{ID: DeliveryID(sub, c), SubscriptionID: sub, Cursor: c, Status: StatusPending, Log: []Attempt{}}
 		if i%3 != 0 {
 			d.Status = StatusSucceeded
 			finished = append(finished, d)
 			continue
 		}
 		queued = append(queued, d)
+	}
+	// Other subscriptions' deliveries, with ids sorting on either side
+	// and one whose id extends this one's prefix, are never listed.
+	for _, other := range []string{subscription.IDPrefix + "ab1", subscription.IDPrefix + "ab123", subscription.IDPrefix + "ab13"} {
+		for i := range 2 {
+			c := fmt.Sprintf("c%02d", i)
+			finished = append(finished, &Delivery{ID: DeliveryID(other, c), SubscriptionID: other, Cursor: c, Status: StatusSucceeded, Log: []Attempt{}})
+		}
 	}
 	require.NoError(t, s.insertNew(ctx, queued))
 	_, err := s.records().InsertMany(ctx, finished)
@@ -127,9 +139,9 @@ func TestMongoStore_list(t *testing.T) {
 		status string
 		want   []string
 	}{
-		{"", []string{"dlv_00", "dlv_01", "dlv_02", "dlv_03", "dlv_04", "dlv_05", "dlv_06"}},
-		{StatusPending, []string{"dlv_00", "dlv_03", "dlv_06"}},
-		{StatusSucceeded, []string{"dlv_01", "dlv_02", "dlv_04", "dlv_05"}},
+		{"", []string{"c00", "c01", "c02", "c03", "c04", "c05", "c06"}},
+		{StatusPending, []string{"c00", "c03", "c06"}},
+		{StatusSucceeded, []string{"c01", "c02", "c04", "c05"}},
 		{StatusDead, nil},
 	}
 	for _, tc := range tests {
@@ -137,10 +149,11 @@ func TestMongoStore_list(t *testing.T) {
 			var got []string
 			after := ""
 			for {
-				page, next, err := s.list(ctx, "s", ListQuery{Status: tc.status, After: after, Limit: 2})
+				page, next, err := s.list(ctx, sub, ListQuery{Status: tc.status, After: after, Limit: 2})
 				require.NoError(t, err)
 				for _, v := range page {
-					got = append(got, v.ID)
+					require.Equal(t, DeliveryID(sub, v.Cursor), v.ID)
+					got = append(got, v.Cursor)
 				}
 				if next == "" {
 					break
@@ -150,6 +163,6 @@ func TestMongoStore_list(t *testing.T) {
 			require.Equal(t, tc.want, got, "pages of 2 across both collections")
 		})
 	}
-	_, _, err = s.list(ctx, "s", ListQuery{Status: "lost", Limit: 2})
+	_, _, err = s.list(ctx, sub, ListQuery{Status: "lost", Limit: 2})
 	require.ErrorIs(t, err, ErrInvalidStatus)
 }

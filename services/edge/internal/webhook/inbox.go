@@ -1,0 +1,202 @@
+package webhook
+
+import (
+	"context"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// An edge keeps the events it took from JetStream in memory, one inbox per
+// subscription, unacknowledged, until their lane attempts them: most
+// deliveries succeed at once and then cost one insert into the record,
+// where queueing each in MongoDB first cost an insert, a read and a delete
+// more. An event goes to the MongoDB queue instead ("spilled") when it
+// cannot be attempted soon: its subscription waits for a retry, is behind
+// an open breaker, has queued work or its lane is held by another edge,
+// or it has waited spillAfter. JetStream keeps every inbox event until
+// its outcome or its place in the queue is stored, so an edge that dies
+// loses nothing: its events are handed to another edge after the ack wait.
+
+// incoming is an event taken from JetStream and not yet settled.
+type incoming struct {
+	dl *Delivery
+	// taken is when it was taken from JetStream.
+	taken time.Time
+	// marked is when JetStream was last told it is in progress.
+	marked time.Time
+}
+
+// inboxLen returns how many events wait in a subscription's inbox.
+func (d *Deliverer) inboxLen(subID string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.inbox[subID])
+}
+
+// takeInbox removes and returns up to n of a subscription's waiting
+// events, oldest first.
+func (d *Deliverer) takeInbox(subID string, n int) []incoming {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	in := d.inbox[subID]
+	n = min(n, len(in))
+	if n == 0 {
+		return nil
+	}
+	out := in[:n:n]
+	if n == len(in) {
+		delete(d.inbox, subID)
+	} else {
+		d.inbox[subID] = in[n:]
+	}
+	return out
+}
+
+// putBack returns events to the front of an inbox, after a failed spill.
+func (d *Deliverer) putBack(subID string, items []incoming) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.inbox[subID] = append(items, d.inbox[subID]...)
+}
+
+// oldest returns when a subscription's oldest waiting event was taken.
+func (d *Deliverer) oldest(subID string) (time.Time, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	in := d.inbox[subID]
+	if len(in) == 0 {
+		return time.Time{}, false
+	}
+	return in[0].taken, true
+}
+
+// spillOps adds what queues items, and settles their messages once
+// written, to ops.
+func (d *Deliverer) spillOps(ops *writeOps, items []incoming) {
+	d.m.spilled.Add(float64(len(items)))
+	for _, it := range items {
+		q := *it.dl
+		q.msg = nil
+		ops.pending = append(ops.pending, &q)
+		ops.acks = append(ops.acks, it.dl.msg)
+	}
+}
+
+// spillAll queues everything in a subscription's inbox, for a lane not
+// running here now. On failure the events go back to the inbox; tend
+// keeps them from being handed to another edge meanwhile.
+func (d *Deliverer) spillAll(ctx context.Context, subID string) {
+	for {
+		items := d.takeInbox(subID, laneBatch)
+		if len(items) == 0 {
+			return
+		}
+		var ops writeOps
+		d.spillOps(&ops, items)
+		if err := d.writer.write(ctx, ops); err != nil {
+			d.putBack(subID, items)
+			d.cfg.Logger.Warn("webhook: queue events", "subscription_id", subID, "err", err)
+			return
+		}
+		for _, m := range ops.acks {
+			_ = m.Ack()
+		}
+	}
+}
+
+// tend runs every spillAfter. It starts the lane of each subscription
+// whose inbox has waited that long, which attempts or queues the events,
+// and tells JetStream that events waiting markAfter are in progress, so
+// that they are not handed to another edge meanwhile.
+func (d *Deliverer) tend(ctx context.Context) {
+	t := time.NewTicker(spillAfter)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := d.cfg.Now()
+		var (
+			stale []jetstream.Msg
+			subs  []string
+		)
+		d.mu.Lock()
+		for s, in := range d.inbox {
+			if len(in) == 0 || now.Sub(in[0].taken) < spillAfter {
+				continue
+			}
+			subs = append(subs, s)
+			for i := range in {
+				if now.Sub(in[i].marked) >= markAfter {
+					stale = append(stale, in[i].dl.msg)
+					in[i].marked = now
+				}
+			}
+		}
+		d.mu.Unlock()
+		for _, m := range stale {
+			_ = m.InProgress()
+		}
+		for _, s := range subs {
+			d.kick(ctx, s, false)
+		}
+	}
+}
+
+// handBack returns every event still in an inbox to JetStream, due again
+// at once, oldest first; for a stopping edge, whose lanes have ended.
+func (d *Deliverer) handBack() {
+	d.mu.Lock()
+	inbox := d.inbox
+	d.inbox = map[string][]incoming{}
+	d.mu.Unlock()
+	for _, in := range inbox {
+		for _, it := range in {
+			_ = it.dl.msg.Nak()
+		}
+	}
+}
+
+// known sorts out events JetStream delivered more than once (an edge
+// stopped or died, or a write of outcomes failed): it returns those
+// already recorded, whose messages only need acknowledging, and whether
+// any is queued, in which case the queue must be read first.
+func (s mongoStore) known(ctx context.Context, items []incoming) (recorded map[string]bool, queued bool, err error) {
+	var ids []string
+	for _, it := range items {
+		md, err := it.dl.msg.Metadata()
+		if err == nil && md.NumDelivered <= 1 {
+			continue
+		}
+		ids = append(ids, it.dl.ID)
+	}
+	if len(ids) == 0 {
+		return nil, false, nil
+	}
+	filter := bson.M{"_id": bson.M{"$in": ids}}
+	proj := options.Find().SetProjection(bson.M{"_id": 1})
+	var docs []struct {
+		ID string `bson:"_id"`
+	}
+	cur, err := s.records().Find(ctx, filter, proj)
+	if err == nil {
+		err = cur.All(ctx, &docs)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	recorded = make(map[string]bool, len(docs))
+	for _, d := range docs {
+		recorded[d.ID] = true
+	}
+	n, err := s.queue().CountDocuments(ctx, filter)
+	if err != nil {
+		return nil, false, err
+	}
+	return recorded, n > 0, nil
+}
