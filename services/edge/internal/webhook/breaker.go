@@ -69,6 +69,15 @@ func (es *endpoints) allow(e *endpoint, now time.Time) (bool, time.Time) {
 	return true, time.Time{}
 }
 
+// abandon records that an attempt allowed was not made, or was cut short
+// with its outcome unknown: it neither counts as a failure nor closes the
+// breaker.
+func (es *endpoints) abandon(e *endpoint) {
+	e.mu.Lock()
+	e.probing = false
+	e.mu.Unlock()
+}
+
 // done records an attempt's outcome; ok false counts towards opening.
 // It returns true when this outcome opened the breaker.
 func (es *endpoints) done(e *endpoint, ok bool, now time.Time) bool {

@@ -525,12 +525,25 @@ func (d *Deliverer) poll(ctx context.Context) {
 	}
 }
 
+// gauge refreshes the backlog gauges every queueInterval: deliveries
+// queued in MongoDB, and events JetStream has not had settled by the
+// shared consumer (not yet taken, or held in an edge's memory).
 func (d *Deliverer) gauge(ctx context.Context) {
 	t := time.NewTicker(queueInterval)
 	defer t.Stop()
+	js, err := jetstream.New(d.cfg.NATS)
+	if err != nil {
+		d.cfg.Logger.Error("webhook: jetstream", "err", err)
+		return
+	}
 	for {
 		if n, err := d.store.countPending(ctx); err == nil {
 			d.m.queue.Set(float64(n))
+		}
+		if c, err := js.Consumer(ctx, bus.EventsStream, d.cfg.Consumer); err == nil {
+			if info, err := c.Info(ctx); err == nil {
+				d.m.intakeBacklog.Set(float64(info.NumPending + uint64(info.NumAckPending)))
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -570,7 +583,8 @@ func (d *Deliverer) park(subID string, t time.Time) {
 
 // runLane works a subscription's lane here until nothing is left for it:
 // tenure after tenure while its inbox refills, or, while it waits (until
-// parked), only queueing what arrives.
+// parked), only queueing what arrives, where the lane's next tenure, here
+// or on another edge, finds it.
 func (d *Deliverer) runLane(ctx context.Context, subID string, parked time.Time) {
 	for {
 		if parked.IsZero() {
@@ -579,10 +593,10 @@ func (d *Deliverer) runLane(ctx context.Context, subID string, parked time.Time)
 		if ctx.Err() != nil {
 			break
 		}
-		if !parked.IsZero() {
-			// It waits: what arrived goes to the queue, where the
-			// lane's next tenure, here or on another edge, finds it.
-			d.spillAll(ctx, subID)
+		if !parked.IsZero() && !d.spillAll(ctx, subID) {
+			// It waits, and what arrived could not be queued: tend
+			// tries again.
+			break
 		}
 		d.mu.Lock()
 		again := len(d.inbox[subID]) > 0 || d.dirty[subID] && parked.IsZero()
@@ -768,16 +782,25 @@ func (l *laneRun) direct(ctx context.Context, items []incoming) (at time.Time, s
 		l.handBack(items)
 		return d.cfg.Now().UTC().Add(d.cfg.PollInterval), true, false
 	}
+	if len(recorded) > 0 {
+		// Sent and recorded before: only their messages are left to
+		// acknowledge.
+		kept := items[:0:0]
+		for _, it := range items {
+			if recorded[it.dl.ID] {
+				l.ops.acks = append(l.ops.acks, it.dl.msg)
+			} else {
+				kept = append(kept, it)
+			}
+		}
+		items = kept
+	}
 	if queued {
 		// Sent before and queued since: the queue goes first.
 		d.spillOps(&l.ops, items)
 		return time.Time{}, false, true
 	}
 	for i, it := range items {
-		if recorded[it.dl.ID] {
-			l.ops.acks = append(l.ops.acks, it.dl.msg)
-			continue
-		}
 		st, at := next, time.Time{}
 		if d.cfg.Now().Sub(it.taken) >= spillAfter {
 			// Waited too long: the rest goes to the queue, which the
@@ -857,10 +880,10 @@ func (l *laneRun) deliver(ctx context.Context, dl *Delivery, spillBy time.Time) 
 	select {
 	case ep.sem <- struct{}{}:
 	case <-late:
-		d.eps.done(ep, true, now)
+		d.eps.abandon(ep)
 		return stopBefore, time.Time{}
 	case <-ctx.Done():
-		d.eps.done(ep, true, now)
+		d.eps.abandon(ep)
 		return abort, time.Time{}
 	}
 	res := d.attempt(ctx, h, dl)
@@ -868,7 +891,7 @@ func (l *laneRun) deliver(ctx context.Context, dl *Delivery, spillBy time.Time) 
 	if ctx.Err() != nil {
 		// Shutdown cut the attempt short: its outcome is unknown, and
 		// the delivery stays due for whichever edge comes next.
-		d.eps.done(ep, true, now)
+		d.eps.abandon(ep)
 		return abort, time.Time{}
 	}
 	if d.eps.done(ep, res.healthy(), d.cfg.Now()) {

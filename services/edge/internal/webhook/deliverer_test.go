@@ -6,10 +6,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -352,4 +354,132 @@ func TestDeliverer_Run_upgradesAConsumerWithoutPriorityGroups(t *testing.T) {
 	e.publish(sub, 1, 5)
 	eventually(t, 20*time.Second, func() bool { return len(rc.accepted()) == 5 }, "5 deliveries")
 	require.Equal(t, eventIDs(1, 5), rc.accepted())
+}
+
+func TestDeliverer_Run_successesGoStraightToTheRecord(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rc := newReceiver(t, "k")
+	d, _ := start(t, testConfig(e, "c_"+randHex(4)))
+	sub := e.createSub(rc.srv.URL, "k")
+	e.publish(sub, 1, 20)
+	eventually(t, 20*time.Second, func() bool { return e.countStatus(sub, StatusSucceeded) == 20 }, "recorded")
+	require.Equal(t, eventIDs(1, 20), rc.accepted())
+	// Attempted from memory: nothing was queued in MongoDB on the way.
+	require.Zero(t, testutil.ToFloat64(d.m.spilled))
+	n, err := e.db.Collection(QueueCollection).CountDocuments(context.Background(), bson.M{})
+	require.NoError(t, err)
+	require.Zero(t, n)
+	for _, dl := range e.deliveries(sub) {
+		require.Equal(t, 1, dl.Attempts)
+		require.Equal(t, http.StatusOK, dl.Last.StatusCode)
+		require.Contains(t, string(dl.Body), `"id":"`+dl.EventID+`"`)
+	}
+}
+
+func TestDeliverer_Run_slowReceiverQueuesItsBacklogAndDelaysNoOne(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	slow, fast := newReceiver(t, "k"), newReceiver(t, "k")
+	// The slow receiver's first answer waits until the other
+	// subscription got all its events, and past spillAfter, so that the
+	// events behind it wait too long in memory.
+	var fastDoneFirst atomic.Bool
+	slow.setRespond(func(r *http.Request, n int) int {
+		if n == 1 {
+			deadline := time.Now().Add(spillAfter + 500*time.Millisecond)
+			for time.Now().Before(deadline) || len(fast.accepted()) < 10 {
+				select {
+				case <-r.Context().Done():
+					return http.StatusServiceUnavailable
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+			fastDoneFirst.Store(true)
+		}
+		return http.StatusOK
+	})
+	cfg := testConfig(e, "c_"+randHex(4))
+	cfg.Timeout, cfg.LeaseDuration = 8*time.Second, 20*time.Second
+	d, _ := start(t, cfg)
+	a := e.createSub(slow.srv.URL, "k")
+	b := e.createSub(fast.srv.URL, "k")
+	e.publish(a, 1, 10)
+	e.publish(b, 100, 10)
+	eventually(t, 30*time.Second, func() bool { return e.countStatus(a, StatusSucceeded) == 10 }, "slow subscription delivered")
+	require.True(t, fastDoneFirst.Load(), "the other subscription was delivered while the slow receiver held its first event")
+	require.Equal(t, eventIDs(1, 10), slow.accepted(), "in order, once each")
+	require.Equal(t, eventIDs(100, 10), fast.accepted())
+	require.GreaterOrEqual(t, testutil.ToFloat64(d.m.spilled), 9.0, "the events behind the slow one were queued")
+	eventually(t, 5*time.Second, func() bool {
+		n, err := e.db.Collection(QueueCollection).CountDocuments(context.Background(), bson.M{})
+		return err == nil && n == 0
+	}, "queue empty")
+}
+
+func TestDeliverer_Run_redeliveredEventAlreadyRecordedIsNotSentAgain(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rc := newReceiver(t, "k")
+	consumer := "c_" + randHex(4)
+	sub := e.createSub(rc.srv.URL, "k")
+	cursors := e.publish(sub, 1, 3)
+	// An edge took the three events, recorded the second one's outcome,
+	// and stopped before acknowledging any: JetStream hands them out again.
+	ctx := context.Background()
+	cons, err := e.js.CreateOrUpdateConsumer(ctx, bus.EventsStream, jetstream.ConsumerConfig{
+		Durable: consumer, FilterSubject: bus.EventsPrefix + ">", AckPolicy: jetstream.AckExplicitPolicy,
+		AckWait: minAckWait, DeliverPolicy: jetstream.DeliverAllPolicy, MaxDeliver: -1,
+	})
+	require.NoError(t, err)
+	// The stream is shared with the other tests: take messages until
+	// this subscription's three were among them.
+	ours := 0
+	for ours < 3 {
+		batch, err := cons.Fetch(100, jetstream.FetchMaxWait(5*time.Second))
+		require.NoError(t, err)
+		n := 0
+		for m := range batch.Messages() {
+			if m.Subject() == bus.EventsSubject(sub) {
+				ours++
+			}
+			require.NoError(t, m.Nak())
+			n++
+		}
+		require.NotZero(t, n, "events of this test not handed out")
+	}
+	now := time.Now().UTC()
+	_, err = e.db.Collection(DeliveriesCollection).InsertOne(ctx, &Delivery{
+		ID: DeliveryID(sub, cursors[1]), SubscriptionID: sub, EventID: eventIDs(2, 1)[0], Cursor: cursors[1],
+		Status: StatusSucceeded, Attempts: 1, RoundAttempts: 1, Log: []Attempt{{At: now, Attempt: 1, StatusCode: 200}},
+		Last: &Attempt{At: now, Attempt: 1, StatusCode: 200}, CreatedAt: now, UpdatedAt: now,
+	})
+	require.NoError(t, err)
+
+	start(t, testConfig(e, consumer))
+	eventually(t, 20*time.Second, func() bool { return e.countStatus(sub, StatusSucceeded) == 3 }, "recorded")
+	require.Equal(t, []string{eventIDs(1, 1)[0], eventIDs(3, 1)[0]}, rc.accepted(), "the recorded one is not sent again")
+	eventually(t, 10*time.Second, func() bool {
+		info, err := cons.Info(ctx)
+		return err == nil && info.NumAckPending == 0 && info.NumPending == 0
+	}, "every message acknowledged")
+}
+
+func TestDeliverer_Run_laneHeldElsewhereGetsItsEventsQueued(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rc := newReceiver(t, "k")
+	sub := e.createSub(rc.srv.URL, "k")
+	// Another edge holds the lane for a while.
+	_, err := e.db.Collection(LanesCollection).InsertOne(context.Background(), lane{
+		ID: laneID(sub, 1), SubscriptionID: sub, Epoch: 1, Owner: "elsewhere", LeaseUntil: time.Now().Add(3 * time.Second),
+	})
+	require.NoError(t, err)
+	d, _ := start(t, testConfig(e, "c_"+randHex(4)))
+	e.publish(sub, 1, 5)
+	eventually(t, 2*time.Second, func() bool { return e.countStatus(sub, StatusPending) == 5 }, "queued for the lane's holder")
+	require.Empty(t, rc.requests(), "not sent while another edge holds the lane")
+	eventually(t, 20*time.Second, func() bool { return e.countStatus(sub, StatusSucceeded) == 5 }, "delivered once the lease ended")
+	require.Equal(t, eventIDs(1, 5), rc.accepted())
+	require.Equal(t, 5.0, testutil.ToFloat64(d.m.spilled))
 }

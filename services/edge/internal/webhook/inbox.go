@@ -86,20 +86,21 @@ func (d *Deliverer) spillOps(ops *writeOps, items []incoming) {
 }
 
 // spillAll queues everything in a subscription's inbox, for a lane not
-// running here now. On failure the events go back to the inbox; tend
-// keeps them from being handed to another edge meanwhile.
-func (d *Deliverer) spillAll(ctx context.Context, subID string) {
+// running here now, and reports whether it could. On failure the events
+// go back to the inbox; tend keeps them from being handed to another
+// edge meanwhile, and tries again.
+func (d *Deliverer) spillAll(ctx context.Context, subID string) bool {
 	for {
 		items := d.takeInbox(subID, laneBatch)
 		if len(items) == 0 {
-			return
+			return true
 		}
 		var ops writeOps
 		d.spillOps(&ops, items)
 		if err := d.writer.write(ctx, ops); err != nil {
 			d.putBack(subID, items)
 			d.cfg.Logger.Warn("webhook: queue events", "subscription_id", subID, "err", err)
-			return
+			return false
 		}
 		for _, m := range ops.acks {
 			_ = m.Ack()

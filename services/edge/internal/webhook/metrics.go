@@ -15,9 +15,11 @@ type metrics struct {
 	attempts *prometheus.CounterVec
 	latency  prometheus.Histogram
 	queue    prometheus.Gauge
-	dead     prometheus.Counter
-	intake   *prometheus.CounterVec
-	breakers prometheus.Counter
+	// intakeBacklog is the shared consumer's events not settled yet.
+	intakeBacklog prometheus.Gauge
+	dead          prometheus.Counter
+	intake        *prometheus.CounterVec
+	breakers      prometheus.Counter
 	// spilled counts events queued in MongoDB instead of attempted
 	// straight from memory.
 	spilled prometheus.Counter
@@ -36,7 +38,10 @@ func newMetrics(reg prometheus.Registerer) (metrics, error) {
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}),
 		queue: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "mongotron_webhook_queue_depth", Help: "Webhook deliveries pending (due or waiting for a retry), all edges.",
+			Name: "mongotron_webhook_queue_depth", Help: "Webhook deliveries queued in MongoDB (due, or waiting for a retry), all edges.",
+		}),
+		intakeBacklog: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "mongotron_webhook_intake_backlog", Help: "Events the webhook consumer has not settled: not yet taken from JetStream, or held in an edge's memory for their attempt, all edges.",
 		}),
 		dead: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mongotron_webhook_dead_letters_total", Help: "Webhook deliveries dead-lettered after their last retry.",
@@ -51,7 +56,7 @@ func newMetrics(reg prometheus.Registerer) (metrics, error) {
 			Name: "mongotron_webhook_queued_total", Help: "Events queued in MongoDB to wait (behind a retry, a breaker or a busy lane) instead of attempted at once.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.deliveries, m.attempts, m.latency, m.queue, m.dead, m.intake, m.breakers, m.spilled} {
+	for _, c := range []prometheus.Collector{m.deliveries, m.attempts, m.latency, m.queue, m.intakeBacklog, m.dead, m.intake, m.breakers, m.spilled} {
 		if err := reg.Register(c); err != nil {
 			return metrics{}, fmt.Errorf("webhook: metrics: %w", err)
 		}
