@@ -121,6 +121,9 @@ type Deliverer struct {
 	// inbox holds, per subscription, events taken from JetStream here
 	// and not yet attempted or queued, in stream order.
 	inbox map[string][]incoming
+	// left holds messages a stopping edge took but did not file, to
+	// hand back with the inboxes.
+	left []jetstream.Msg
 	// pin is this edge's id as the consumer's pinned client, once it got
 	// messages; it unpins on the way out.
 	pin       string
@@ -209,9 +212,9 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	d.mu.Unlock()
 	d.lanes.Wait()
 	// Only now, with every lane ended, may another edge take over: what
-	// is left goes back first, and the unpinning lets the next edge have
-	// it at once rather than after the pinned TTL.
-	d.handBack()
+	// is left is queued first, and the unpinning lets the next edge go
+	// on at once rather than after the pinned TTL.
+	d.queueHeld()
 	if d.pin != "" {
 		d.unpin(d.pin)
 	}
@@ -290,8 +293,8 @@ func (d *Deliverer) consume(ctx context.Context, cons jetstream.Consumer) error 
 		select {
 		case ch <- m:
 		case <-ctx.Done():
-			// Stopping: due again at once, before anything newer.
-			_ = m.Nak()
+			// Stopping: handed back with the rest, in order.
+			d.leave(ctx, m)
 		}
 	}, jetstream.PullMaxMessages(d.cfg.FetchBatch), jetstream.PullPriorityGroup(intakeGroup), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
@@ -309,7 +312,7 @@ func (d *Deliverer) consume(ctx context.Context, cons jetstream.Consumer) error 
 		<-cc.Closed()
 		// Nothing sends on ch any more.
 		for len(ch) > 0 {
-			_ = (<-ch).Nak()
+			d.leave(ctx, <-ch)
 		}
 		if ctx.Err() == nil && d.pin != "" {
 			d.unpin(d.pin)
@@ -406,9 +409,22 @@ func (d *Deliverer) take(ctx context.Context, msgs []jetstream.Msg) {
 	}
 }
 
-// takeOnce files msgs into inboxes; it settles skipped and malformed
-// messages itself. It changes nothing when it fails.
+// takeOnce files msgs into inboxes and starts their lanes.
 func (d *Deliverer) takeOnce(ctx context.Context, msgs []jetstream.Msg) error {
+	subs, err := d.file(ctx, msgs)
+	if err != nil {
+		return err
+	}
+	for _, s := range subs {
+		d.kick(ctx, s, false)
+	}
+	return nil
+}
+
+// file adds msgs to their subscriptions' inboxes and returns those
+// subscriptions; it settles skipped and malformed messages itself. It
+// changes nothing when it fails.
+func (d *Deliverer) file(ctx context.Context, msgs []jetstream.Msg) ([]string, error) {
 	now := d.cfg.Now()
 	nowUTC := now.UTC()
 	var (
@@ -424,7 +440,7 @@ func (d *Deliverer) takeOnce(ctx context.Context, msgs []jetstream.Msg) error {
 		}
 		h, err := d.hooks.get(ctx, subID)
 		if err != nil {
-			return fmt.Errorf("subscription %s: %w", subID, err)
+			return nil, fmt.Errorf("subscription %s: %w", subID, err)
 		}
 		if h == nil || h.disabled {
 			settle = append(settle, m.Ack)
@@ -457,10 +473,7 @@ func (d *Deliverer) takeOnce(ctx context.Context, msgs []jetstream.Msg) error {
 	}
 	d.mu.Unlock()
 	d.m.intake.WithLabelValues("taken").Add(float64(n))
-	for _, s := range subs {
-		d.kick(ctx, s, false)
-	}
-	return nil
+	return subs, nil
 }
 
 // kick starts a subscription's lane here unless it runs here already or
@@ -769,7 +782,7 @@ func (l *laneRun) run(ctx context.Context) time.Time {
 // direct attempts events straight from the inbox. When it cannot go on
 // it queues what it did not settle, with the rest of the inbox, behind
 // the cause (spilled), and stops the lane if that waits until a time; a
-// stopping edge hands them back to JetStream instead.
+// stopping edge gives them back to the inbox instead.
 func (l *laneRun) direct(ctx context.Context, items []incoming) (at time.Time, stop, spilled bool) {
 	d := l.d
 	rctx, cancel := context.WithTimeout(ctx, storeTimeout)
@@ -779,7 +792,7 @@ func (l *laneRun) direct(ctx context.Context, items []incoming) (at time.Time, s
 		if ctx.Err() == nil {
 			d.cfg.Logger.Warn("webhook: lane", "subscription_id", l.subID, "err", err)
 		}
-		l.handBack(items)
+		l.giveBack(items)
 		return d.cfg.Now().UTC().Add(d.cfg.PollInterval), true, false
 	}
 	if len(recorded) > 0 {
@@ -813,7 +826,7 @@ func (l *laneRun) direct(ctx context.Context, items []incoming) (at time.Time, s
 		case next:
 			continue
 		case abort:
-			l.handBack(items[i:])
+			l.giveBack(items[i:])
 			return time.Time{}, true, false
 		case stopAfter:
 			i++
@@ -825,10 +838,11 @@ func (l *laneRun) direct(ctx context.Context, items []incoming) (at time.Time, s
 	return time.Time{}, false, false
 }
 
-// handBack returns unsettled events to JetStream, due again at once.
-func (l *laneRun) handBack(items []incoming) {
-	for _, it := range items {
-		_ = it.dl.msg.Nak()
+// giveBack returns unsettled events to the front of the inbox, where a
+// stopping edge queues them once every lane has ended (queueHeld).
+func (l *laneRun) giveBack(items []incoming) {
+	if len(items) > 0 {
+		l.d.putBack(l.subID, items)
 	}
 }
 

@@ -483,3 +483,35 @@ func TestDeliverer_Run_laneHeldElsewhereGetsItsEventsQueued(t *testing.T) {
 	require.Equal(t, eventIDs(1, 5), rc.accepted())
 	require.Equal(t, 5.0, testutil.ToFloat64(d.m.spilled))
 }
+
+func TestDeliverer_Run_stoppedEdgeHandsOverInOrder(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rc := newReceiver(t, "k")
+	hung := make(chan struct{}, 1)
+	rc.setRespond(func(r *http.Request, n int) int {
+		if n == 1 {
+			hung <- struct{}{}
+			<-r.Context().Done() // edge A stops during the attempt
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	consumer := "c_" + randHex(4)
+	cfgA := testConfig(e, consumer)
+	cfgA.FetchBatch = 4 // events held in every place: attempted, in memory, just taken
+	cfgA.Timeout, cfgA.LeaseDuration = 5*time.Second, 15*time.Second
+	_, stopA := start(t, cfgA)
+	sub := e.createSub(rc.srv.URL, "k")
+	e.publish(sub, 1, 30)
+	select {
+	case <-hung:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no attempt")
+	}
+	stopA()
+
+	start(t, testConfig(e, consumer))
+	eventually(t, 30*time.Second, func() bool { return e.countStatus(sub, StatusSucceeded) == 30 }, "edge B finished")
+	require.Equal(t, eventIDs(1, 30), rc.accepted(), "in order, once each")
+}

@@ -1,7 +1,9 @@
 package webhook
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -149,17 +151,69 @@ func (d *Deliverer) tend(ctx context.Context) {
 	}
 }
 
-// handBack returns every event still in an inbox to JetStream, due again
-// at once, oldest first; for a stopping edge, whose lanes have ended.
-func (d *Deliverer) handBack() {
+// leave keeps a message taken but not filed, for queueHeld once the
+// lanes have ended; or, if the consumer failed while the edge goes on
+// (ctx is not done), hands it back at once.
+func (d *Deliverer) leave(ctx context.Context, m jetstream.Msg) {
+	if ctx.Err() == nil {
+		_ = m.Nak()
+		return
+	}
 	d.mu.Lock()
-	inbox := d.inbox
-	d.inbox = map[string][]incoming{}
+	d.left = append(d.left, m)
 	d.mu.Unlock()
-	for _, in := range inbox {
-		for _, it := range in {
-			_ = it.dl.msg.Nak()
+}
+
+// queueHeld queues every event a stopping edge still holds, in its
+// inboxes or left over from the consumer, once its lanes have ended, and
+// acknowledges them; the next edge's lanes read the queue before anything
+// newer. Handing them back to JetStream instead would not keep them in
+// order: it hands nak'ed messages out again in an order of its own (a
+// stopped edge's test saw the first event come after the other 29). Only
+// if MongoDB cannot take them are they handed back.
+func (d *Deliverer) queueHeld() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*storeTimeout)
+	defer cancel()
+	d.mu.Lock()
+	left := d.left
+	d.left = nil
+	d.mu.Unlock()
+	if len(left) > 0 {
+		if _, err := d.file(ctx, left); err != nil {
+			d.cfg.Logger.Warn("webhook: events taken while stopping handed back", "err", err)
+			nakInOrder(left)
 		}
+	}
+	d.mu.Lock()
+	var ops writeOps
+	for _, in := range d.inbox {
+		d.spillOps(&ops, in)
+	}
+	clear(d.inbox)
+	d.mu.Unlock()
+	if len(ops.acks) == 0 {
+		return
+	}
+	if err := d.writer.write(ctx, ops); err != nil {
+		d.cfg.Logger.Warn("webhook: events held while stopping handed back", "events", len(ops.acks), "err", err)
+		nakInOrder(ops.acks)
+		return
+	}
+	ops.settle(true)
+}
+
+// nakInOrder hands msgs back to JetStream in stream order.
+func nakInOrder(msgs []jetstream.Msg) {
+	seq := func(m jetstream.Msg) uint64 {
+		md, err := m.Metadata()
+		if err != nil {
+			return 0
+		}
+		return md.Sequence.Stream
+	}
+	slices.SortFunc(msgs, func(a, b jetstream.Msg) int { return cmp.Compare(seq(a), seq(b)) })
+	for _, m := range msgs {
+		_ = m.Nak()
 	}
 }
 
