@@ -985,8 +985,11 @@ func (l *laneRun) flush(ctx context.Context) bool {
 // nothing the lane does next depends on them (a retry, which the next
 // delivery must see, is written by flush at once). It waits for the
 // previous such write first, so a lane has at most one in flight.
-// Their messages are acknowledged once they are stored, or handed back
-// to JetStream, to be sent again, if they cannot be.
+// Their messages are acknowledged once they are stored. A failed write
+// is tried again, with the messages kept in progress, for as long as the
+// edge runs, and the lane waits for it: handed back, they would be sent
+// again, behind later events. A stopping edge tries flushTries times,
+// then hands them back.
 func (l *laneRun) flushSuccesses(ctx context.Context) {
 	l.wait()
 	if l.ops.len() == 0 {
@@ -999,22 +1002,29 @@ func (l *laneRun) flushSuccesses(ctx context.Context) {
 	done := make(chan struct{})
 	l.writing = done
 	go func() {
+		defer close(done)
+		stopping := 0
 		for try := 1; ; try++ {
 			err := d.writer.write(ctx, ops)
 			if err == nil {
 				ops.settle(true)
-				close(done)
 				return
 			}
-			if try == flushTries {
+			if ctx.Err() != nil {
+				stopping++
+			}
+			if stopping >= flushTries {
 				d.cfg.Logger.Error("webhook: outcomes not recorded; those deliveries will be sent again", "subscription_id", l.subID, "err", err)
 				ops.settle(false)
-				close(done)
 				return
 			}
+			d.cfg.Logger.Warn("webhook: outcomes not recorded; writing them again", "subscription_id", l.subID, "err", err)
 			ops.failed()
+			for _, m := range ops.acks {
+				_ = m.InProgress()
+			}
 			select {
-			case <-time.After(time.Duration(try) * time.Second):
+			case <-time.After(time.Duration(min(try, 5)) * time.Second):
 			case <-ctx.Done():
 			}
 		}
