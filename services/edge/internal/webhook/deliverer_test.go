@@ -258,15 +258,7 @@ func TestDeliverer_Run_otherEdgeFinishesAfterCrash(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	rc := newReceiver(t, "k")
-	hung := make(chan struct{}, 1)
-	rc.setRespond(func(r *http.Request, n int) int {
-		if n == 1 {
-			hung <- struct{}{}
-			<-r.Context().Done() // the edge dies while waiting
-			return http.StatusServiceUnavailable
-		}
-		return http.StatusOK
-	})
+	hung := rc.hangFirst() // the edge dies while waiting
 	consumer := "c_" + randHex(4)
 	// Edge A has its own MongoDB client, cut before it stops: it cannot
 	// release its lane, as if it had died.
@@ -488,15 +480,7 @@ func TestDeliverer_Run_stoppedEdgeHandsOverInOrder(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	rc := newReceiver(t, "k")
-	hung := make(chan struct{}, 1)
-	rc.setRespond(func(r *http.Request, n int) int {
-		if n == 1 {
-			hung <- struct{}{}
-			<-r.Context().Done() // edge A stops during the attempt
-			return http.StatusServiceUnavailable
-		}
-		return http.StatusOK
-	})
+	hung := rc.hangFirst() // edge A stops during the attempt
 	consumer := "c_" + randHex(4)
 	cfgA := testConfig(e, consumer)
 	cfgA.FetchBatch = 4 // events held in every place: attempted, in memory, just taken

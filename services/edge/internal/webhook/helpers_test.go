@@ -299,6 +299,22 @@ func newReceiver(tb testing.TB, secret string) *receiver {
 
 func (rc *receiver) setRespond(f func(r *http.Request, n int) int) { rc.respond.Store(&f) }
 
+// hangFirst makes the first request wait until its sender gives up, and
+// answers the others 200; the channel gets a value when the first
+// request arrives.
+func (rc *receiver) hangFirst() <-chan struct{} {
+	hung := make(chan struct{}, 1)
+	rc.setRespond(func(r *http.Request, n int) int {
+		if n == 1 {
+			hung <- struct{}{}
+			<-r.Context().Done()
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	return hung
+}
+
 func (rc *receiver) requests() []received {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
