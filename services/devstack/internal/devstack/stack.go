@@ -251,6 +251,11 @@ func (s *Stack) Run(ctx context.Context) (err error) {
 			"--http.addr", a, "--log.format", "text",
 			"--mongo.uri", mongoURI, "--nats.url", info.NATSURL,
 			"--admin-key", info.AdminKey,
+			// Webhooks to receivers on this machine, over plain http:
+			// what trying them out locally needs. Production refuses
+			// both by default.
+			"--webhook.allow-http-hosts", "127.0.0.1,localhost,::1",
+			"--webhook.allow-private", "127.0.0.0/8,::1/128",
 		}
 		e := newChild("edge-"+strconv.Itoa(i+1), filepath.Join(cfg.BinDir, "edge"), args, env, u+"/readyz", s.logs, s.logger, cfg.StopTimeout)
 		edges = append(edges, e)

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -154,9 +156,18 @@ func doJSON(t *testing.T, method, u, key string, in, out any) int {
 // history reads every stored event of a subscription, in cursor order.
 func history(t *testing.T, edgeURL, subID, key string) []frame {
 	t.Helper()
+	return historyN(t, edgeURL, subID, key, -1)
+}
+
+// historyN reads the first n stored events of a subscription (all, for a
+// negative n), in cursor order. A busy subscription can store events
+// faster than the dev stack's FerretDB reads pages, so reading to the
+// end may never end.
+func historyN(t *testing.T, edgeURL, subID, key string, n int) []frame {
+	t.Helper()
 	var all []frame
 	after := ""
-	for {
+	for n < 0 || len(all) < n {
 		var page struct {
 			Events []frame `json:"events"`
 			Next   *string `json:"next"`
@@ -169,6 +180,7 @@ func history(t *testing.T, edgeURL, subID, key string) []frame {
 		}
 		after = *page.Next
 	}
+	return all[:min(n, len(all))]
 }
 
 // waitFor polls cond every interval until it holds or total passes.
@@ -252,6 +264,109 @@ func TestStack_EdgeKilledStreamContinuesWithoutGap(t *testing.T) {
 	_ = c3.Close()
 	require.NoError(t, err)
 	require.Greater(t, again[0].Cursor, received[len(received)-1].Cursor)
+}
+
+// hookReceiver is a webhook endpoint on loopback that records the event
+// ids it accepted, in arrival order.
+type hookReceiver struct {
+	mu  sync.Mutex
+	ids []string
+}
+
+func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var ev frame
+	if err := json.NewDecoder(r.Body).Decode(&ev); err != nil || ev.ID != r.Header.Get("Mongotron-Event-Id") {
+		http.Error(w, "not the event its header names", http.StatusBadRequest)
+		return
+	}
+	h.mu.Lock()
+	h.ids = append(h.ids, ev.ID)
+	h.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// unique returns the ids accepted, each once, in the order first
+// accepted, and how many were repeats.
+func (h *hookReceiver) unique() (ids []string, repeats int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	seen := map[string]bool{}
+	for _, id := range h.ids {
+		if seen[id] {
+			repeats++
+			continue
+		}
+		seen[id] = true
+		ids = append(ids, id)
+	}
+	return ids, repeats
+}
+
+// taken returns how many events an edge took for webhooks, from its
+// metrics.
+func taken(t *testing.T, edgeURL string) float64 {
+	t.Helper()
+	resp, err := http.Get(edgeURL + "/metrics")
+	require.NoError(t, err)
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, `mongotron_webhook_intake_total{result="taken"} `); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			require.NoError(t, err)
+			return f
+		}
+	}
+	return 0
+}
+
+func TestStack_WebhookDeliversEveryEventInOrderAcrossAnEdgeStop(t *testing.T) {
+	t.Parallel()
+	s, _ := startStack(t, t.TempDir())
+	info := s.Info()
+	key := info.Demo.APIKey
+	rc := &hookReceiver{}
+	srv := httptest.NewServer(rc)
+	t.Cleanup(srv.Close)
+
+	var sub struct {
+		ID string `json:"id"`
+	}
+	code := doJSON(t, http.MethodPost, info.EdgeURLs[0]+"/v1/subscriptions", key, map[string]any{
+		"label": "devstack webhook", "addresses": info.Demo.Addresses, "confirmations": 0,
+		"webhook": map[string]any{"url": srv.URL + "/hook"},
+	}, &sub)
+	require.Equal(t, http.StatusCreated, code, "the dev stack's edges accept a receiver on this machine")
+	waitFor(t, 60*time.Second, 100*time.Millisecond, func() bool { ids, _ := rc.unique(); return len(ids) >= 20 }, "20 webhooks")
+
+	// Stop the edge taking the events, then let more blocks come: the
+	// other edge carries on.
+	taker := -1
+	for i, u := range info.EdgeURLs {
+		if taken(t, u) > 0 {
+			taker = i
+		}
+	}
+	require.GreaterOrEqual(t, taker, 0, "an edge took the events")
+	before, _ := rc.unique()
+	require.NoError(t, s.Signal(fmt.Sprintf("edge-%d", taker+1), syscall.SIGTERM))
+	waitFor(t, 60*time.Second, 100*time.Millisecond, func() bool { return taken(t, info.EdgeURLs[1-taker]) > 0 }, "the other edge takes the events over")
+	over, _ := rc.unique()
+	waitFor(t, 60*time.Second, 100*time.Millisecond, func() bool { ids, _ := rc.unique(); return len(ids) >= len(over)+20 }, "20 more webhooks from the other edge")
+
+	got, repeats := rc.unique()
+	hist := historyN(t, info.EdgeURLs[1-taker], sub.ID, key, len(got))
+	require.GreaterOrEqual(t, len(hist), len(got))
+	want := make([]string, len(got))
+	for i := range got {
+		want[i] = hist[i].ID
+	}
+	require.Equal(t, want, got, "every event of the subscription, in cursor order")
+	t.Logf("edge-%d took the events and was stopped after %d webhooks; the other edge took over at %d; %d in all, %d repeats", taker+1, len(before), len(over), len(got), repeats)
+	// A repeat is an attempt the stopping edge cut short: its outcome
+	// was unknown, so it was sent again.
+	require.LessOrEqual(t, repeats, 1)
 }
 
 func TestStack_RerunReusesKeysAndChain(t *testing.T) {
