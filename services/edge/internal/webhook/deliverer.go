@@ -94,6 +94,7 @@ const (
 // Deliverer delivers webhooks; see the package documentation.
 type Deliverer struct {
 	cfg    Config
+	js     jetstream.JetStream
 	store  mongoStore
 	writer *groupWriter
 	reader *queueReader
@@ -147,9 +148,14 @@ func New(cfg Config) (*Deliverer, error) {
 	host, _ := os.Hostname()
 	var b [6]byte
 	_, _ = rand.Read(b[:])
+	js, err := jetstream.New(cfg.NATS)
+	if err != nil {
+		return nil, fmt.Errorf("webhook: jetstream: %w", err)
+	}
 	p := policy{allowHTTP: cfg.AllowHTTPHosts, allowPrivate: cfg.AllowPrivate}
 	return &Deliverer{
 		cfg:       cfg,
+		js:        js,
 		store:     mongoStore{db: cfg.DB},
 		writer:    &groupWriter{store: mongoStore{db: cfg.DB}, timeout: cfg.LeaseDuration / 2},
 		reader:    newQueueReader(mongoStore{db: cfg.DB}),
@@ -238,14 +244,9 @@ func (d *Deliverer) onChange(msg *nats.Msg) {
 // intake moves events from JetStream to delivery documents, reconnecting
 // to the consumer until ctx is done.
 func (d *Deliverer) intake(ctx context.Context) {
-	js, err := jetstream.New(d.cfg.NATS)
-	if err != nil {
-		d.cfg.Logger.Error("webhook: jetstream", "err", err)
-		return
-	}
 	wait := time.Second
 	for ctx.Err() == nil {
-		cons, err := js.CreateOrUpdateConsumer(ctx, bus.EventsStream, jetstream.ConsumerConfig{
+		cons, err := d.js.CreateOrUpdateConsumer(ctx, bus.EventsStream, jetstream.ConsumerConfig{
 			Durable:       d.cfg.Consumer,
 			FilterSubject: bus.EventsPrefix + ">",
 			AckPolicy:     jetstream.AckExplicitPolicy,
@@ -283,9 +284,10 @@ func (d *Deliverer) intake(ctx context.Context) {
 }
 
 // consume takes messages in batches until ctx is done or the consumer
-// fails. On the way out it hands back what it has not passed on. When
-// the consumer failed, it also unpins it if this edge is the pinned one;
-// a stopping edge unpins in Run, once its lanes have ended.
+// fails. What it has not passed on by then is left for queueHeld, or,
+// when the consumer failed, handed back, and the consumer is unpinned if
+// this edge is the pinned one; a stopping edge unpins in Run, once its
+// lanes have ended.
 func (d *Deliverer) consume(ctx context.Context, cons jetstream.Consumer) error {
 	ch := make(chan jetstream.Msg, d.cfg.FetchBatch)
 	failed := make(chan error, 1)
@@ -293,7 +295,7 @@ func (d *Deliverer) consume(ctx context.Context, cons jetstream.Consumer) error 
 		select {
 		case ch <- m:
 		case <-ctx.Done():
-			// Stopping: handed back with the rest, in order.
+			// Stopping: queued with the rest once the lanes end.
 			d.leave(ctx, m)
 		}
 	}, jetstream.PullMaxMessages(d.cfg.FetchBatch), jetstream.PullPriorityGroup(intakeGroup), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
@@ -350,11 +352,7 @@ func (d *Deliverer) consume(ctx context.Context, cons jetstream.Consumer) error 
 func (d *Deliverer) unpin(pin string) {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	js, err := jetstream.New(d.cfg.NATS)
-	if err != nil {
-		return
-	}
-	st, err := js.Stream(ctx, bus.EventsStream)
+	st, err := d.js.Stream(ctx, bus.EventsStream)
 	if err != nil {
 		return
 	}
@@ -382,7 +380,8 @@ type eventHead struct {
 // subscription's inbox and starts its lane; the lane acknowledges it once
 // settled. It tries again in place until it succeeds or ctx ends, rather
 // than handing messages back for later: the next batch must not go
-// before this one. Messages not taken when ctx ends are handed back.
+// before this one. Messages not taken when ctx ends are left for
+// queueHeld.
 func (d *Deliverer) take(ctx context.Context, msgs []jetstream.Msg) {
 	wait := 100 * time.Millisecond
 	for {
@@ -392,7 +391,7 @@ func (d *Deliverer) take(ctx context.Context, msgs []jetstream.Msg) {
 		}
 		if ctx.Err() != nil {
 			for _, m := range msgs {
-				_ = m.Nak()
+				d.leave(ctx, m)
 			}
 			return
 		}
@@ -544,16 +543,11 @@ func (d *Deliverer) poll(ctx context.Context) {
 func (d *Deliverer) gauge(ctx context.Context) {
 	t := time.NewTicker(queueInterval)
 	defer t.Stop()
-	js, err := jetstream.New(d.cfg.NATS)
-	if err != nil {
-		d.cfg.Logger.Error("webhook: jetstream", "err", err)
-		return
-	}
 	for {
 		if n, err := d.store.countPending(ctx); err == nil {
 			d.m.queue.Set(float64(n))
 		}
-		if c, err := js.Consumer(ctx, bus.EventsStream, d.cfg.Consumer); err == nil {
+		if c, err := d.js.Consumer(ctx, bus.EventsStream, d.cfg.Consumer); err == nil {
 			if info, err := c.Info(ctx); err == nil {
 				d.m.intakeBacklog.Set(float64(info.NumPending + uint64(info.NumAckPending)))
 			}
