@@ -122,8 +122,8 @@ type Deliverer struct {
 	// inbox holds, per subscription, events taken from JetStream here
 	// and not yet attempted or queued, in stream order.
 	inbox map[string][]incoming
-	// left holds messages a stopping edge took but did not file, to
-	// hand back with the inboxes.
+	// left holds messages a stopping edge took but did not file, for
+	// queueHeld to queue with the inboxes.
 	left []jetstream.Msg
 	// pin is this edge's id as the consumer's pinned client, once it got
 	// messages; it unpins on the way out.
