@@ -31,13 +31,6 @@ type incoming struct {
 	marked time.Time
 }
 
-// inboxLen returns how many events wait in a subscription's inbox.
-func (d *Deliverer) inboxLen(subID string) int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return len(d.inbox[subID])
-}
-
 // takeInbox removes and returns up to n of a subscription's waiting
 // events, oldest first.
 func (d *Deliverer) takeInbox(subID string, n int) []incoming {
