@@ -32,6 +32,7 @@ import (
 	"github.com/mongotron/mongotron/pkg/cursor"
 	"github.com/mongotron/mongotron/pkg/store"
 	"github.com/mongotron/mongotron/pkg/subscription"
+	"github.com/mongotron/mongotron/pkg/testenv"
 )
 
 // eventually polls cond every interval until it holds or wait passes.
@@ -52,7 +53,10 @@ func randHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// env is one test's database, NATS connection and JetStream.
+// env is one test's database, NATS server, connection and JetStream. The
+// server is the test's own: every deliverer consumes the whole events
+// stream from its start, so on a shared server each test would first
+// wade through every event the tests before it and beside it published.
 type env struct {
 	t  testing.TB
 	db *mongo.Database
@@ -62,7 +66,7 @@ type env struct {
 
 func newEnv(tb testing.TB) *env {
 	tb.Helper()
-	nc, err := nats.Connect(testNATS.URL())
+	nc, err := nats.Connect(testenv.RunNATS(tb).URL())
 	require.NoError(tb, err)
 	tb.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)

@@ -8,17 +8,16 @@ import (
 	"github.com/mongotron/mongotron/pkg/testenv"
 )
 
-// The embedded NATS and FerretDB servers are shared by the package's tests
-// and benchmarks; each test takes its own database, subscription ids and
-// durable consumer.
+// The embedded FerretDB is shared by the package's tests and benchmarks;
+// each takes its own database and subscription ids, and its own NATS
+// server (newEnv).
 var (
-	testNATS     *testenv.NATS
 	testMongoURI string
 	testMongo    *mongo.Client
 )
 
 func TestMain(m *testing.M) {
 	testenv.Main(m, func(s testenv.Servers) {
-		testNATS, testMongoURI, testMongo = s.NATS, s.Mongo.URI(), s.Client
+		testMongoURI, testMongo = s.Mongo.URI(), s.Client
 	})
 }
