@@ -110,15 +110,19 @@ func TestDeliverer_Run_timeoutResendsSameEvent(t *testing.T) {
 	rc := newReceiver(t, "k")
 	rc.setRespond(func(r *http.Request, n int) int {
 		if n == 1 {
-			select { // slower than the timeout: the outcome is unknown
-			case <-time.After(2 * time.Second):
+			// Answers only once the deliverer gave up: the outcome is
+			// unknown.
+			select {
+			case <-time.After(30 * time.Second):
 			case <-r.Context().Done():
 			}
 		}
 		return http.StatusOK
 	})
 	cfg := testConfig(e, "c_"+randHex(4))
-	cfg.Timeout = 200 * time.Millisecond
+	// Long enough that a busy machine's prompt answer never times out:
+	// only the first attempt may.
+	cfg.Timeout, cfg.LeaseDuration = time.Second, 15*time.Second
 	start(t, cfg)
 	sub := e.createSub(rc.srv.URL, "k")
 	e.publish(sub, 1, 2)
@@ -465,15 +469,24 @@ func TestDeliverer_Run_laneHeldElsewhereGetsItsEventsQueued(t *testing.T) {
 	e := newEnv(t)
 	rc := newReceiver(t, "k")
 	sub := e.createSub(rc.srv.URL, "k")
-	// Another edge holds the lane for a while.
+	// Another edge holds the lane until the test ends its lease. Its
+	// lease is within this edge's lease length, so this edge takes it
+	// for an edge at work and looks again at every poll, rather than
+	// for a lane parked until a retry.
+	cfg := testConfig(e, "c_"+randHex(4))
+	cfg.LeaseDuration = time.Minute
 	_, err := e.db.Collection(LanesCollection).InsertOne(context.Background(), lane{
-		ID: laneID(sub, 1), SubscriptionID: sub, Epoch: 1, Owner: "elsewhere", LeaseUntil: time.Now().Add(3 * time.Second),
+		ID: laneID(sub, 1), SubscriptionID: sub, Epoch: 1, Owner: "elsewhere", LeaseUntil: time.Now().Add(cfg.LeaseDuration),
 	})
 	require.NoError(t, err)
-	d, _ := start(t, testConfig(e, "c_"+randHex(4)))
+	d, _ := start(t, cfg)
 	e.publish(sub, 1, 5)
-	eventually(t, 2*time.Second, func() bool { return e.countStatus(sub, StatusPending) == 5 }, "queued for the lane's holder")
+	eventually(t, 20*time.Second, func() bool { return e.countStatus(sub, StatusPending) == 5 }, "queued for the lane's holder")
 	require.Empty(t, rc.requests(), "not sent while another edge holds the lane")
+	// The other edge releases the lane, as releaseLane does.
+	_, err = e.db.Collection(LanesCollection).UpdateOne(context.Background(), bson.M{"_id": laneID(sub, 1)},
+		bson.M{"$set": bson.M{"owner": "", "lease_until": time.Now().UTC()}})
+	require.NoError(t, err)
 	eventually(t, 20*time.Second, func() bool { return e.countStatus(sub, StatusSucceeded) == 5 }, "delivered once the lease ended")
 	require.Equal(t, eventIDs(1, 5), rc.accepted())
 	require.Equal(t, 5.0, testutil.ToFloat64(d.m.spilled))
