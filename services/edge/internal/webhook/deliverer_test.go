@@ -274,11 +274,7 @@ func TestDeliverer_Run_otherEdgeFinishesAfterCrash(t *testing.T) {
 	a, stopA := start(t, cfgA)
 	sub := e.createSub(rc.srv.URL, "k")
 	e.publish(sub, 1, 5)
-	select {
-	case <-hung:
-	case <-time.After(30 * time.Second): // a liveness bound, as in eventually
-		t.Fatal("no attempt")
-	}
+	hung(t)
 	require.NoError(t, clientA.Disconnect(context.Background()))
 	stopA()
 
@@ -504,11 +500,7 @@ func TestDeliverer_Run_stoppedEdgeHandsOverInOrder(t *testing.T) {
 	_, stopA := start(t, cfgA)
 	sub := e.createSub(rc.srv.URL, "k")
 	e.publish(sub, 1, 30)
-	select {
-	case <-hung:
-	case <-time.After(30 * time.Second): // a liveness bound, as in eventually
-		t.Fatal("no attempt")
-	}
+	hung(t)
 	stopA()
 
 	start(t, testConfig(e, consumer))

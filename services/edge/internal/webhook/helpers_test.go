@@ -304,9 +304,9 @@ func newReceiver(tb testing.TB, secret string) *receiver {
 func (rc *receiver) setRespond(f func(r *http.Request, n int) int) { rc.respond.Store(&f) }
 
 // hangFirst makes the first request wait until its sender gives up, and
-// answers the others 200; the channel gets a value when the first
-// request arrives.
-func (rc *receiver) hangFirst() <-chan struct{} {
+// answers the others 200; the function it returns waits until the first
+// request arrived.
+func (rc *receiver) hangFirst() (arrived func(tb testing.TB)) {
 	hung := make(chan struct{}, 1)
 	rc.setRespond(func(r *http.Request, n int) int {
 		if n == 1 {
@@ -316,7 +316,14 @@ func (rc *receiver) hangFirst() <-chan struct{} {
 		}
 		return http.StatusOK
 	})
-	return hung
+	return func(tb testing.TB) {
+		tb.Helper()
+		select {
+		case <-hung:
+		case <-time.After(30 * time.Second): // a liveness bound, as in eventually
+			tb.Fatal("no attempt")
+		}
+	}
 }
 
 func (rc *receiver) requests() []received {
