@@ -2,6 +2,11 @@ package testenv_test
 
 import (
 	"context"
+	"errors"
+	"net"
+	"net/url"
+	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -56,4 +61,76 @@ func TestRunMongo_CRUDAndIndexes(t *testing.T) {
 	var got bson.M
 	require.NoError(t, c.FindOne(ctx, bson.M{"_id": "a"}).Decode(&got))
 	require.EqualValues(t, 1, got["k"])
+}
+
+// TestMongo_StopAndStartKeepDataAndURI pins what store-outage tests rely
+// on: Stop is a dead server (refused, open connections dropped at once),
+// and after Start the same URI serves the same data to the same client,
+// which reconnects by itself.
+func TestMongo_StopAndStartKeepDataAndURI(t *testing.T) {
+	t.Parallel()
+	m := testenv.RunRestartableMongo(t)
+	uri := m.URI()
+	u, err := url.Parse(uri)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	cl, err := mongo.Connect(options.Client().ApplyURI(uri))
+	require.NoError(t, err)
+	defer func() { _ = cl.Disconnect(context.Background()) }()
+	c := cl.Database("t").Collection("c")
+	_, err = c.InsertOne(ctx, bson.M{"_id": "before"})
+	require.NoError(t, err)
+	raw, err := net.Dial("tcp", u.Host)
+	require.NoError(t, err)
+	defer raw.Close()
+
+	start := time.Now()
+	require.NoError(t, m.Stop())
+	// FerretDB on its own gives open connections 3 s; a dead server
+	// gives them none.
+	require.Less(t, time.Since(start), 2*time.Second, "Stop waited for open connections")
+	require.NoError(t, raw.SetReadDeadline(time.Now().Add(5*time.Second)))
+	_, err = raw.Read(make([]byte, 1))
+	require.Error(t, err, "an open connection is dropped")
+	require.False(t, errors.Is(err, os.ErrDeadlineExceeded), "dropped, not timed out: %v", err)
+	_, err = net.Dial("tcp", u.Host)
+	require.ErrorIs(t, err, syscall.ECONNREFUSED, "the port refuses connections")
+	octx, ocancel := context.WithTimeout(ctx, time.Second)
+	err = c.FindOne(octx, bson.M{"_id": "before"}).Err()
+	ocancel()
+	require.Error(t, err, "the client sees the outage")
+	require.NoError(t, m.Stop(), "a second Stop does nothing")
+
+	require.NoError(t, m.Start())
+	require.NoError(t, m.Start(), "a second Start does nothing")
+	require.Equal(t, uri, m.URI())
+	var got bson.M
+	require.NoError(t, c.FindOne(ctx, bson.M{"_id": "before"}).Decode(&got), "same client, same data")
+	_, err = c.InsertOne(ctx, bson.M{"_id": "after"})
+	require.NoError(t, err)
+	n, err := c.CountDocuments(ctx, bson.M{})
+	require.NoError(t, err)
+	require.EqualValues(t, 2, n)
+}
+
+func TestMongo_ShutdownWhileStopped(t *testing.T) {
+	t.Parallel()
+	m, err := testenv.StartMongo(testenv.MongoConfig{Dir: t.TempDir(), Restartable: true})
+	require.NoError(t, err)
+	u, err := url.Parse(m.URI())
+	require.NoError(t, err)
+	require.NoError(t, m.Stop())
+	m.Shutdown()
+	m.Shutdown()
+	_, err = net.Dial("tcp", u.Host)
+	require.Error(t, err)
+	require.Error(t, m.Start(), "a shut-down server stays down")
+}
+
+func TestMongo_StopNeedsRestartable(t *testing.T) {
+	t.Parallel()
+	m := testenv.RunMongo(t)
+	require.Error(t, m.Stop())
+	require.Error(t, m.Start())
 }
