@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 
 	"github.com/mongotron/mongotron/pkg/subscription"
 )
@@ -91,8 +94,24 @@ func (a *API) toError(err error, c echo.Context) *Error {
 			return &Error{Status: he.Code, Code: snake(http.StatusText(he.Code)), Message: sprintf("%v", he.Message)}
 		}
 	}
+	if storeUnavailable(err) {
+		a.cfg.Logger.Warn("request failed: database unavailable", "method", c.Request().Method, "route", c.Path(), "err", err)
+		return errStoreUnavailable
+	}
 	a.cfg.Logger.Error("request failed", "method", c.Request().Method, "route", c.Path(), "err", err)
 	return errInternal
+}
+
+// errStoreUnavailable answers a request that needed MongoDB while it could
+// not be reached: a 503 the client retries, not a 500.
+var errStoreUnavailable = &Error{Status: http.StatusServiceUnavailable, Code: "store_unavailable", Message: "the database is unreachable; retry shortly", RetryAfter: 2 * time.Second}
+
+// storeUnavailable reports whether err says MongoDB could not be reached
+// or did not answer in time (rather than refusing the request).
+func storeUnavailable(err error) bool {
+	var sse topology.ServerSelectionError
+	return mongo.IsNetworkError(err) || mongo.IsTimeout(err) || errors.As(err, &sse) ||
+		errors.Is(err, context.DeadlineExceeded)
 }
 
 func errBodyTooLarge(limit int64) *Error {
