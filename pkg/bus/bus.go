@@ -49,8 +49,8 @@ const (
 )
 
 // EventsStreamConfig is the configuration of [EventsStream]; maxAge zero
-// means [DefaultEventsMaxAge].
-func EventsStreamConfig(maxAge time.Duration) jetstream.StreamConfig {
+// means [DefaultEventsMaxAge], replicas zero means 1.
+func EventsStreamConfig(maxAge time.Duration, replicas int) jetstream.StreamConfig {
 	if maxAge <= 0 {
 		maxAge = DefaultEventsMaxAge
 	}
@@ -60,6 +60,10 @@ func EventsStreamConfig(maxAge time.Duration) jetstream.StreamConfig {
 		MaxAge:     maxAge,
 		Duplicates: min(DefaultEventsDuplicateWindow, maxAge),
 		Storage:    jetstream.FileStorage,
+		// No AllowDirect: a direct get may be served by a replica that
+		// lags, and an edge asking for a subscription's newest event
+		// after a reconnect must see every message acknowledged so far.
+		Replicas: max(replicas, 1),
 	}
 }
 

@@ -77,6 +77,10 @@ type Config struct {
 	MaxBodyBytes int64
 	// Now returns the time. Nil means time.Now.
 	Now func() time.Time
+	// Failing reports the edge's background components that are failing
+	// now, as one line ("" when none); /readyz answers 503 with it. Nil
+	// means none ever fails.
+	Failing func() string
 }
 
 // API is the edge's HTTP handler.
@@ -163,10 +167,16 @@ func (a *API) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyz answers 200 only when MongoDB and NATS both answer a round trip,
-// so a load balancer stops sending traffic to an edge cut off from either.
+// readyz answers 200 only when MongoDB and NATS both answer a round trip
+// and no background component is failing, so a load balancer stops
+// sending traffic to an edge cut off from either, or broken inside.
 func (a *API) readyz(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "no-store")
+	if a.cfg.Failing != nil {
+		if f := a.cfg.Failing(); f != "" {
+			return &Error{Status: http.StatusServiceUnavailable, Code: "not_ready", Message: "failing: " + f}
+		}
+	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), readyTimeout)
 	defer cancel()
 	if err := a.cfg.DB.Client().Ping(ctx, nil); err != nil {

@@ -22,6 +22,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 
+	"github.com/mongotron/mongotron/pkg/bus"
 	"github.com/mongotron/mongotron/pkg/config"
 	"github.com/mongotron/mongotron/pkg/logging"
 	"github.com/mongotron/mongotron/pkg/service"
@@ -59,8 +60,9 @@ type Config struct {
 	// mongodb+srv://); its path names the database, and none means
 	// [DefaultDatabase]. It is required.
 	MongoURI string
-	// NATSURL is the NATS server URL (nats:// or tls://). It is required.
-	NATSURL string
+	// NATS lists the NATS servers and the replica count of the durable
+	// consumers the edge creates (the nats.* flags).
+	NATS bus.Config
 	// ConnectTimeout bounds reaching MongoDB and NATS at start; an
 	// unreachable one is a start failure. Zero means
 	// [DefaultConnectTimeout].
@@ -83,6 +85,9 @@ type Config struct {
 	// zero value delivers over https only to public addresses with the
 	// defaults of the webhook package.
 	Webhook webhook.Config
+	// Stream bounds the stream's fault handling (the stream.* flags);
+	// its zero value has the stream package's defaults.
+	Stream stream.Config
 }
 
 // RegisterFlags registers every flag of the edge on fs.
@@ -93,13 +98,14 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.HTTP.RegisterFlags(fs)
 	c.Log.RegisterFlags(fs)
 	fs.StringVar(&c.MongoURI, "mongo.uri", "mongodb://127.0.0.1:27017/mongotron", "MongoDB connection `URI`; its path names the database")
-	fs.StringVar(&c.NATSURL, "nats.url", "nats://127.0.0.1:4222", "NATS server `URL`")
+	c.NATS.RegisterFlags(fs)
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", DefaultConnectTimeout, "how long to try reaching MongoDB and NATS at start")
 	fs.StringVar(&c.AdminKey, "admin-key", "", "admin `key` allowed to create and revoke API keys (empty: none)")
 	fs.Float64Var(&c.RateLimit, "api.rate-limit", auth.DefaultRate, "requests per second allowed per API key (negative: unlimited)")
 	fs.IntVar(&c.RateBurst, "api.rate-burst", auth.DefaultBurst, "requests an API key may make at once above the rate")
 	fs.Int64Var(&c.MaxBodyBytes, "api.max-body-bytes", api.DefaultMaxBodyBytes, "largest request body accepted, in `bytes`")
 	c.Webhook.RegisterFlags(fs)
+	c.Stream.RegisterFlags(fs)
 }
 
 // Validate reports every invalid value at once.
@@ -121,8 +127,9 @@ func (c *Config) Validate() error {
 		c.HTTP.Validate(),
 		c.Log.Validate(),
 		c.Webhook.Validate(),
+		c.Stream.Validate(),
+		c.NATS.Validate(),
 		config.CheckURL("mongo.uri", c.MongoURI, false, "mongodb", "mongodb+srv"),
-		config.CheckURL("nats.url", c.NATSURL, false, "nats", "tls"),
 	)...)
 }
 
@@ -136,6 +143,9 @@ type App struct {
 	auth   *auth.Authenticator
 	hub    *stream.Hub
 	hooks  *webhook.Deliverer
+	// parts runs the background components; /readyz reports the
+	// failing ones.
+	parts *service.Components
 }
 
 // New connects to MongoDB and NATS, creates the indexes, and binds the
@@ -145,15 +155,18 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 	if timeout == 0 {
 		timeout = DefaultConnectTimeout
 	}
-	a := &App{cfg: cfg, logger: logger}
+	a := &App{cfg: cfg, logger: logger, parts: &service.Components{Logger: logger}}
 	defer func() {
 		if err != nil {
 			a.release(context.WithoutCancel(ctx))
 		}
 	}()
 	// NATS first: an unreachable server fails at once, MongoDB only
-	// after its server selection times out.
-	a.nats, err = nats.Connect(cfg.NATSURL, nats.Name("mongotron-edge"), nats.Timeout(timeout), nats.MaxReconnects(-1))
+	// after its server selection times out. A short reconnect wait: while
+	// it lasts the streams wait (stream.broker-grace), and events are
+	// filled from history once it is back.
+	a.nats, err = nats.Connect(cfg.NATS.URL, nats.Name("mongotron-edge"), nats.Timeout(timeout),
+		nats.MaxReconnects(-1), nats.ReconnectWait(natsReconnectWait), nats.ReconnectJitter(natsReconnectWait/5, natsReconnectWait/5))
 	if err != nil {
 		return nil, fmt.Errorf("%s: nats: %w", Name, err)
 	}
@@ -167,12 +180,16 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
-	a.hub, err = stream.New(stream.Config{NATS: a.nats, DB: db, Logger: logger.With("component", "stream"), Registerer: reg})
+	scfg := cfg.Stream
+	scfg.NATS, scfg.DB, scfg.Logger, scfg.Registerer = a.nats, db, logger.With("component", "stream"), reg
+	a.hub, err = stream.New(scfg)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
+	a.watchNATS()
 	wcfg := cfg.Webhook
 	wcfg.NATS, wcfg.DB, wcfg.Logger, wcfg.Registerer = a.nats, db, logger.With("component", "webhook"), reg
+	wcfg.Replicas = cfg.NATS.ReplicaCount()
 	a.hooks, err = webhook.New(wcfg)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
@@ -186,6 +203,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 		Registerer:   reg,
 		Gatherer:     reg,
 		MaxBodyBytes: cfg.MaxBodyBytes,
+		Failing:      a.parts.FailingSummary,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
@@ -197,6 +215,39 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 	return a, nil
 }
 
+// storeSelectTimeout bounds how long a request waits for MongoDB to be
+// reachable: past it, REST answers 503 store_unavailable rather than
+// hanging through an outage.
+const storeSelectTimeout = 2 * time.Second
+
+// natsReconnectWait is how long the NATS client waits before it tries a
+// server again; it tries the cluster's other servers at once.
+const natsReconnectWait = 500 * time.Millisecond
+
+// watchNATS logs the NATS connection's changes and tells the stream hub,
+// which keeps streams open through a short outage and fills what they
+// missed.
+func (a *App) watchNATS() {
+	a.nats.SetDisconnectErrHandler(func(_ *nats.Conn, err error) {
+		a.logger.Warn("nats: disconnected; reconnecting", "err", err)
+		a.hub.BrokerDisconnected(err)
+	})
+	a.nats.SetReconnectHandler(func(nc *nats.Conn) {
+		a.logger.Warn("nats: reconnected", "server", nc.ConnectedUrlRedacted())
+		a.hub.BrokerReconnected()
+	})
+	a.nats.SetErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+		subject := ""
+		if sub != nil {
+			subject = sub.Subject
+		}
+		a.logger.Warn("nats: error", "subject", subject, "err", err)
+		if errors.Is(err, nats.ErrSlowConsumer) && sub != nil {
+			a.hub.BrokerDropped(subject)
+		}
+	})
+}
+
 func (a *App) connectMongo(ctx context.Context, timeout time.Duration) (*mongo.Database, error) {
 	cs, err := connstring.ParseAndValidate(a.cfg.MongoURI)
 	if err != nil {
@@ -206,14 +257,21 @@ func (a *App) connectMongo(ctx context.Context, timeout time.Duration) (*mongo.D
 	if dbName == "" {
 		dbName = DefaultDatabase
 	}
-	a.mongo, err = mongo.Connect(options.Client().ApplyURI(a.cfg.MongoURI).SetServerSelectionTimeout(timeout).SetAppName("mongotron-edge"))
+	a.mongo, err = mongo.Connect(options.Client().ApplyURI(a.cfg.MongoURI).SetServerSelectionTimeout(min(timeout, storeSelectTimeout)).SetAppName("mongotron-edge"))
 	if err != nil {
 		return nil, fmt.Errorf("%s: mongodb: %w", Name, err)
 	}
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	if err := a.mongo.Ping(pctx, nil); err != nil {
-		return nil, fmt.Errorf("%s: mongodb unreachable: %w", Name, err)
+	for {
+		err := a.mongo.Ping(pctx, nil)
+		if err == nil {
+			break
+		}
+		if pctx.Err() != nil {
+			return nil, fmt.Errorf("%s: mongodb unreachable: %w", Name, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	db := a.mongo.Database(dbName)
 	if _, err := store.EnsureIndexes(pctx, db, 0); err != nil {
@@ -238,11 +296,13 @@ func (a *App) Server() *http.Server { return a.http.Server() }
 // and NATS is drained. It returns nil after a clean stop.
 func (a *App) Run(ctx context.Context) error {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	// Each can recover: it is restarted with a backoff, and /readyz
+	// answers 503 with its error meanwhile.
+	a.parts.Go(bg, "keys", a.auth.Run)
+	a.parts.Go(bg, "webhooks", a.hooks.Run)
+	a.parts.Go(bg, "stream", a.hub.Run)
 	var wg sync.WaitGroup
-	errs := make(chan error, 4)
-	wg.Go(func() { errs <- a.auth.Run(bg) })
-	wg.Go(func() { errs <- a.hooks.Run(bg) })
-	wg.Go(func() { errs <- a.hub.Run(bg) })
+	errs := make(chan error, 1)
 	wg.Go(func() {
 		select {
 		case <-ctx.Done():
@@ -260,6 +320,7 @@ func (a *App) Run(ctx context.Context) error {
 	err := a.http.Serve(ctx)
 	stopBG()
 	wg.Wait()
+	a.parts.Wait()
 	close(errs)
 	for e := range errs {
 		err = errors.Join(err, e)

@@ -5,12 +5,14 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/mongotron/mongotron/pkg/bus"
 	"github.com/mongotron/mongotron/pkg/logging"
 	"github.com/mongotron/mongotron/pkg/service"
 	"github.com/mongotron/mongotron/pkg/service/servicetest"
@@ -18,6 +20,7 @@ import (
 	"github.com/mongotron/mongotron/services/edge/internal/api"
 	"github.com/mongotron/mongotron/services/edge/internal/app"
 	"github.com/mongotron/mongotron/services/edge/internal/auth"
+	"github.com/mongotron/mongotron/services/edge/internal/stream"
 	"github.com/mongotron/mongotron/services/edge/internal/webhook"
 )
 
@@ -59,7 +62,7 @@ func TestConfig(t *testing.T) {
 					HTTP:           service.HTTPConfig{Addr: ":9000", ShutdownTimeout: 10 * time.Second},
 					Log:            logging.Config{Level: "debug", Format: "auto"},
 					MongoURI:       "mongodb://db:27017/x",
-					NATSURL:        "nats://n:4222",
+					NATS:           bus.Config{URL: "nats://n:4222", Replicas: 1},
 					ConnectTimeout: app.DefaultConnectTimeout,
 					RateLimit:      auth.DefaultRate,
 					RateBurst:      auth.DefaultBurst,
@@ -69,6 +72,7 @@ func TestConfig(t *testing.T) {
 						BreakerThreshold: webhook.DefaultBreakerThreshold, BreakerCooldown: webhook.DefaultBreakerCooldown,
 						PollInterval: webhook.DefaultPollInterval, Retention: webhook.DefaultRetention,
 					},
+					Stream: stream.Config{BrokerGrace: stream.DefaultBrokerGrace, FillTimeout: stream.DefaultFillTimeout},
 				}, c)
 			},
 		},
@@ -96,6 +100,18 @@ func TestConfig(t *testing.T) {
 		{name: "short admin key", args: []string{"--admin-key=short"}, wantErr: "admin-key is shorter than 16"},
 		{name: "bad mongo uri", args: []string{"--mongo.uri=postgres://x"}, wantErr: `config: mongo.uri: scheme "postgres"`},
 		{name: "missing nats url", args: []string{"--nats.url="}, wantErr: "config: nats.url is required"},
+		{
+			name: "nats cluster",
+			env:  []string{"MONGOTRON_NATS_URL=nats://n1:4222, nats://n2:4222,nats://n3:4222", "MONGOTRON_NATS_REPLICAS=3", "MONGOTRON_STREAM_BROKER_GRACE=2s"},
+			check: func(t *testing.T, c app.Config) {
+				require.Equal(t, []string{"nats://n1:4222", "nats://n2:4222", "nats://n3:4222"}, c.NATS.URLs())
+				require.Equal(t, 3, c.NATS.Replicas)
+				require.Equal(t, 2*time.Second, c.Stream.BrokerGrace)
+			},
+		},
+		{name: "bad url in a nats list", args: []string{"--nats.url=nats://n1:4222,http://n2:4222"}, wantErr: `config: nats.url (entry 2): scheme "http"`},
+		{name: "too many replicas", args: []string{"--nats.replicas=7"}, wantErr: "config: nats.replicas 7: want 1 to 5"},
+		{name: "negative broker grace", args: []string{"--stream.broker-grace=-1s"}, wantErr: "config: stream.broker-grace -1s is negative"},
 		{name: "bad timeout", env: []string{"MONGOTRON_SHUTDOWN_TIMEOUT=forever"}, wantErr: `MONGOTRON_SHUTDOWN_TIMEOUT="forever"`},
 	}
 	for _, tc := range tests {
@@ -159,7 +175,7 @@ func TestApp_Run(t *testing.T) {
 func TestMain_exitStatus(t *testing.T) {
 	t.Parallel()
 	servicetest.ExitStatus(t, app.Main, []servicetest.Case{
-		{Name: "help", Args: []string{"--help"}, Want: service.ExitOK, Out: "--nats.url URL   (MONGOTRON_NATS_URL)"},
+		{Name: "help", Args: []string{"--help"}, Want: service.ExitOK, Out: "--nats.url URLs   (MONGOTRON_NATS_URL)"},
 		{Name: "unknown key", Env: []string{"MONGOTRON_MONGO_URL=x"}, Want: service.ExitUsage, Out: "edge: config: unknown key MONGOTRON_MONGO_URL"},
 		{Name: "nats unreachable", Args: []string{"--nats.url=nats://127.0.0.1:1", "--connect-timeout=1s"}, Want: service.ExitFailure, Out: `"msg":"edge failed"`},
 	})
@@ -168,4 +184,53 @@ func TestMain_exitStatus(t *testing.T) {
 func TestMain_stopsOnCancel(t *testing.T) {
 	t.Parallel()
 	servicetest.StopsOnCancel(t, app.Main, deps(t), "started", 10*time.Second)
+}
+
+// readyz returns /readyz's status and body.
+func readyz(tb testing.TB, base string) (int, string) {
+	tb.Helper()
+	resp, err := http.Get(base + "/readyz")
+	require.NoError(tb, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(tb, err)
+	return resp.StatusCode, string(b)
+}
+
+func TestApp_Run_failingComponentMakesReadyz503UntilItRecovers(t *testing.T) {
+	t.Parallel()
+	n := testenv.RunNATS(t)
+	m := testenv.RunRestartableMongo(t)
+	cfg, err := load(t, []string{"--nats.url=" + n.URL(), "--mongo.uri=" + m.URI(), "--shutdown-timeout=5s",
+		"--http.addr=127.0.0.1:0", "--connect-timeout=1s"}, nil)
+	require.NoError(t, err)
+	a, err := app.New(t.Context(), cfg, logging.Discard())
+	require.NoError(t, err)
+	// MongoDB goes away between start and Run: the webhook deliverer
+	// cannot create its indexes, and fails.
+	require.NoError(t, m.Stop())
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	base := "http://" + a.Addr().String()
+
+	require.Eventually(t, func() bool {
+		code, body := readyz(t, base)
+		return code == http.StatusServiceUnavailable && strings.Contains(body, `"code":"not_ready"`) &&
+			strings.Contains(body, "failing: webhooks: ")
+	}, 30*time.Second, 50*time.Millisecond, "readyz names the failing component")
+
+	require.NoError(t, m.Start())
+	require.Eventually(t, func() bool {
+		code, _ := readyz(t, base)
+		return code == http.StatusOK
+	}, 60*time.Second, 100*time.Millisecond, "readyz recovers once the component runs again")
+
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
 }

@@ -21,7 +21,6 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mongotron/mongotron/pkg/bus"
 	"github.com/mongotron/mongotron/pkg/store"
 )
 
@@ -141,11 +140,14 @@ func BenchmarkHub_Fanout(b *testing.B) {
 		interval, perTick = time.Second/time.Duration(pubRate), 1
 	}
 	next := time.Now()
+	prev := make([]string, subs) // each subscription's last cursor: its link
 	for n := 0; n < events; {
 		for k := 0; k < perTick && n < events; k++ {
 			sub := subIDs[n%subs]
-			msg := testEvent(sub, testCursor(uint64(n+1), 0), n, time.Now().UnixNano())
-			require.NoError(b, e.nc.Publish(bus.EventsSubject(sub), msg))
+			c := testCursor(uint64(n+1), 0)
+			msg := testEvent(sub, c, n, time.Now().UnixNano())
+			require.NoError(b, e.nc.PublishMsg(linkedMsg(sub, msg, prev[n%subs])))
+			prev[n%subs] = c
 			n++
 		}
 		next = next.Add(interval)

@@ -1,10 +1,20 @@
 package stream
 
+// Message is one message a [Broker] delivered.
+type Message struct {
+	// Data is the message body: an event's JSON on an events subject.
+	Data []byte
+	// Prev is the message's bus.PrevCursorHeader: the cursor of the
+	// subscription's event just before this one, "" when the publisher
+	// did not say.
+	Prev string
+}
+
 // Broker is the pub/sub the hub listens on: NATS in production.
 type Broker interface {
 	// Subscribe delivers every message on subject to handler, one at a
 	// time per subscription, and returns only once the subscription is
 	// active at the server, so a message published after Subscribe
 	// returns is delivered. handler must not block and may keep data.
-	Subscribe(subject string, handler func(data []byte)) (unsubscribe func(), err error)
+	Subscribe(subject string, handler func(Message)) (unsubscribe func(), err error)
 }

@@ -7,18 +7,18 @@ import "sync"
 type memoryBroker struct {
 	mu   sync.Mutex
 	next int
-	subs map[string]map[int]func([]byte)
+	subs map[string]map[int]func(Message)
 }
 
 func newMemoryBroker() *memoryBroker {
-	return &memoryBroker{subs: make(map[string]map[int]func([]byte))}
+	return &memoryBroker{subs: make(map[string]map[int]func(Message))}
 }
 
-func (b *memoryBroker) Subscribe(subject string, handler func([]byte)) (func(), error) {
+func (b *memoryBroker) Subscribe(subject string, handler func(Message)) (func(), error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.subs[subject] == nil {
-		b.subs[subject] = make(map[int]func([]byte))
+		b.subs[subject] = make(map[int]func(Message))
 	}
 	b.next++
 	id := b.next
@@ -33,15 +33,21 @@ func (b *memoryBroker) Subscribe(subject string, handler func([]byte)) (func(), 
 	}, nil
 }
 
+// Publish publishes a message with no link (a control message).
 func (b *memoryBroker) Publish(subject string, data []byte) {
+	b.PublishMsg(subject, Message{Data: data})
+}
+
+// PublishMsg publishes m to subject's handlers.
+func (b *memoryBroker) PublishMsg(subject string, m Message) {
 	b.mu.Lock()
-	hs := make([]func([]byte), 0, len(b.subs[subject]))
+	hs := make([]func(Message), 0, len(b.subs[subject]))
 	for _, h := range b.subs[subject] {
 		hs = append(hs, h)
 	}
 	b.mu.Unlock()
 	for _, h := range hs {
-		h(data)
+		h(m)
 	}
 }
 

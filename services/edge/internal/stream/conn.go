@@ -34,13 +34,18 @@ type conn struct {
 	live       bool     // false while replaying: push buffers into pending
 	queue      [][]byte // live messages for the sender
 	queueBytes int
-	pending    [][]byte // live messages received during replay
+	pending    []liveMsg // live messages received during replay
 	pendBytes  int
 	overflow   bool // pending passed its limit: replay again from history
-	// seam is the last replayed cursor until a live message above it
-	// arrives: a message stored before the last history query may be
-	// published (and arrive) after the switch to live, and must be dropped.
-	seam string
+	// tail is the cursor of the last event queued or replayed: a live
+	// message at or below it was sent already (a message stored before
+	// the replay's last read may arrive after the switch to live), and
+	// one above it must link to it. "" on a live-only stream that has
+	// had no event yet: it takes the topic's chain from wherever it is.
+	tail string
+	// resync is set when a live message did not link to tail: the stream
+	// went back to replaying, and the sender must replay from tail.
+	resync bool
 	// refused is set when a message did not fit: the stream is being
 	// evicted (or is already closing), and nothing after the dropped
 	// message may be queued, so what it got stays a gap-free prefix.
@@ -82,49 +87,59 @@ func (c *conn) signal() {
 	}
 }
 
-// push queues a live message; it runs on the NATS delivery goroutine and
-// never blocks. A stream whose queue would pass a limit is cancelled with
-// 4008 instead.
-func (c *conn) push(msg []byte) {
+// push queues a live message; it runs on the topic's hand-on (NATS
+// delivery or a fill) and never blocks. A stream whose queue would pass a
+// limit is cancelled with 4008 instead.
+func (c *conn) push(m liveMsg) {
 	maxMsgs, maxBytes := c.hub.cfg.QueueMaxMessages, c.hub.cfg.QueueMaxBytes
 	c.mu.Lock()
 	if !c.live {
-		if !c.overflow {
-			if len(c.pending) >= maxMsgs || c.pendBytes+len(msg) > maxBytes {
-				// Too much arrived during a long replay: forget it and
-				// read it from history, where it already is.
-				c.overflow = true
-				clear(c.pending)
-				c.pending, c.pendBytes = c.pending[:0], 0
-			} else {
-				c.pending = append(c.pending, msg)
-				c.pendBytes += len(msg)
-			}
-		}
+		c.pend(m)
 		c.mu.Unlock()
 		return
 	}
-	if c.refused {
+	switch {
+	case c.refused, m.cursor <= c.tail:
 		c.mu.Unlock()
 		return
+	case c.tail != "" && m.prev != c.tail:
+		// The topic hands on an unbroken chain, so this stream's own
+		// position fell behind it (its replay ended short of where the
+		// topic stood): replay from its position again.
+		c.live, c.resync = false, true
+		c.pend(m)
+		c.mu.Unlock()
+		c.signal()
+		return
 	}
-	if c.seam != "" {
-		if messageCursor(msg) <= c.seam {
-			c.mu.Unlock()
-			return
-		}
-		c.seam = ""
-	}
-	if len(c.queue) >= maxMsgs || c.queueBytes+len(msg) > maxBytes {
+	if len(c.queue) >= maxMsgs || c.queueBytes+len(m.data) > maxBytes {
 		c.refused = true
 		c.mu.Unlock()
 		c.cancel(DisconnectSlowConsumer)
 		return
 	}
-	c.queue = append(c.queue, msg)
-	c.queueBytes += len(msg)
+	c.queue = append(c.queue, m.data)
+	c.queueBytes += len(m.data)
+	c.tail = m.cursor
 	c.mu.Unlock()
 	c.signal()
+}
+
+// pend keeps a live message that arrived during a replay; c.mu is held.
+// Past the queue limits it forgets them all: they are in history, and the
+// replay reads them from there.
+func (c *conn) pend(m liveMsg) {
+	if c.overflow {
+		return
+	}
+	if len(c.pending) >= c.hub.cfg.QueueMaxMessages || c.pendBytes+len(m.data) > c.hub.cfg.QueueMaxBytes {
+		c.overflow = true
+		clear(c.pending)
+		c.pending, c.pendBytes = c.pending[:0], 0
+		return
+	}
+	c.pending = append(c.pending, m)
+	c.pendBytes += len(m.data)
 }
 
 // requestPong asks the sender to answer a client ping (reader goroutine).
@@ -153,12 +168,7 @@ func (c *conn) sendLoop() {
 	defer c.hub.wg.Done()
 	defer c.teardown()
 	if err := c.start(); err != nil {
-		var d Disconnect
-		if !errors.As(err, &d) {
-			c.hub.log.Warn("stream: start failed", "subscription_id", c.req.SubscriptionID, "err", err)
-			d = DisconnectInternal
-		}
-		c.cancel(d)
+		c.cancel(c.failure(err))
 		return
 	}
 	cfg := c.hub.cfg
@@ -176,6 +186,19 @@ func (c *conn) sendLoop() {
 			if spare, err = c.flush(spare); err != nil {
 				c.cancel(DisconnectConnectionLost)
 				return
+			}
+			c.mu.Lock()
+			from, resync := c.tail, c.resync
+			c.resync = false
+			c.mu.Unlock()
+			if resync {
+				// Everything queued up to tail is written: replay the rest.
+				c.hub.metrics.gaps.WithLabelValues(gapStream).Inc()
+				c.hub.log.Warn("stream: stream behind its subscription's live events; replaying", "subscription_id", c.req.SubscriptionID, "after", from)
+				if err := c.replay(from); err != nil {
+					c.cancel(c.failure(err))
+					return
+				}
 			}
 		case now := <-ticker.C:
 			var err error
@@ -195,6 +218,19 @@ func (c *conn) sendLoop() {
 			}
 		}
 	}
+}
+
+// failure returns the close reason for a start or replay error.
+func (c *conn) failure(err error) Disconnect {
+	if c.ctx.Err() != nil {
+		return c.reason()
+	}
+	var d Disconnect
+	if !errors.As(err, &d) {
+		c.hub.log.Warn("stream: failed", "subscription_id", c.req.SubscriptionID, "err", err)
+		d = DisconnectInternal
+	}
+	return d
 }
 
 // flush writes every queued message in one pass (and a pong, if due). It
@@ -237,10 +273,7 @@ func (c *conn) start() error {
 	if c.subscribes {
 		// Always done, even when already cancelled, so ready is closed
 		// before this stream can leave its topic.
-		tp.unsubscribe, tp.err = c.hub.broker.Subscribe(busEventsSubject(tp.id), tp.deliver)
-		if tp.unsubscribe != nil {
-			c.hub.metrics.topics.Inc()
-		}
+		tp.err = tp.start()
 		close(tp.ready)
 	} else {
 		select {
@@ -257,8 +290,12 @@ func (c *conn) start() error {
 	}
 	hist := c.hub.history
 	if c.req.After == "" {
+		// Live from here: what the topic handed on before the hello is
+		// not this stream's.
 		c.mu.Lock()
 		c.live = true
+		clear(c.pending)
+		c.pending, c.pendBytes, c.overflow = nil, 0, false
 		c.mu.Unlock()
 		if err := c.write([][]byte{helloMessage(c.req.SubscriptionID, false, c.hub.cfg.HeartbeatInterval)}); err != nil {
 			return DisconnectConnectionLost
@@ -283,13 +320,17 @@ func (c *conn) start() error {
 // replay sends the stored events after from, then switches to live: the
 // topic's NATS subscription was active before the history was read, and
 // every event is in history (MongoDB has it before it is published; the
-// events stream as soon as it is) or in pending (or still on its way);
-// live messages at or below the last replayed cursor are dropped as
-// duplicates.
+// events stream as soon as it is) or in pending (or still on its way). The
+// switch happens only when pending continues the replayed chain: live
+// messages at or below the last replayed cursor are dropped as
+// duplicates, and the first one above it must link to it; if it does not,
+// the events between are in history by now, and the replay reads again.
 func (c *conn) replay(from string) error {
 	last := from
 	batch := c.hub.cfg.ReplayBatch
+	idle := 0 // rounds in a row that replayed nothing and could not go live
 	for {
+		before := last
 		err := c.hub.history.Scan(c.ctx, c.req.SubscriptionID, last, batch, func(recs []Record) error {
 			msgs := make([][]byte, len(recs))
 			for i, r := range recs {
@@ -322,17 +363,52 @@ func (c *conn) replay(from string) error {
 			c.mu.Unlock()
 			continue
 		}
+		if !continues(last, c.pending) {
+			// History has what lies between, or will within a round:
+			// the pending messages are all stored already.
+			clear(c.pending)
+			c.pending, c.pendBytes = c.pending[:0], 0
+			c.mu.Unlock()
+			if last == before {
+				if idle++; idle >= maxIdleReplays {
+					return fmt.Errorf("stream: replay: live events after %q are not in history", last)
+				}
+			}
+			continue
+		}
 		for _, m := range c.pending {
-			if messageCursor(m) > last {
-				c.queue = append(c.queue, m)
-				c.queueBytes += len(m)
+			if m.cursor > last {
+				c.queue = append(c.queue, m.data)
+				c.queueBytes += len(m.data)
+				last = m.cursor
 			}
 		}
-		c.pending, c.pendBytes, c.live, c.seam = nil, 0, true, last
+		clear(c.pending)
+		c.pending, c.pendBytes, c.live, c.tail = nil, 0, true, last
 		c.mu.Unlock()
 		c.signal()
 		return nil
 	}
+}
+
+// maxIdleReplays bounds the rounds of a replay that read nothing new while
+// live messages it cannot link keep it from going live: every live event
+// is stored before it is published, so that means history lacks one.
+const maxIdleReplays = 5
+
+// continues reports whether the live messages in pending (in the topic's
+// chain order) continue the chain replayed up to last.
+func continues(last string, pending []liveMsg) bool {
+	for _, m := range pending {
+		switch {
+		case m.cursor <= last:
+		case m.prev == last:
+			last = m.cursor
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // teardown runs once, on the sender, after the context is cancelled; the
@@ -360,6 +436,7 @@ func (c *conn) teardown() {
 	// before it could be removed.
 	if last {
 		<-c.topic.ready
+		c.topic.stop()
 		if c.topic.unsubscribe != nil {
 			c.topic.unsubscribe()
 			c.hub.metrics.topics.Dec()

@@ -63,6 +63,14 @@ var (
 	// DisconnectServiceRestart: the edge is restarting. Reconnect with the
 	// last cursor (another edge will serve it).
 	DisconnectServiceRestart = Disconnect{Code: websocket.CloseServiceRestart, Reason: "service restart, reconnect with your last cursor"}
+	// DisconnectBrokerLost: the edge lost NATS for longer than it waits
+	// for a reconnect (1012). Reconnect with the last cursor; another edge
+	// (or this one, once it is ready again) replays what was missed.
+	DisconnectBrokerLost = Disconnect{Code: websocket.CloseServiceRestart, Reason: "event broker unreachable, reconnect with your last cursor"}
+	// DisconnectUnmendable: live events were lost on the way to this edge
+	// and history could not be read to fill the gap in time (1012).
+	// Reconnect with the last cursor: the resume replays the gap.
+	DisconnectUnmendable = Disconnect{Code: websocket.CloseServiceRestart, Reason: "events could not be delivered in order, reconnect with your last cursor"}
 	// DisconnectUnknownSubscription: the subscription does not exist. Do
 	// not reconnect.
 	DisconnectUnknownSubscription = Disconnect{Code: 4004, Reason: "unknown subscription"}

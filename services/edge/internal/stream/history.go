@@ -23,4 +23,10 @@ type History interface {
 	// an event of subscriptionID with a cursor at or below after is
 	// still stored.
 	Retained(ctx context.Context, subscriptionID, after string) (bool, error)
+	// Newest returns the cursor of the newest event of subscriptionID
+	// that was published, or stored to be published, "" when there is
+	// none. An events stream that holds one at or above atLeast answers
+	// alone: what MongoDB holds beyond it is still on its way to the
+	// live subscription. Otherwise MongoDB answers.
+	Newest(ctx context.Context, subscriptionID, atLeast string) (string, error)
 }

@@ -92,6 +92,25 @@ func (h *jetstreamHistory) Retained(ctx context.Context, subscriptionID, after s
 	return h.fallback.Retained(ctx, subscriptionID, after)
 }
 
+func (h *jetstreamHistory) Newest(ctx context.Context, subscriptionID, atLeast string) (string, error) {
+	st, err := h.handle(ctx)
+	if err == nil {
+		var m *jetstream.RawStreamMsg
+		m, err = st.GetLastMsgForSubject(ctx, bus.EventsSubject(subscriptionID))
+		switch {
+		case err == nil:
+			if c := messageCursor(m.Data); c != "" && c >= atLeast {
+				return c, nil
+			}
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+		default:
+			h.forget()
+			h.log.Debug("stream: newest event from MongoDB", "subscription_id", subscriptionID, "reason", err)
+		}
+	}
+	return h.fallback.Newest(ctx, subscriptionID, atLeast)
+}
+
 func (h *jetstreamHistory) Scan(ctx context.Context, subscriptionID, after string, batch int, fn func([]Record) error) error {
 	if after == "" {
 		// From the oldest: only MongoDB has it all.

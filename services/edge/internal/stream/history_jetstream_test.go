@@ -32,7 +32,7 @@ func newChain(tb testing.TB, e *env) *chain {
 	require.NoError(tb, err)
 	// The ingest's stream. Other tests' events are captured too once it
 	// exists; they carry no links, so their replays read MongoDB.
-	_, err = js.CreateOrUpdateStream(context.Background(), bus.EventsStreamConfig(0))
+	_, err = js.CreateOrUpdateStream(context.Background(), bus.EventsStreamConfig(0, 1))
 	require.NoError(tb, err)
 	return &chain{tb: tb, e: e, js: js, sub: randomID("sub_")}
 }

@@ -45,3 +45,13 @@ func (m *memoryHistory) Retained(_ context.Context, sub, after string) (bool, er
 	rs := m.recs[sub]
 	return len(rs) > 0 && rs[0].Cursor <= after, nil
 }
+
+func (m *memoryHistory) Newest(_ context.Context, sub, _ string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	rs := m.recs[sub]
+	if len(rs) == 0 {
+		return "", nil
+	}
+	return rs[len(rs)-1].Cursor, nil
+}

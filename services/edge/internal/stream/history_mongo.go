@@ -76,3 +76,18 @@ func (m mongoHistory) Retained(ctx context.Context, subscriptionID, after string
 	}
 	return true, nil
 }
+
+func (m mongoHistory) Newest(ctx context.Context, subscriptionID, _ string) (string, error) {
+	opts := options.FindOne().
+		SetSort(bson.D{{Key: "cursor", Value: -1}}).
+		SetProjection(bson.D{{Key: "_id", Value: 0}, {Key: "cursor", Value: 1}})
+	var r Record
+	err := m.coll.FindOne(ctx, bson.D{{Key: "subscription_id", Value: subscriptionID}}, opts).Decode(&r)
+	switch {
+	case errors.Is(err, mongo.ErrNoDocuments):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("stream: newest event of %s: %w", subscriptionID, err)
+	}
+	return r.Cursor, nil
+}

@@ -16,6 +16,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -43,6 +44,8 @@ const (
 	DefaultQueueMaxMessages  = 4096
 	DefaultMaxConns          = 100_000
 	DefaultReplayBatch       = 500
+	DefaultBrokerGrace       = 5 * time.Second
+	DefaultFillTimeout       = 10 * time.Second
 	// closeWait bounds how long Close waits for the peer's close frame.
 	closeWait = time.Second
 )
@@ -92,6 +95,36 @@ type Config struct {
 	// (the batch of a MongoDB query, the pull of the events stream).
 	// Zero means [DefaultReplayBatch] (500).
 	ReplayBatch int
+
+	// BrokerGrace is how long streams stay open while the NATS connection
+	// is down and reconnecting; on reconnect each subscription fills what
+	// it missed from history, and past the grace every stream closes
+	// with 1012 so its client resumes elsewhere. Zero means
+	// [DefaultBrokerGrace] (5 s).
+	BrokerGrace time.Duration
+	// FillTimeout bounds how long a subscription may keep failing to read
+	// history while it fills a gap in its live events; past it, its
+	// streams close with 1012. Zero means [DefaultFillTimeout] (10 s).
+	FillTimeout time.Duration
+}
+
+// RegisterFlags registers the stream.* flags: the bounds of the live
+// path's fault handling.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&c.BrokerGrace, "stream.broker-grace", DefaultBrokerGrace, "how long streams stay open while NATS reconnects; past it they close with 1012")
+	fs.DurationVar(&c.FillTimeout, "stream.fill-timeout", DefaultFillTimeout, "how long a gap in the live events may fail to fill from history before its streams close with 1012")
+}
+
+// Validate reports the flag values out of range.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.BrokerGrace < 0 {
+		errs = append(errs, fmt.Errorf("config: stream.broker-grace %s is negative", c.BrokerGrace))
+	}
+	if c.FillTimeout < 0 {
+		errs = append(errs, fmt.Errorf("config: stream.fill-timeout %s is negative", c.FillTimeout))
+	}
+	return errors.Join(errs...)
 }
 
 // withDefaults returns c with every zero value replaced by its default.
@@ -113,6 +146,8 @@ func (c Config) withDefaults() Config {
 	defInt(&c.QueueMaxBytes, DefaultQueueMaxBytes)
 	defInt(&c.QueueMaxMessages, DefaultQueueMaxMessages)
 	defInt(&c.ReplayBatch, DefaultReplayBatch)
+	def(&c.BrokerGrace, DefaultBrokerGrace)
+	def(&c.FillTimeout, DefaultFillTimeout)
 	if c.MaxConns == 0 {
 		c.MaxConns = DefaultMaxConns
 	}
@@ -149,22 +184,40 @@ type Hub struct {
 	// running is closed once Run listens to the control subjects.
 	running     chan struct{}
 	runningOnce sync.Once
+	// ctx is the parent of every topic's context; Close ends it.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	// bgMu guards bgClosed and the Add of bg: the topics' fills, which
+	// Close waits for.
+	bgMu     sync.Mutex
+	bgClosed bool
+	bg       sync.WaitGroup
 
 	mu     sync.Mutex
 	closed bool // after Shutdown or Close: new streams get 1012
-	conns  map[*conn]struct{}
-	topics map[string]*topic
-	byKey  map[string]map[*conn]struct{}
-	wg     sync.WaitGroup // both goroutines of every registered conn
+	// brokerDown is set while the NATS connection is down; new streams
+	// get 1012, and grace closes the open ones if it lasts.
+	brokerDown bool
+	grace      *time.Timer
+	conns      map[*conn]struct{}
+	topics     map[string]*topic
+	byKey      map[string]map[*conn]struct{}
+	wg         sync.WaitGroup // both goroutines of every registered conn
 	// refusals tracks the goroutines closing refused streams (4029,
 	// 1012); each ends within the close wait.
 	refusals sync.WaitGroup
-	shutdown chan struct{} // closed with closed=true
 }
 
 // New returns a hub; call [Hub.Run] to follow the control subjects and
 // [Hub.Shutdown] or [Hub.Close] to end it.
 func New(cfg Config) (*Hub, error) {
+	return newNATSHub(cfg, func(b Broker) Broker { return b })
+}
+
+// newNATSHub is New with the NATS broker passed through wrap, so tests can
+// put faults between NATS and the hub.
+func newNATSHub(cfg Config, wrap func(Broker) Broker) (*Hub, error) {
 	if cfg.NATS == nil {
 		return nil, errors.New("stream: Config.NATS is required")
 	}
@@ -175,7 +228,7 @@ func New(cfg Config) (*Hub, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stream: jetstream: %w", err)
 	}
-	hub, err := newHub(cfg, natsBroker{nc: cfg.NATS, flushTimeout: 5 * time.Second}, newMongoHistory(cfg.DB))
+	hub, err := newHub(cfg, wrap(natsBroker{nc: cfg.NATS, flushTimeout: 5 * time.Second}), newMongoHistory(cfg.DB))
 	if err != nil {
 		return nil, err
 	}
@@ -193,17 +246,19 @@ func newHub(cfg Config, b Broker, h History) (*Hub, error) {
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	hub := &Hub{
-		cfg:      cfg,
-		broker:   b,
-		history:  h,
-		log:      cfg.Logger,
-		metrics:  m,
-		running:  make(chan struct{}),
-		conns:    make(map[*conn]struct{}),
-		topics:   make(map[string]*topic),
-		byKey:    make(map[string]map[*conn]struct{}),
-		shutdown: make(chan struct{}),
+		ctx:     ctx,
+		cancel:  cancel,
+		cfg:     cfg,
+		broker:  b,
+		history: h,
+		log:     cfg.Logger,
+		metrics: m,
+		running: make(chan struct{}),
+		conns:   make(map[*conn]struct{}),
+		topics:  make(map[string]*topic),
+		byKey:   make(map[string]map[*conn]struct{}),
 	}
 	pool := &sync.Pool{}
 	hub.upgrader = websocket.Upgrader{
@@ -223,8 +278,7 @@ func newHub(cfg Config, b Broker, h History) (*Hub, error) {
 
 // Run listens to subscription deletions (closing their streams with
 // 4404), key revocations (1008) and chain heads (for heartbeats) until ctx
-// ends or the hub is shut down or closed; it returns nil then, and an
-// error only when it cannot subscribe.
+// ends; it returns nil then, and an error only when it cannot subscribe.
 func (h *Hub) Run(ctx context.Context) error {
 	subs := []struct {
 		subject string
@@ -235,19 +289,15 @@ func (h *Hub) Run(ctx context.Context) error {
 		{bus.HeadSubject, h.onHead},
 	}
 	for _, s := range subs {
-		unsub, err := h.broker.Subscribe(s.subject, s.handle)
+		unsub, err := h.broker.Subscribe(s.subject, func(m Message) { s.handle(m.Data) })
 		if err != nil {
 			return fmt.Errorf("stream: run: %w", err)
 		}
 		defer unsub()
 	}
 	h.runningOnce.Do(func() { close(h.running) })
-	select {
-	case <-ctx.Done():
-		return nil
-	case <-h.shutdown:
-		return nil
-	}
+	<-ctx.Done()
+	return nil
 }
 
 func (h *Hub) onSubscriptionChange(data []byte) {
@@ -327,6 +377,8 @@ func (h *Hub) serveTransport(t Transport, req Request) *conn {
 	switch {
 	case h.closed:
 		refuse = &DisconnectServiceRestart
+	case h.brokerDown:
+		refuse = &DisconnectBrokerLost
 	case h.cfg.MaxConns > 0 && len(h.conns) >= h.cfg.MaxConns:
 		refuse = &DisconnectTooManyConnections
 	}
@@ -358,7 +410,7 @@ func (h *Hub) serveTransport(t Transport, req Request) *conn {
 	keyConns[c] = struct{}{}
 	tp := h.topics[req.SubscriptionID]
 	if tp == nil {
-		tp = newTopic(req.SubscriptionID)
+		tp = newTopic(h, req.SubscriptionID)
 		h.topics[req.SubscriptionID] = tp
 		c.subscribes = true
 	}
@@ -422,6 +474,133 @@ func (h *Hub) Close() {
 	h.closeAll(DisconnectGoingAway)
 	h.wg.Wait()
 	h.refusals.Wait()
+	h.bgMu.Lock()
+	h.bgClosed = true
+	h.bgMu.Unlock()
+	h.cancel()
+	h.bg.Wait()
+	h.mu.Lock()
+	if h.grace != nil {
+		h.grace.Stop()
+	}
+	h.mu.Unlock()
+}
+
+// goBackground runs fn on a goroutine Close waits for; it reports false
+// (and runs nothing) once Close has begun.
+func (h *Hub) goBackground(fn func()) bool {
+	h.bgMu.Lock()
+	defer h.bgMu.Unlock()
+	if h.bgClosed {
+		return false
+	}
+	h.bg.Go(fn)
+	return true
+}
+
+// retryHistory runs fn until it succeeds, ctx ends, or it has failed for
+// longer than the fill timeout, with a backoff in between.
+func (h *Hub) retryHistory(ctx context.Context, subscriptionID, what string, fn func(context.Context) error) error {
+	wait := mendMinBackoff
+	deadline := time.Now().Add(h.cfg.FillTimeout)
+	for {
+		err := fn(ctx)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("stream: %s: %w", what, err)
+		}
+		h.log.Warn("stream: history failed; retrying", "subscription_id", subscriptionID, "op", what, "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, mendMaxBackoff)
+	}
+}
+
+// BrokerDisconnected tells the hub its NATS connection is down (wire it to
+// the connection's disconnect handler). Open streams stay open for
+// [Config.BrokerGrace] while the client reconnects; past it they close
+// with 1012. New streams are refused with 1012 until it is back.
+func (h *Hub) BrokerDisconnected(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.brokerDown || h.closed {
+		return
+	}
+	h.brokerDown = true
+	h.metrics.brokerDisconnects.Inc()
+	h.log.Warn("stream: NATS connection lost; streams wait for it", "err", err, "grace", h.cfg.BrokerGrace, "streams", len(h.conns))
+	if h.grace != nil {
+		h.grace.Stop()
+	}
+	h.grace = time.AfterFunc(h.cfg.BrokerGrace, h.brokerLost)
+}
+
+// brokerLost closes every stream once the grace after a disconnect ran
+// out with NATS still down.
+func (h *Hub) brokerLost() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.brokerDown {
+		return
+	}
+	n := 0
+	for c := range h.conns {
+		if c.ctx.Err() == nil {
+			n++
+		}
+		c.cancel(DisconnectBrokerLost)
+	}
+	h.metrics.brokerCloses.Add(float64(n))
+	h.log.Warn("stream: NATS still down after the grace; streams closed with 1012", "grace", h.cfg.BrokerGrace, "streams", n)
+}
+
+// BrokerReconnected tells the hub its NATS connection is back (wire it to
+// the connection's reconnect handler). Each subscription with local
+// streams asks history for its newest event (one request each) and fills
+// what it missed while the connection was down.
+func (h *Hub) BrokerReconnected() {
+	h.mu.Lock()
+	if !h.brokerDown {
+		h.mu.Unlock()
+		return
+	}
+	h.brokerDown = false
+	if h.grace != nil {
+		h.grace.Stop()
+	}
+	topics := make([]*topic, 0, len(h.topics))
+	for _, t := range h.topics {
+		topics = append(topics, t)
+	}
+	h.mu.Unlock()
+	h.metrics.brokerReconnects.Inc()
+	h.log.Warn("stream: NATS connection back; checking each subscription for missed events", "subscriptions", len(topics))
+	for _, t := range topics {
+		t.check(gapReconnect)
+	}
+}
+
+// BrokerDropped tells the hub that the NATS client dropped messages of
+// subject (wire it to the connection's error handler, for
+// nats.ErrSlowConsumer). If subject is a subscription's events, that
+// subscription fills what it missed from history.
+func (h *Hub) BrokerDropped(subject string) {
+	id := bus.SubscriptionFromSubject(subject)
+	if id == "" {
+		return
+	}
+	h.mu.Lock()
+	t := h.topics[id]
+	h.mu.Unlock()
+	if t != nil {
+		h.log.Warn("stream: NATS dropped live events; checking history", "subscription_id", id)
+		t.check(gapDropped)
+	}
 }
 
 func (h *Hub) closeAll(d Disconnect) {
@@ -429,52 +608,12 @@ func (h *Hub) closeAll(d Disconnect) {
 	defer h.mu.Unlock()
 	if !h.closed {
 		h.closed = true
-		close(h.shutdown)
+		// Every topic's fill (or start) stops: its streams are closing.
+		h.cancel()
 	}
 	for c := range h.conns {
 		c.cancel(d)
 	}
-}
-
-// topic is the local fan-out of one subscription's NATS subject, shared by
-// every local stream of that subscription.
-type topic struct {
-	id string
-	// ready is closed by the creating stream once the NATS subscription is
-	// active (or failed: err); unsubscribe is set before.
-	ready       chan struct{}
-	unsubscribe func()
-	err         error
-
-	mu    sync.RWMutex
-	conns map[*conn]struct{}
-}
-
-func newTopic(id string) *topic {
-	return &topic{id: id, ready: make(chan struct{}), conns: make(map[*conn]struct{})}
-}
-
-func (t *topic) add(c *conn) {
-	t.mu.Lock()
-	t.conns[c] = struct{}{}
-	t.mu.Unlock()
-}
-
-func (t *topic) remove(c *conn) (left int) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	delete(t.conns, c)
-	return len(t.conns)
-}
-
-// deliver hands msg to every local stream. It never blocks: push only
-// appends to a bounded queue.
-func (t *topic) deliver(msg []byte) {
-	t.mu.RLock()
-	for c := range t.conns {
-		c.push(msg)
-	}
-	t.mu.RUnlock()
 }
 
 // count returns the number of registered streams.

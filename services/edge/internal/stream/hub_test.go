@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -112,14 +113,30 @@ func fakeRound(t *testing.T, rng *rand.Rand) {
 	keys := []string{"key_1", "key_2"}
 	cursors := map[string][]string{}
 	step := uint64(10)
+	// lose is the chance (in eighths) that a published message never
+	// reaches the hub, as on a NATS link that drops; every event is in
+	// history all the same.
+	lose := 0
 	publish := func(sub string, n int) {
 		for range n {
 			step++
 			c := testCursor(step, 0)
 			msg := testEvent(sub, c, int(step), 0)
 			hist.add(sub, Record{Cursor: c, JSON: msg})
+			prev := ""
+			if n := len(cursors[sub]); n > 0 {
+				prev = cursors[sub][n-1]
+			}
 			cursors[sub] = append(cursors[sub], c)
-			broker.Publish(bus.EventsSubject(sub), msg)
+			if rng.IntN(8) < lose {
+				continue
+			}
+			m := Message{Data: msg, Prev: prev}
+			broker.PublishMsg(bus.EventsSubject(sub), m)
+			if rng.IntN(10) == 0 {
+				// A step published again after an ingest's failure.
+				broker.PublishMsg(bus.EventsSubject(sub), m)
+			}
 		}
 	}
 	for _, s := range subs {
@@ -155,8 +172,20 @@ func fakeRound(t *testing.T, rng *rand.Rand) {
 			fs := streams[rng.IntN(len(streams))]
 			fs.ft.disconnect()
 			fs.disconnected = true
-		case op < 80:
+		case op < 70:
 			publish(subs[rng.IntN(len(subs))], 1+rng.IntN(30))
+		case op < 75:
+			lose = 2
+			publish(subs[rng.IntN(len(subs))], 1+rng.IntN(30))
+			lose = 0
+		case op < 80:
+			// The broker connection drops and comes back: what was
+			// published meanwhile never arrives.
+			h.BrokerDisconnected(errors.New("test: link down"))
+			lose = 8
+			publish(subs[rng.IntN(len(subs))], 1+rng.IntN(30))
+			lose = 0
+			h.BrokerReconnected()
 		case op < 88:
 			sub := subs[rng.IntN(len(subs))]
 			control(bus.SubscriptionsSubject, bus.SubscriptionChange{Op: bus.OpDelete, SubscriptionID: sub, Version: 2})

@@ -15,6 +15,14 @@ type metrics struct {
 	replays     *prometheus.CounterVec
 	closes      *prometheus.CounterVec
 	topics      prometheus.Gauge
+
+	// The live path's chain (see topic).
+	gaps              *prometheus.CounterVec
+	filled            prometheus.Counter
+	repeats           prometheus.Counter
+	brokerDisconnects prometheus.Counter
+	brokerReconnects  prometheus.Counter
+	brokerCloses      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -43,11 +51,39 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "mongotron", Subsystem: "edge_stream", Name: "nats_subscriptions",
 			Help: "NATS subscriptions held for subscription ids with local streams.",
 		}),
+		gaps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "mongotron", Subsystem: "edge_stream", Name: "gaps_total",
+			Help: "Gaps found in a subscription's live events and filled from history (or closed with 1012), by cause: link (a message did not name the previous event), reconnect (found after a NATS reconnect), dropped (after the NATS client dropped messages), stream (a stream's replay ended behind the live chain).",
+		}, []string{"cause"}),
+		filled: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "mongotron", Subsystem: "edge_stream", Name: "events_filled_total",
+			Help: "Events read from history to fill gaps in the live events, once per subscription (not per stream).",
+		}),
+		repeats: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "mongotron", Subsystem: "edge_stream", Name: "live_repeats_total",
+			Help: "Live messages dropped because their event had been handed on already (an ingest published a step again).",
+		}),
+		brokerDisconnects: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "mongotron", Subsystem: "edge_stream", Name: "nats_disconnects_total",
+			Help: "Times the edge's NATS connection went down.",
+		}),
+		brokerReconnects: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "mongotron", Subsystem: "edge_stream", Name: "nats_reconnects_total",
+			Help: "Times the edge's NATS connection came back.",
+		}),
+		brokerCloses: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "mongotron", Subsystem: "edge_stream", Name: "broker_loss_closes_total",
+			Help: "Streams closed with 1012 because NATS stayed down past the broker grace.",
+		}),
+	}
+	for _, cause := range []string{gapLink, gapReconnect, gapDropped, gapStream} {
+		m.gaps.WithLabelValues(cause)
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.connections, m.messages, m.replayed, m.replays, m.closes, m.topics} {
+	for _, c := range []prometheus.Collector{m.connections, m.messages, m.replayed, m.replays, m.closes, m.topics,
+		m.gaps, m.filled, m.repeats, m.brokerDisconnects, m.brokerReconnects, m.brokerCloses} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("stream: register metrics: %w", err)
 		}

@@ -6,10 +6,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -80,9 +82,29 @@ func (p *publisher) publish(tb testing.TB, n int) {
 			EventID: "tx" + c + ":0", Kind: "trx_transfer", CreatedAt: time.Now(), JSON: msg,
 		})
 		require.NoError(tb, err)
-		require.NoError(tb, p.env.nc.Publish(bus.EventsSubject(p.sub), msg))
+		require.NoError(tb, p.env.nc.PublishMsg(linkedMsg(p.sub, msg, p.last())))
 		p.all = append(p.all, c)
 	}
+}
+
+// last returns the cursor of the last event published, "" before the
+// first.
+func (p *publisher) last() string {
+	if len(p.all) == 0 {
+		return ""
+	}
+	return p.all[len(p.all)-1]
+}
+
+// linkedMsg is an event message of sub linked to prev, as the ingest
+// publishes it.
+func linkedMsg(sub string, data []byte, prev string) *nats.Msg {
+	m := nats.NewMsg(bus.EventsSubject(sub))
+	m.Data = data
+	if prev != "" {
+		m.Header.Set(bus.PrevCursorHeader, prev)
+	}
+	return m
 }
 
 func (e *env) control(tb testing.TB, subject string, v any) {
@@ -124,8 +146,21 @@ func (l smallBufListener) Accept() (net.Conn, error) {
 // sndbuf bytes (0: the system's autotuned default).
 func startHubSndBuf(tb testing.TB, e *env, cfg Config, sndbuf int) *server {
 	tb.Helper()
+	return startHubWith(tb, e, cfg, sndbuf, nil)
+}
+
+// startHubWith is startHubSndBuf with the NATS broker passed through wrap
+// (nil: none).
+func startHubWith(tb testing.TB, e *env, cfg Config, sndbuf int, wrap func(Broker) Broker) *server {
+	tb.Helper()
+	if wrap == nil {
+		wrap = func(b Broker) Broker { return b }
+	}
 	cfg.NATS, cfg.DB = e.nc, e.db
-	h, err := New(cfg)
+	if cfg.Logger == nil && os.Getenv("MONGOTRON_TEST_LOG") != "" {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	h, err := newNATSHub(cfg, wrap)
 	require.NoError(tb, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

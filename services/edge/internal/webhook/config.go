@@ -69,6 +69,10 @@ type Config struct {
 	// Registerer takes the metrics. Nil registers them nowhere.
 	Registerer prometheus.Registerer
 
+	// Replicas is the replica count of the durable consumer (the
+	// nats.replicas flag). Zero means the events stream's.
+	Replicas int
+
 	// Timeout bounds one attempt. Zero means [DefaultTimeout].
 	Timeout time.Duration
 	// Schedule is the wait after each failed attempt; after the last

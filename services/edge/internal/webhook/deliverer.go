@@ -259,6 +259,9 @@ func (d *Deliverer) intake(ctx context.Context) {
 			PriorityGroups: []string{intakeGroup},
 			PriorityPolicy: jetstream.PriorityPolicyPinned,
 			PinnedTTL:      d.ackWait + pinSlack,
+			// As many copies as the stream (3 in a cluster): the
+			// consumer's state survives the node it was on.
+			Replicas: d.cfg.Replicas,
 		})
 		if err == nil {
 			wait = time.Second

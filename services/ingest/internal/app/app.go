@@ -56,8 +56,9 @@ type Config struct {
 	// MongoURI is the MongoDB connection string (mongodb:// or
 	// mongodb+srv://). It is required.
 	MongoURI string
-	// NATSURL is the NATS server URL (nats:// or tls://). It is required.
-	NATSURL string
+	// NATS lists the NATS servers and the replica count of the events
+	// stream (the nats.* flags).
+	NATS bus.Config
 	// TronNodeURL is the base URL of the Tron full node's HTTP API. It is
 	// required.
 	TronNodeURL string
@@ -104,7 +105,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.HTTP.RegisterFlags(fs)
 	c.Log.RegisterFlags(fs)
 	fs.StringVar(&c.MongoURI, "mongo.uri", "mongodb://127.0.0.1:27017/mongotron", "MongoDB connection `URI`")
-	fs.StringVar(&c.NATSURL, "nats.url", "nats://127.0.0.1:4222", "NATS server `URL`")
+	c.NATS.RegisterFlags(fs)
 	fs.StringVar(&c.TronNodeURL, "tron.node-url", "http://127.0.0.1:8090", "Tron full node HTTP API base `URL`")
 	fs.StringVar(&c.TronAPIKey, "tron.api-key", "", "TronGrid API `key`, sent as TRON-PRO-API-KEY (empty: none)")
 	fs.StringVar(&c.Network, "network", "mainnet", "network `name` written into events")
@@ -124,7 +125,7 @@ func (c *Config) Validate() error {
 		c.HTTP.Validate(),
 		c.Log.Validate(),
 		config.CheckURL("mongo.uri", c.MongoURI, false, "mongodb", "mongodb+srv"),
-		config.CheckURL("nats.url", c.NATSURL, false, "nats", "tls"),
+		c.NATS.Validate(),
 		config.CheckURL("tron.node-url", c.TronNodeURL, false, "http", "https"),
 		nonNegative("poll-interval", c.PollInterval),
 		nonNegative("resync-interval", c.ResyncInterval),
@@ -166,6 +167,9 @@ type App struct {
 
 	// Set by Run once the dependencies are connected; read by /readyz.
 	deps atomic.Pointer[deps]
+	// parts runs the background components; /readyz reports the
+	// failing ones.
+	parts *service.Components
 }
 
 // deps are the connected dependencies, for readiness.
@@ -179,7 +183,7 @@ type deps struct {
 // New binds the HTTP server of cfg. It connects nothing: [App.Run] does.
 // The caller must call [App.Run] or [App.Close].
 func New(cfg Config, logger *slog.Logger) (*App, error) {
-	a := &App{cfg: cfg, logger: logger, reg: prometheus.NewRegistry()}
+	a := &App{cfg: cfg, logger: logger, reg: prometheus.NewRegistry(), parts: &service.Components{Logger: logger}}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", service.Healthz())
@@ -233,6 +237,9 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 		}
 		checks["lease_holder"] = d.lease.Holder()
 		checks["lease_token"] = fmt.Sprint(d.lease.Token())
+		if f := a.parts.FailingSummary(); f != "" {
+			checks["components"], ok = "failing: "+f, false
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -288,9 +295,13 @@ func (a *App) run(ctx context.Context) error {
 	}
 	db := mc.Database(dbName(a.cfg.MongoURI))
 
-	nc, err := nats.Connect(a.cfg.NATSURL, nats.Name(Name), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second), nats.Timeout(startTimeout))
+	nc, err := nats.Connect(a.cfg.NATS.URL, nats.Name(Name), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second), nats.Timeout(startTimeout),
+		// Publishes wait in the client while it reconnects; the follower
+		// retries those not acknowledged, so none needs to survive.
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { a.logger.Warn("nats: disconnected; reconnecting", "err", err) }),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { a.logger.Warn("nats: error", "err", err) }))
 	if err != nil {
-		return fmt.Errorf("nats %s unreachable: %w", a.cfg.NATSURL, err)
+		return fmt.Errorf("nats %s unreachable: %w", a.cfg.NATS.URL, err)
 	}
 	defer nc.Close()
 
@@ -315,7 +326,7 @@ func (a *App) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := follow.EnsureStream(sctx, pub.JetStream(), 0); err != nil {
+	if err := follow.EnsureStream(sctx, pub.JetStream(), 0, a.cfg.NATS.ReplicaCount()); err != nil {
 		return err
 	}
 	// Backfilling subscriptions are held out of live matching until the
@@ -327,6 +338,10 @@ func (a *App) run(ctx context.Context) error {
 		return err
 	}
 	a.logger.Info("subscriptions loaded", "count", mgr.Len(), "ttl_index", ttl)
+	nc.SetReconnectHandler(func(nc *nats.Conn) {
+		a.logger.Warn("nats: reconnected", "server", nc.ConnectedUrlRedacted())
+		mgr.Reconnected()
+	})
 
 	fcfg := follow.Config{
 		Node: client, DB: db, Publisher: pub, Matcher: mgr,
@@ -355,7 +370,7 @@ func (a *App) run(ctx context.Context) error {
 	runner, err = backfill.New(backfill.Config{
 		DB: db, Node: bfClient, Publisher: pub, Live: lead, Fence: lead, Subs: mgr,
 		Decoder:    decode.NewDecoder(decode.DecoderConfig{Network: a.cfg.Network}),
-		Notify:     func(ch bus.SubscriptionChange) { publishChange(nc, ch) },
+		Notify:     func(ch bus.SubscriptionChange) { a.publishChange(nc, ch) },
 		Logger:     a.logger.With("component", "backfill"),
 		Registerer: a.reg,
 	})
@@ -366,15 +381,10 @@ func (a *App) run(ctx context.Context) error {
 
 	// The subscriptions stay loaded on a standby too, so that a takeover
 	// starts matching at once.
-	var wg sync.WaitGroup
-	defer wg.Wait()
 	bctx, bcancel := context.WithCancel(ctx)
+	defer a.parts.Wait()
 	defer bcancel()
-	wg.Go(func() {
-		if err := mgr.Run(bctx, nc); err != nil {
-			a.logger.Error("subscriptions", "err", err)
-		}
-	})
+	a.parts.Go(bctx, "subscriptions", func(ctx context.Context) error { return mgr.Run(ctx, nc) })
 	// Only the leader follows, backfills and sweeps. Each term runs a
 	// fresh follower from the checkpoint the previous leader left,
 	// whoever that was; the lease is released only after the follower
@@ -393,16 +403,22 @@ func (a *App) run(ctx context.Context) error {
 		tctx, tcancel := context.WithCancel(ctx)
 		defer tcancel()
 		wg.Go(func() { a.sweep(tctx, db) })
-		wg.Go(func() { _ = runner.Run(tctx) })
+		backfilling := a.parts.Go(tctx, "backfill", runner.Run)
+		defer func() { <-backfilling }()
 		return f.Run(ctx)
 	})
 }
 
 // publishChange tells the edges and other ingests about a change the
-// ingest made (a backfill handed over); best effort, since they resync.
-func publishChange(nc *nats.Conn, ch bus.SubscriptionChange) {
-	if b, err := json.Marshal(ch); err == nil {
-		_ = nc.Publish(bus.SubscriptionsSubject, b)
+// ingest made (a backfill handed over). A failure is logged and not
+// retried: they resync from MongoDB periodically and on reconnect.
+func (a *App) publishChange(nc *nats.Conn, ch bus.SubscriptionChange) {
+	b, err := json.Marshal(ch)
+	if err == nil {
+		err = nc.Publish(bus.SubscriptionsSubject, b)
+	}
+	if err != nil {
+		a.logger.Warn("publish subscription change; receivers catch up at their next resync", "subscription_id", ch.SubscriptionID, "err", err)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.uber.org/goleak"
 
+	"github.com/mongotron/mongotron/pkg/bus"
 	"github.com/mongotron/mongotron/pkg/logging"
 	"github.com/mongotron/mongotron/pkg/service"
 	"github.com/mongotron/mongotron/pkg/service/servicetest"
@@ -65,7 +66,7 @@ func TestConfig(t *testing.T) {
 					HTTP:        service.HTTPConfig{Addr: ":9000", ShutdownTimeout: 10 * time.Second},
 					Log:         logging.Config{Level: "debug", Format: "auto"},
 					MongoURI:    "mongodb://db:27017/x",
-					NATSURL:     "nats://n:4222",
+					NATS:        bus.Config{URL: "nats://n:4222", Replicas: 1},
 					TronNodeURL: "https://api.trongrid.io",
 					TronAPIKey:  "k",
 					Network:     "mainnet",

@@ -66,7 +66,7 @@ func newWorld(t testing.TB, cfg sim.Config) *world {
 	t.Cleanup(nc.Close)
 	pub, err := follow.NewNATSPublisher(nc)
 	require.NoError(t, err)
-	require.NoError(t, follow.EnsureStream(t.Context(), pub.JetStream(), 0))
+	require.NoError(t, follow.EnsureStream(t.Context(), pub.JetStream(), 0, 1))
 	return &world{s: s, url: url, db: db, nc: nc, js: pub.JetStream(), pub: pub}
 }
 

@@ -130,7 +130,7 @@ func newWorld(b *testing.B, dbName string) *world {
 	b.Cleanup(nc.Close)
 	pub, err := follow.NewNATSPublisher(nc)
 	require.NoError(b, err)
-	require.NoError(b, follow.EnsureStream(b.Context(), pub.JetStream(), 0))
+	require.NoError(b, follow.EnsureStream(b.Context(), pub.JetStream(), 0, 1))
 	return &world{db: db, nc: nc, pub: pub}
 }
 

@@ -164,7 +164,7 @@ func TestNATSPublisher_Publish(t *testing.T) {
 	t.Cleanup(nc.Close)
 	pub, err := follow.NewNATSPublisher(nc)
 	require.NoError(t, err)
-	require.NoError(t, follow.EnsureStream(t.Context(), pub.JetStream(), 0))
+	require.NoError(t, follow.EnsureStream(t.Context(), pub.JetStream(), 0, 1))
 	tests := []struct {
 		name string
 		msgs int

@@ -155,7 +155,7 @@ func newEnv(t testing.TB, mongoURI, dbName, natsURL string) *env {
 	t.Cleanup(nc.Close)
 	pub, err := follow.NewNATSPublisher(nc)
 	require.NoError(t, err)
-	require.NoError(t, follow.EnsureStream(t.Context(), pub.JetStream(), 0))
+	require.NoError(t, follow.EnsureStream(t.Context(), pub.JetStream(), 0, 1))
 	return &env{db: db, nc: nc, js: pub.JetStream(), pub: pub, mgr: subs.New(subs.Config{DB: db})}
 }
 

@@ -12,10 +12,10 @@ import (
 	"github.com/mongotron/mongotron/pkg/bus"
 )
 
-// EnsureStream creates or updates the events stream, idempotently.
-// maxAge zero means [bus.DefaultEventsMaxAge].
-func EnsureStream(ctx context.Context, js jetstream.JetStream, maxAge time.Duration) error {
-	if _, err := js.CreateOrUpdateStream(ctx, bus.EventsStreamConfig(maxAge)); err != nil {
+// EnsureStream creates or updates the events stream, idempotently, with
+// replicas copies (zero: 1). maxAge zero means [bus.DefaultEventsMaxAge].
+func EnsureStream(ctx context.Context, js jetstream.JetStream, maxAge time.Duration, replicas int) error {
+	if _, err := js.CreateOrUpdateStream(ctx, bus.EventsStreamConfig(maxAge, replicas)); err != nil {
 		return fmt.Errorf("follow: stream %s: %w", bus.EventsStream, err)
 	}
 	return nil

@@ -58,6 +58,9 @@ type Manager struct {
 	ix  *match.Index
 	gen atomic.Uint64
 
+	// reconnected wakes Run for a resync after a NATS reconnect; capacity 1.
+	reconnected chan struct{}
+
 	mu       sync.Mutex
 	versions map[string]int64 // held version by subscription id
 	held     map[string]bool  // subscriptions Config.Hold kept out of the index
@@ -71,7 +74,17 @@ func New(cfg Config) *Manager {
 	if cfg.ResyncInterval <= 0 {
 		cfg.ResyncInterval = DefaultResyncInterval
 	}
-	return &Manager{cfg: cfg, log: cfg.Logger, ix: match.New(), versions: map[string]int64{}, held: map[string]bool{}}
+	return &Manager{cfg: cfg, log: cfg.Logger, ix: match.New(), versions: map[string]int64{}, held: map[string]bool{}, reconnected: make(chan struct{}, 1)}
+}
+
+// Reconnected tells Run that the NATS connection came back (wire it to the
+// connection's reconnect handler): control messages published while it
+// was down were lost, so Run resyncs at once.
+func (m *Manager) Reconnected() {
+	select {
+	case m.reconnected <- struct{}{}:
+	default:
+	}
 }
 
 // Match implements [follow.Matcher].
@@ -224,8 +237,8 @@ func parseAll(ss []string) []tron.Address {
 }
 
 // Run applies control messages from nc and resyncs periodically and after
-// every reconnect, until ctx is done. The first resync must have been done
-// by the caller.
+// every reconnect ([Manager.Reconnected]), until ctx is done. The first
+// resync must have been done by the caller.
 func (m *Manager) Run(ctx context.Context, nc *nats.Conn) error {
 	msgs := make(chan *nats.Msg, 1024)
 	sub, err := nc.ChanSubscribe(bus.SubscriptionsSubject, msgs)
@@ -233,14 +246,6 @@ func (m *Manager) Run(ctx context.Context, nc *nats.Conn) error {
 		return fmt.Errorf("subs: subscribe: %w", err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	reconnected := make(chan struct{}, 1)
-	nc.SetReconnectHandler(func(*nats.Conn) {
-		select {
-		case reconnected <- struct{}{}:
-		default:
-		}
-	})
-	defer nc.SetReconnectHandler(nil)
 	t := time.NewTicker(m.cfg.ResyncInterval)
 	defer t.Stop()
 	for {
@@ -256,7 +261,7 @@ func (m *Manager) Run(ctx context.Context, nc *nats.Conn) error {
 			if err := m.Apply(ctx, ch); err != nil {
 				m.log.Warn("control message", "id", ch.SubscriptionID, "err", err)
 			}
-		case <-reconnected:
+		case <-m.reconnected:
 			m.resync(ctx)
 		case <-t.C:
 			m.resync(ctx)

@@ -14,6 +14,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -142,6 +143,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Log == nil {
 		c.Log = io.Discard
+	} else {
+		// The children's log lines arrive on a goroutine each.
+		c.Log = &lockedWriter{w: c.Log}
 	}
 	return c
 }
@@ -791,7 +795,7 @@ func (r *Runner) storeEvents(ctx context.Context, sub string, n int, publish boo
 		if js, err = jetstream.New(r.nc, jetstream.WithPublishAsyncMaxPending(4096)); err != nil {
 			return "", fmt.Errorf("bench: jetstream: %w", err)
 		}
-		if _, err := js.CreateOrUpdateStream(ctx, bus.EventsStreamConfig(0)); err != nil {
+		if _, err := js.CreateOrUpdateStream(ctx, bus.EventsStreamConfig(0, 1)); err != nil {
 			return "", fmt.Errorf("bench: events stream: %w", err)
 		}
 	}
@@ -840,4 +844,16 @@ func (r *Runner) storeEvents(ctx context.Context, sub string, n int, publish boo
 		}
 	}
 	return cursor.Cursor{Step: 1}.String(), nil
+}
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

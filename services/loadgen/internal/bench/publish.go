@@ -77,8 +77,9 @@ type publishStats struct {
 }
 
 // publish sends rate events per second for d, round-robin over subs, on
-// their NATS subjects the way the ingest does; each subscription's cursors
-// increase. It paces by the clock, so a stalled publisher catches up
+// their NATS subjects the way the ingest does: each subscription's cursors
+// increase, and each event links to the one before it
+// (bus.PrevCursorHeader), which the edge checks. It paces by the clock, so a stalled publisher catches up
 // rather than silently publishing less.
 func publish(ctx context.Context, nc *nats.Conn, subs []string, rate float64, d time.Duration) (publishStats, error) {
 	tmpl, err := eventTemplate()
@@ -92,6 +93,7 @@ func publish(ctx context.Context, nc *nats.Conn, subs []string, rate float64, d 
 	// Cursors above any replayed ones; Step is the time, so two runs on
 	// one edge never go backwards.
 	step := uint64(time.Now().UnixNano())
+	prev := make([]string, len(subs))
 	var st publishStats
 	start := time.Now()
 	tick := time.NewTicker(2 * time.Millisecond)
@@ -106,13 +108,19 @@ func publish(ctx context.Context, nc *nats.Conn, subs []string, rate float64, d 
 		for range due {
 			i := st.Published % len(subs)
 			seq := st.Published / len(subs)
-			msg, err := encodeEvent(tmpl, subs[i], cursor.Cursor{Step: step, Pos: uint64(seq)}, seq, time.Now())
+			c := cursor.Cursor{Step: step, Pos: uint64(seq)}
+			msg, err := encodeEvent(tmpl, subs[i], c, seq, time.Now())
 			if err != nil {
 				return st, err
 			}
-			if err := nc.Publish(subjects[i], msg); err != nil {
+			m := &nats.Msg{Subject: subjects[i], Data: msg}
+			if prev[i] != "" {
+				m.Header = nats.Header{bus.PrevCursorHeader: []string{prev[i]}}
+			}
+			if err := nc.PublishMsg(m); err != nil {
 				return st, fmt.Errorf("bench: publish: %w", err)
 			}
+			prev[i] = c.String()
 			st.Published++
 			st.Bytes += len(msg)
 		}
