@@ -2,18 +2,21 @@ package deploycheck_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/stretchr/testify/require"
 )
 
@@ -53,6 +56,26 @@ func binaryOf(s types.ServiceConfig) string {
 // defaultPort is where each binary listens unless told otherwise.
 var defaultPort = map[string]string{"ingest": "8081", "edge": "8080", "tronsim": "8090"}
 
+// imageName is a service's image without its tag ("nats" for
+// nats:2.11-alpine).
+func imageName(s types.ServiceConfig) string {
+	name, _, _ := strings.Cut(s.Image, ":")
+	return name
+}
+
+// natsNodes returns the names of the services that run a NATS server,
+// sorted.
+func natsNodes(p *types.Project) []string {
+	var nodes []string
+	for _, s := range p.Services {
+		if imageName(s) == "nats" {
+			nodes = append(nodes, s.Name)
+		}
+	}
+	slices.Sort(nodes)
+	return nodes
+}
+
 func TestCompose_Services(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -66,13 +89,13 @@ func TestCompose_Services(t *testing.T) {
 			name:     "sim profile",
 			env:      map[string]string{"MONGOTRON_ADMIN_KEY": testAdminKey},
 			profiles: []string{"sim"},
-			want:     []string{"edge-1", "edge-2", "ingest-1", "ingest-2", "lb", "mongo", "nats", "tronsim"},
+			want:     []string{"edge-1", "edge-2", "ingest-1", "ingest-2", "lb", "mongo", "nats-1", "nats-2", "nats-3", "tronsim"},
 			tronURL:  "http://tronsim:8090",
 		},
 		{
 			name:    "real node",
 			env:     map[string]string{"MONGOTRON_ADMIN_KEY": testAdminKey, "MONGOTRON_TRON_NODE_URL": "https://api.trongrid.io", "MONGOTRON_TRON_API_KEY": "k"},
-			want:    []string{"edge-1", "edge-2", "ingest-1", "ingest-2", "lb", "mongo", "nats"},
+			want:    []string{"edge-1", "edge-2", "ingest-1", "ingest-2", "lb", "mongo", "nats-1", "nats-2", "nats-3"},
 			tronURL: "https://api.trongrid.io",
 		},
 	}
@@ -167,7 +190,11 @@ func checkMongotronService(t *testing.T, p *types.Project, s types.ServiceConfig
 	if bin != "tronsim" {
 		require.GreaterOrEqual(t, time.Duration(*s.StopGracePeriod), 10*time.Second+5*time.Second, s.Name)
 		require.Contains(t, s.DependsOn, "mongo")
-		require.Contains(t, s.DependsOn, "nats")
+		nodes := natsNodes(p)
+		require.NotEmpty(t, nodes)
+		for _, n := range nodes {
+			require.Contains(t, s.DependsOn, n, "%s waits for every NATS server", s.Name)
+		}
 	}
 }
 
@@ -176,19 +203,13 @@ func checkMongotronService(t *testing.T, p *types.Project, s types.ServiceConfig
 func checkValue(t *testing.T, p *types.Project, svc, key, v string) {
 	t.Helper()
 	switch {
+	case key == "MONGOTRON_NATS_URL":
+		// A comma-separated list of servers, which nats.go's Connect takes.
+		for _, u := range strings.Split(v, ",") {
+			checkURL(t, p, svc, key, strings.TrimSpace(u))
+		}
 	case strings.HasSuffix(key, "_URI") || strings.HasSuffix(key, "_URL"):
-		u, err := url.Parse(v)
-		require.NoError(t, err, "%s: %s", svc, key)
-		require.NotEmpty(t, u.Host, "%s: %s=%q", svc, key, v)
-		host, port, err := net.SplitHostPort(u.Host)
-		if err != nil {
-			return // a real node's URL without a port
-		}
-		if target, ok := p.Services[host]; ok {
-			require.True(t, servesPort(target, port), "%s: %s points at %s:%s, which %s does not serve", svc, key, host, port, host)
-		} else if host == "tronsim" {
-			t.Fatalf("%s: %s points at tronsim, which is off: the default must only apply with the sim profile", svc, key)
-		}
+		checkURL(t, p, svc, key, v)
 	case strings.HasSuffix(key, "_TIMEOUT") || strings.HasSuffix(key, "_INTERVAL"):
 		_, err := time.ParseDuration(v)
 		require.NoError(t, err, "%s: %s=%q", svc, key, v)
@@ -198,11 +219,27 @@ func checkValue(t *testing.T, p *types.Project, svc, key, v string) {
 	}
 }
 
+func checkURL(t *testing.T, p *types.Project, svc, key, v string) {
+	t.Helper()
+	u, err := url.Parse(v)
+	require.NoError(t, err, "%s: %s", svc, key)
+	require.NotEmpty(t, u.Host, "%s: %s=%q", svc, key, v)
+	host, port, err := net.SplitHostPort(u.Host)
+	if err != nil {
+		return // a real node's URL without a port
+	}
+	if target, ok := p.Services[host]; ok {
+		require.True(t, servesPort(target, port), "%s: %s points at %s:%s, which %s does not serve", svc, key, host, port, host)
+	} else if host == "tronsim" {
+		t.Fatalf("%s: %s points at tronsim, which is off: the default must only apply with the sim profile", svc, key)
+	}
+}
+
 // servesPort tells whether a service listens on port: by its image's
 // well-known port, or by the address it is configured with.
 func servesPort(s types.ServiceConfig, port string) bool {
 	known := map[string][]string{"mongo": {"27017"}, "nats": {"4222"}}
-	if slices.Contains(known[s.Name], port) {
+	if slices.Contains(known[imageName(s)], port) {
 		return true
 	}
 	if bin := binaryOf(s); bin != "" {
@@ -255,8 +292,8 @@ func checkBalancer(t *testing.T, p *types.Project) {
 	require.GreaterOrEqual(t, len(edges), 2)
 }
 
-// checkInfra: MongoDB is a replica set of one with a volume, NATS runs
-// JetStream on a volume.
+// checkInfra: MongoDB is a replica set of one with a volume; NATS is a
+// cluster (checkNATS).
 func checkInfra(t *testing.T, p *types.Project) {
 	t.Helper()
 	mongo := p.Services["mongo"]
@@ -271,14 +308,93 @@ func checkInfra(t *testing.T, p *types.Project) {
 			require.Contains(t, *v, "replicaSet=rs0", s.Name)
 		}
 	}
+	checkNATS(t, p)
+}
 
-	nats := p.Services["nats"]
-	require.True(t, strings.HasPrefix(nats.Image, "nats:"))
-	cmd := strings.Join(nats.Command, " ")
-	require.Contains(t, cmd, "--jetstream")
-	require.Len(t, nats.Volumes, 1)
-	require.Contains(t, cmd, "--store_dir "+nats.Volumes[0].Target)
-	require.Contains(t, p.Volumes, nats.Volumes[0].Source)
+// checkNATS: three NATS servers (the official image) form one cluster
+// with JetStream, read from their commands the way nats-server reads them:
+// distinct server names, each store on a volume of its own, each server
+// routing to the other two on their cluster port. Every service reaches
+// every server, waits for them, and replicates over at most as many.
+func checkNATS(t *testing.T, p *types.Project) {
+	t.Helper()
+	nodes := natsNodes(p)
+	require.Len(t, nodes, 3, "a cluster of three NATS servers")
+	opts := map[string]*server.Options{}
+	serverNames := map[string]string{} // server name -> service
+	stores := map[string]string{}      // volume -> service
+	var cluster string
+	for _, n := range nodes {
+		s := p.Services[n]
+		require.NotEmpty(t, s.Command, n)
+		require.True(t, strings.HasPrefix(s.Command[0], "-"), "%s: the image runs nats-server only for a command that starts with a flag", n)
+		o := natsFromArgs(t, s.Command)
+		opts[n] = o
+		require.True(t, o.JetStream, "%s: JetStream", n)
+
+		require.NotEmpty(t, o.ServerName, "%s: a server name, which clustered JetStream needs", n)
+		require.NotContains(t, serverNames, o.ServerName, "%s: server name %s is also %s's", n, o.ServerName, serverNames[o.ServerName])
+		serverNames[o.ServerName] = n
+		require.NotEmpty(t, o.Cluster.Name, "%s: a cluster name", n)
+		if cluster == "" {
+			cluster = o.Cluster.Name
+		}
+		require.Equal(t, cluster, o.Cluster.Name, "%s: one cluster", n)
+		require.NotZero(t, o.Cluster.Port, "%s listens for routes", n)
+
+		require.Len(t, s.Volumes, 1, n)
+		v := s.Volumes[0]
+		require.Equal(t, types.VolumeTypeVolume, v.Type, n)
+		require.Contains(t, p.Volumes, v.Source, n)
+		require.Equal(t, v.Target, o.StoreDir, "%s: the JetStream store is on the volume", n)
+		require.NotContains(t, stores, v.Source, "%s: volume %s is also %s's store", n, v.Source, stores[v.Source])
+		stores[v.Source] = n
+
+		require.NotZero(t, o.HTTPPort, "%s: the monitoring port, for the health check", n)
+		require.NotNil(t, s.HealthCheck, n)
+		require.Contains(t, strings.Join(s.HealthCheck.Test, " "), fmt.Sprintf("127.0.0.1:%d/healthz?js-", o.HTTPPort), "%s: the health check asks about JetStream", n)
+	}
+	for _, n := range nodes {
+		var routed []string
+		for _, r := range opts[n].Routes {
+			peer, ok := opts[r.Hostname()]
+			require.True(t, ok, "%s routes to %s, no NATS server of the project", n, r.Host)
+			require.Equal(t, strconv.Itoa(peer.Cluster.Port), r.Port(), "%s routes to %s's cluster port", n, r.Hostname())
+			if r.Hostname() != n {
+				routed = append(routed, r.Hostname())
+			}
+		}
+		slices.Sort(routed)
+		others := slices.DeleteFunc(slices.Clone(nodes), func(o string) bool { return o == n })
+		require.Equal(t, others, routed, "%s routes to each other server, once", n)
+	}
+
+	for _, s := range p.Services {
+		v := s.Environment["MONGOTRON_NATS_URL"]
+		if v == nil {
+			continue
+		}
+		var listed []string
+		for _, u := range natsURLs(t, *v) {
+			o, ok := opts[u.Hostname()]
+			require.True(t, ok, "%s: MONGOTRON_NATS_URL names %s, no NATS server", s.Name, u.Hostname())
+			require.Equal(t, strconv.Itoa(natsClientPort(o)), u.Port(), "%s: %s's client port", s.Name, u.Hostname())
+			listed = append(listed, u.Hostname())
+		}
+		slices.Sort(listed)
+		require.Equal(t, nodes, listed, "%s: MONGOTRON_NATS_URL lists every NATS server, once", s.Name)
+	}
+	for _, s := range p.Services {
+		if bin := binaryOf(s); bin != "ingest" && bin != "edge" {
+			continue
+		}
+		v := s.Environment["MONGOTRON_NATS_REPLICAS"]
+		require.NotNil(t, v, "%s: MONGOTRON_NATS_REPLICAS", s.Name)
+		r, err := strconv.Atoi(*v)
+		require.NoError(t, err, "%s: MONGOTRON_NATS_REPLICAS=%q", s.Name, *v)
+		require.Equal(t, 3, r, "%s: a replica on each server", s.Name)
+		require.LessOrEqual(t, r, len(nodes), "%s: no more replicas than NATS servers", s.Name)
+	}
 }
 
 func TestCompose_AdminKeyRequired(t *testing.T) {

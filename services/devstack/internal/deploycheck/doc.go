@@ -4,8 +4,11 @@
 // dependency and MONGOTRON_* variable is checked against the flags the
 // binaries print with --help; deploy/k8s/*.yaml is decoded strictly into
 // the Kubernetes API types and checked for probes, drains, selectors and
-// the environment. deploy/Dockerfile is checked for the facts the other
-// files rely on.
+// the environment. The NATS cluster's configuration in both (command-line
+// flags in one, a configuration file in the other) is read with
+// nats-server's own parser and checked for JetStream, server names, stores
+// and routes. deploy/Dockerfile is checked for the facts the other files
+// rely on.
 package deploycheck
 
 import (

@@ -5,12 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -23,12 +27,13 @@ import (
 
 // manifests holds every object of deploy/k8s, decoded strictly.
 type manifests struct {
-	namespaces  []corev1.Namespace
-	configMaps  map[string]corev1.ConfigMap
-	deployments map[string]appsv1.Deployment
-	services    map[string]corev1.Service
-	hpas        []autoscalingv2.HorizontalPodAutoscaler
-	pdbs        []policyv1.PodDisruptionBudget
+	namespaces   []corev1.Namespace
+	configMaps   map[string]corev1.ConfigMap
+	deployments  map[string]appsv1.Deployment
+	statefulSets map[string]appsv1.StatefulSet
+	services     map[string]corev1.Service
+	hpas         []autoscalingv2.HorizontalPodAutoscaler
+	pdbs         []policyv1.PodDisruptionBudget
 }
 
 var docSep = regexp.MustCompile(`(?m)^---\s*$`)
@@ -46,7 +51,12 @@ func loadManifests(t *testing.T) manifests {
 	files, err := filepath.Glob(filepath.Join(root, "deploy", "k8s", "*.yaml"))
 	require.NoError(t, err)
 	require.NotEmpty(t, files)
-	m := manifests{configMaps: map[string]corev1.ConfigMap{}, deployments: map[string]appsv1.Deployment{}, services: map[string]corev1.Service{}}
+	m := manifests{
+		configMaps:   map[string]corev1.ConfigMap{},
+		deployments:  map[string]appsv1.Deployment{},
+		statefulSets: map[string]appsv1.StatefulSet{},
+		services:     map[string]corev1.Service{},
+	}
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		require.NoError(t, err)
@@ -72,6 +82,10 @@ func loadManifests(t *testing.T) manifests {
 				var o appsv1.Deployment
 				require.NoError(t, strict(j, &o), where)
 				m.deployments[o.Name] = o
+			case "apps/v1 StatefulSet":
+				var o appsv1.StatefulSet
+				require.NoError(t, strict(j, &o), where)
+				m.statefulSets[o.Name] = o
 			case "v1 Service":
 				var o corev1.Service
 				require.NoError(t, strict(j, &o), where)
@@ -179,6 +193,7 @@ func TestK8s_Deployments(t *testing.T) {
 			}
 			require.Contains(t, env, "MONGOTRON_MONGO_URI")
 			require.Contains(t, env, "MONGOTRON_NATS_URL")
+			checkNATSClient(t, m, tt.name, env)
 			switch tt.name {
 			case "edge":
 				require.Equal(t, "(secret)", env["MONGOTRON_ADMIN_KEY"])
@@ -233,14 +248,246 @@ func TestK8s_EdgeScaling(t *testing.T) {
 	require.Equal(t, corev1.ResourceCPU, h.Spec.Metrics[0].Resource.Name)
 	require.Equal(t, autoscalingv2.UtilizationMetricType, h.Spec.Metrics[0].Resource.Target.Type)
 
-	require.Len(t, m.pdbs, 1)
-	p := m.pdbs[0]
+	p := pdbOf(t, m, edge.Spec.Template.Labels)
 	sel, err := metav1.LabelSelectorAsSelector(p.Spec.Selector)
 	require.NoError(t, err)
-	require.True(t, sel.Matches(labels.Set(edge.Spec.Template.Labels)), "the PDB covers the edges")
 	require.False(t, sel.Matches(labels.Set(m.deployments["ingest"].Spec.Template.Labels)))
 	require.NotNil(t, p.Spec.MaxUnavailable)
 	require.Equal(t, 1, p.Spec.MaxUnavailable.IntValue(), "one edge at a time, so clients always have one to reconnect to")
+}
+
+// pdbOf returns the one PodDisruptionBudget that covers pods labelled
+// podLabels.
+func pdbOf(t *testing.T, m manifests, podLabels map[string]string) policyv1.PodDisruptionBudget {
+	t.Helper()
+	var found []policyv1.PodDisruptionBudget
+	for _, p := range m.pdbs {
+		sel, err := metav1.LabelSelectorAsSelector(p.Spec.Selector)
+		require.NoError(t, err, p.Name)
+		if sel.Matches(labels.Set(podLabels)) {
+			found = append(found, p)
+		}
+	}
+	require.Len(t, found, 1, "one PodDisruptionBudget covers the pods labelled %v", podLabels)
+	return found[0]
+}
+
+// natsCluster is the NATS StatefulSet of deploy/k8s with what its pods
+// run.
+type natsCluster struct {
+	sts appsv1.StatefulSet
+	// hosts are the pods' DNS names through the headless Service
+	// (nats-0.nats-headless.mongotron.svc, ...), sorted.
+	hosts []string
+	// opts are the options each pod's nats-server reads, by pod name.
+	opts map[string]*server.Options
+}
+
+// loadNATS finds the NATS StatefulSet and reads, for each of its pods,
+// the configuration file its container is given with --config, with
+// nats-server's own parser and the pod's environment.
+func loadNATS(t *testing.T, m manifests) natsCluster {
+	t.Helper()
+	sts, ok := m.statefulSets["nats"]
+	require.True(t, ok, "a nats StatefulSet")
+	require.NotNil(t, sts.Spec.Replicas)
+	pod := sts.Spec.Template.Spec
+	require.Len(t, pod.Containers, 1)
+	c := pod.Containers[0]
+	if len(c.Command) == 0 {
+		require.True(t, strings.HasPrefix(c.Args[0], "-"), "the image runs nats-server only for arguments that start with a flag")
+	}
+	i := slices.Index(c.Args, "--config")
+	require.GreaterOrEqual(t, i, 0, "nats-server --config FILE")
+	require.Less(t, i+1, len(c.Args))
+	confPath := c.Args[i+1]
+
+	// The file is a key of a ConfigMap mounted in its directory.
+	var conf string
+	for _, vm := range c.VolumeMounts {
+		if vm.MountPath != path.Dir(confPath) {
+			continue
+		}
+		for _, v := range pod.Volumes {
+			if v.Name != vm.Name {
+				continue
+			}
+			require.NotNil(t, v.ConfigMap, "%s is mounted from a ConfigMap", confPath)
+			cm, ok := m.configMaps[v.ConfigMap.Name]
+			require.True(t, ok, "ConfigMap %s exists", v.ConfigMap.Name)
+			conf, ok = cm.Data[path.Base(confPath)]
+			require.True(t, ok, "ConfigMap %s has %s", cm.Name, path.Base(confPath))
+		}
+	}
+	require.NotEmpty(t, conf, "%s is mounted", confPath)
+
+	// The environment the configuration reads: plain values, and the
+	// pod's own name.
+	env := func(podName string) map[string]string {
+		vars := map[string]string{}
+		for _, e := range c.Env {
+			switch {
+			case e.ValueFrom == nil:
+				vars[e.Name] = e.Value
+			case e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.name":
+				vars[e.Name] = podName
+			}
+		}
+		return vars
+	}
+	n := natsCluster{sts: sts, opts: map[string]*server.Options{}}
+	for i := range int(*sts.Spec.Replicas) {
+		name := fmt.Sprintf("%s-%d", sts.Name, i)
+		n.hosts = append(n.hosts, fmt.Sprintf("%s.%s.%s.svc", name, sts.Spec.ServiceName, sts.Namespace))
+		n.opts[name] = natsFromConfig(t, conf, env(name))
+	}
+	slices.Sort(n.hosts)
+	return n
+}
+
+// checkNATSClient: a binary's MONGOTRON_NATS_URL lists every pod of the
+// NATS StatefulSet on its client port, and MONGOTRON_NATS_REPLICAS is 3,
+// no more than the pods.
+func checkNATSClient(t *testing.T, m manifests, bin string, env map[string]string) {
+	t.Helper()
+	n := loadNATS(t, m)
+	var listed []string
+	for _, u := range natsURLs(t, env["MONGOTRON_NATS_URL"]) {
+		listed = append(listed, u.Hostname())
+		podName, _, _ := strings.Cut(u.Hostname(), ".")
+		if o, ok := n.opts[podName]; ok {
+			require.Equal(t, strconv.Itoa(natsClientPort(o)), u.Port(), "%s: %s on its client port", bin, u.Host)
+		}
+	}
+	slices.Sort(listed)
+	require.Equal(t, n.hosts, listed, "%s: MONGOTRON_NATS_URL lists every NATS pod, once", bin)
+
+	r, err := strconv.Atoi(env["MONGOTRON_NATS_REPLICAS"])
+	require.NoError(t, err, "%s: MONGOTRON_NATS_REPLICAS=%q", bin, env["MONGOTRON_NATS_REPLICAS"])
+	require.Equal(t, 3, r, "%s: a replica on each server", bin)
+	require.LessOrEqual(t, r, int(*n.sts.Spec.Replicas), "%s: no more replicas than NATS pods", bin)
+}
+
+func TestK8s_NATSCluster(t *testing.T) {
+	t.Parallel()
+	m := loadManifests(t)
+	require.Len(t, m.namespaces, 1)
+	ns := m.namespaces[0].Name
+	n := loadNATS(t, m)
+	sts := n.sts
+	require.Equal(t, ns, sts.Namespace)
+	require.Equal(t, int32(3), *sts.Spec.Replicas, "three NATS servers")
+	require.Equal(t, appsv1.ParallelPodManagement, sts.Spec.PodManagementPolicy, "the pods start together, to elect a meta leader")
+	podLabels := labels.Set(sts.Spec.Template.Labels)
+	sel, err := metav1.LabelSelectorAsSelector(sts.Spec.Selector)
+	require.NoError(t, err)
+	require.True(t, sel.Matches(podLabels), "the selector matches the pods")
+
+	pod := sts.Spec.Template.Spec
+	require.NotNil(t, pod.SecurityContext.RunAsNonRoot)
+	require.True(t, *pod.SecurityContext.RunAsNonRoot)
+	c := pod.Containers[0]
+	require.True(t, strings.HasPrefix(c.Image, "nats:"), "the official image")
+	ports := map[string]int32{}
+	for _, p := range c.Ports {
+		ports[p.Name] = p.ContainerPort
+	}
+
+	// A volume per pod, where the JetStream store is, and larger than it.
+	require.Len(t, sts.Spec.VolumeClaimTemplates, 1)
+	pvc := sts.Spec.VolumeClaimTemplates[0]
+	size := pvc.Spec.Resources.Requests.Storage()
+	require.False(t, size.IsZero(), "the volume's size")
+	var store string
+	for _, vm := range c.VolumeMounts {
+		if vm.Name == pvc.Name {
+			store = vm.MountPath
+		}
+	}
+	require.NotEmpty(t, store, "the volume %s is mounted", pvc.Name)
+
+	// Each pod: JetStream on its volume, its own server name, the cluster's
+	// name, and a route to every pod, itself included (the server drops
+	// that one), since the three share one file.
+	var cluster string
+	for name, o := range n.opts {
+		require.True(t, o.JetStream, "%s: JetStream", name)
+		require.Equal(t, name, o.ServerName, "%s: its own server name", name)
+		require.Equal(t, store, o.StoreDir, "%s: the JetStream store is on the volume", name)
+		require.Positive(t, o.JetStreamMaxStore, "%s: a limit on the store", name)
+		require.Less(t, o.JetStreamMaxStore, size.Value(), "%s: the store fits its volume", name)
+		require.NotEmpty(t, o.Cluster.Name, name)
+		if cluster == "" {
+			cluster = o.Cluster.Name
+		}
+		require.Equal(t, cluster, o.Cluster.Name, "%s: one cluster", name)
+		require.Equal(t, ports["client"], int32(natsClientPort(o)), "%s: the client port", name)
+		require.Equal(t, ports["cluster"], int32(o.Cluster.Port), "%s: the route port", name)
+		require.Equal(t, ports["monitor"], int32(o.HTTPPort), "%s: the monitoring port", name)
+		var routed []string
+		for _, r := range o.Routes {
+			require.Equal(t, strconv.Itoa(o.Cluster.Port), r.Port(), "%s: route %s on the route port", name, r)
+			routed = append(routed, r.Hostname())
+		}
+		slices.Sort(routed)
+		require.Equal(t, n.hosts, routed, "%s: routes name every pod, once", name)
+	}
+
+	// The headless Service publishes the pods' names, before they are
+	// ready too: a pod is ready only once the routes have formed the
+	// cluster.
+	hs, ok := m.services[sts.Spec.ServiceName]
+	require.True(t, ok, "the headless Service %s", sts.Spec.ServiceName)
+	require.Equal(t, ns, hs.Namespace)
+	require.Equal(t, corev1.ClusterIPNone, hs.Spec.ClusterIP)
+	require.True(t, hs.Spec.PublishNotReadyAddresses)
+	require.True(t, labels.SelectorFromSet(hs.Spec.Selector).Matches(podLabels))
+	// A client Service.
+	var client bool
+	for _, s := range m.services {
+		if s.Spec.ClusterIP == corev1.ClusterIPNone || !labels.SelectorFromSet(s.Spec.Selector).Matches(podLabels) {
+			continue
+		}
+		for _, p := range s.Spec.Ports {
+			client = client || p.TargetPort.String() == "client"
+		}
+	}
+	require.True(t, client, "a Service for the NATS clients")
+
+	// Probes ask the monitoring port's health endpoint.
+	for what, p := range map[string]*corev1.Probe{"startup": c.StartupProbe, "readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
+		require.NotNil(t, p, "a %s probe", what)
+		require.NotNil(t, p.HTTPGet, what)
+		require.Equal(t, "monitor", p.HTTPGet.Port.String(), what)
+		require.True(t, strings.HasPrefix(p.HTTPGet.Path, "/healthz"), what)
+	}
+
+	// Before SIGTERM, preStop puts the server in lame duck mode through
+	// the pid file, on a writable volume; the grace period covers it.
+	for name, o := range n.opts {
+		require.NotNil(t, c.Lifecycle.PreStop.Exec)
+		require.Equal(t, []string{"nats-server", "--signal", "ldm=" + o.PidFile}, c.Lifecycle.PreStop.Exec.Command, name)
+		var writable bool
+		for _, vm := range c.VolumeMounts {
+			writable = writable || (!vm.ReadOnly && strings.HasPrefix(o.PidFile, vm.MountPath+"/"))
+		}
+		require.True(t, writable, "%s: the pid file %s is on a writable volume", name, o.PidFile)
+		require.Positive(t, o.LameDuckDuration, name)
+		require.Positive(t, o.LameDuckGracePeriod, name)
+		require.NotNil(t, pod.TerminationGracePeriodSeconds)
+		grace := time.Duration(*pod.TerminationGracePeriodSeconds) * time.Second
+		require.Greater(t, grace, o.LameDuckGracePeriod+o.LameDuckDuration, "%s: terminationGracePeriodSeconds covers lame duck mode", name)
+	}
+
+	// One server down at a time: the others keep the quorum.
+	p := pdbOf(t, m, sts.Spec.Template.Labels)
+	require.NotNil(t, p.Spec.MaxUnavailable)
+	require.Equal(t, 1, p.Spec.MaxUnavailable.IntValue(), "one NATS server down at a time")
+	for _, d := range m.deployments {
+		pdbSel, err := metav1.LabelSelectorAsSelector(p.Spec.Selector)
+		require.NoError(t, err)
+		require.False(t, pdbSel.Matches(labels.Set(d.Spec.Template.Labels)), "the NATS PDB covers no %s pod", d.Name)
+	}
 }
 
 func TestDockerfile(t *testing.T) {
