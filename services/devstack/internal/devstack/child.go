@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -38,6 +39,8 @@ type child struct {
 	logs     io.Writer
 	logger   *slog.Logger
 	stopWait time.Duration
+	// lifeline, when there is one, kills the child if devstack dies.
+	lifeline *lifeline
 
 	quit     chan struct{}
 	quitOnce sync.Once
@@ -64,22 +67,37 @@ func (c *child) start() (<-chan error, error) {
 	cmd.Env = c.env
 	w := &prefixWriter{prefix: c.name, out: c.logs}
 	cmd.Stdout, cmd.Stderr = w, w
-	// A Ctrl-C on the terminal goes to the whole foreground process
-	// group; the children live in their own so that the stack stops them
-	// in order (edges first) rather than all at once.
+	// Its own process group, and death with devstack: see procAttr.
 	cmd.SysProcAttr = procAttr()
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("devstack: start %s: %w", c.name, err)
-	}
-	c.mu.Lock()
-	c.proc = cmd.Process
-	c.mu.Unlock()
+	started := make(chan error, 1)
 	waitc := make(chan error, 1)
 	go func() {
+		// Linux sends the parent-death signal when the thread that
+		// forked the child ends, not when devstack does
+		// (go.dev/issue/27505). The Go runtime ends a thread only when a
+		// goroutine locked to it returns still locked; holding the
+		// thread from the fork until the child is reaped keeps every
+		// other goroutine off it, so none can lock it and take it down.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		pid := cmd.Process.Pid
+		c.lifeline.add(pid)
+		c.mu.Lock()
+		c.proc = cmd.Process
+		c.mu.Unlock()
+		started <- nil
 		err := cmd.Wait()
+		c.lifeline.remove(pid)
 		w.flush()
 		waitc <- err
 	}()
+	if err := <-started; err != nil {
+		return nil, fmt.Errorf("devstack: start %s: %w", c.name, err)
+	}
 	return waitc, nil
 }
 

@@ -18,7 +18,8 @@ const (
 )
 
 // Main runs the devstack command with args (without the program name)
-// until ctx is done, and returns its exit status: 2 for bad flags, 1 when
+// until ctx is done, and returns its exit status: 2 when the stack cannot
+// start as configured (bad flags, a missing binary, a port in use), 1 when
 // a part failed, 0 after a clean stop. The banner goes to stdout, logs to
 // stderr.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -43,7 +44,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	logger := slog.New(slog.NewTextHandler(stderr, nil)).With("component", "devstack")
 	s, err := New(cfg, Options{Logger: logger, Logs: stderr})
 	if err != nil {
-		fmt.Fprintf(stderr, "devstack: %s\n", strings.ReplaceAll(strings.TrimPrefix(err.Error(), "devstack: "), "\n", "; "))
+		// One line, whatever the number of errors, each without the
+		// prefix that the line already carries.
+		msg := strings.TrimPrefix(err.Error(), "devstack: ")
+		msg = strings.ReplaceAll(strings.ReplaceAll(msg, "\ndevstack: ", "\n"), "\n", "; ")
+		fmt.Fprintf(stderr, "devstack: %s\n", msg)
 		return exitUsage
 	}
 	defer func() { _ = s.Close() }()

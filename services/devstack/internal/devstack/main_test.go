@@ -1,15 +1,19 @@
 package devstack_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"go.uber.org/goleak"
 
 	"github.com/mongotron/mongotron/pkg/testenv"
+	"github.com/mongotron/mongotron/services/devstack/internal/devstack"
 )
 
 // binDir holds the ingest, edge and tronsim binaries built once for the
@@ -17,7 +21,18 @@ import (
 // children slow.
 var binDir string
 
+// runAsDevstack, set to 1 in the environment, makes the test binary run
+// as bin/devstack with its arguments as flags, for tests that kill the
+// stack's own process.
+const runAsDevstack = "DEVSTACK_TEST_RUN_AS_DEVSTACK"
+
 func TestMain(m *testing.M) {
+	if os.Getenv(runAsDevstack) == "1" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := devstack.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
 	os.Exit(run(m))
 }
 

@@ -49,6 +49,10 @@ type Stack struct {
 	// info is written once before ready is closed, read only after.
 	info Info
 
+	// lifeline is set by Run before the first child starts; nil where
+	// the kernel's parent-death signal does its work.
+	lifeline *lifeline
+
 	mu       sync.Mutex
 	children map[string]*child
 }
@@ -62,7 +66,9 @@ type Options struct {
 	Logs io.Writer
 }
 
-// New checks cfg and returns a stack that [Stack.Run] starts.
+// New checks cfg, the binaries, and that every address the stack will
+// listen on is free, and returns a stack that [Stack.Run] starts. A port
+// in use is reported with the process holding it, when it can be found.
 func New(cfg Config, opts Options) (*Stack, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -83,6 +89,9 @@ func New(cfg Config, opts Options) (*Stack, error) {
 		if _, err := os.Stat(filepath.Join(cfg.BinDir, n)); err != nil {
 			return nil, fmt.Errorf("devstack: binary %s not found in %s (run make build, or pass --bin): %w", n, cfg.BinDir, err)
 		}
+	}
+	if err := checkPorts(cfg.listenAddrs()); err != nil {
+		return nil, err
 	}
 	logger := opts.Logger
 	if logger == nil {
@@ -182,6 +191,18 @@ func (s *Stack) Run(ctx context.Context) (err error) {
 		info.AdminKey = "mt_admin_" + randomHex(16)
 	}
 	st.AdminKey = info.AdminKey
+
+	ll, err := newLifeline(s.logger)
+	if err != nil {
+		return err
+	}
+	s.lifeline = ll
+	// Deferred before the children's shutdown, so it runs after it.
+	defer func() {
+		if cerr := ll.close(); cerr != nil {
+			s.logger.Warn("the lifeline did not end cleanly", "err", cerr)
+		}
+	}()
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -300,6 +321,7 @@ func (s *Stack) Run(ctx context.Context) (err error) {
 // launch starts c under supervision and returns once its first start
 // succeeded or failed.
 func (s *Stack) launch(c *child, fatal chan<- error) error {
+	c.lifeline = s.lifeline
 	s.mu.Lock()
 	s.children[c.name] = c
 	s.mu.Unlock()
