@@ -132,7 +132,10 @@ type KeyChange struct {
 
 // Head is the chain head as the leading ingest sees it.
 type Head struct {
-	Block     int64     `json:"head_block"`
-	Committed int64     `json:"committed_block"`
-	Time      time.Time `json:"time"`
+	Block     int64 `json:"head_block"`
+	Committed int64 `json:"committed_block"`
+	// Solidified is the node's solidified (irreversible) block, 0 when not
+	// known yet.
+	Solidified int64     `json:"solidified_block"`
+	Time       time.Time `json:"time"`
 }

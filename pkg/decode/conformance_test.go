@@ -43,8 +43,20 @@ func TestDecodeBlock_Mainnet43811922(t *testing.T) {
 	counts := map[event.Kind]int{}
 	ids := map[string]bool{}
 	transferCalls := 0
+	memos := map[string]int{}
+	flags := map[string]int{}
 	for i, e := range evs {
 		counts[e.Kind]++
+		if e.MemoEncoding != "" {
+			memos[string(e.Kind)+"/"+e.MemoEncoding]++
+		}
+		require.Equal(t, e.Kind.IsTransfer(), e.Flags != nil, "flags on every transfer, on nothing else")
+		if e.Flags != nil && len(e.Flags) == 0 {
+			flags[string(e.Kind)+"/clean"]++
+		}
+		for _, f := range e.Flags {
+			flags[string(e.Kind)+"/"+string(f)]++
+		}
 		require.False(t, ids[e.ID], "duplicate id %s", e.ID)
 		ids[e.ID] = true
 		require.Equal(t, e.TxID+":0", e.ID)
@@ -64,12 +76,31 @@ func TestDecodeBlock_Mainnet43811922(t *testing.T) {
 		event.KindContractCall:  63,
 	}, counts)
 	require.Equal(t, 61, transferCalls, "61 of the calls are transfer(address,uint256)")
+	// The memos of this block are spam, scams among them (links hidden
+	// with zero-width spaces): all valid UTF-8.
+	require.Equal(t, map[string]int{"trx_transfer/utf8": 41, "trc10_transfer/utf8": 60}, memos)
+	// One TRC10 transfer is of the real BTT (id 1002000); the 61 others
+	// are of tokens nobody vouches for. No transfer is of zero.
+	require.Equal(t, map[string]int{"trx_transfer/clean": 73, "trc10_transfer/clean": 1, "trc10_transfer/unverified_token": 61}, flags)
+
+	btt := evs[59]
+	require.Equal(t, "a73bf3d86b236da347599a513edd3fcd3a68fb65d24507fca791ed0d8beea4ef:0", btt.ID)
+	require.Equal(t, "1002000", btt.Data.AssetID)
+	require.Equal(t, "BTTOLD", btt.Token.Symbol)
+	require.Equal(t, 6, *btt.Token.Decimals)
+	require.True(t, btt.Token.Verified)
+	require.Equal(t, "1888", btt.Amount.String())
+	require.Equal(t, "0.001888", btt.AmountDecimal)
+	require.Equal(t, []event.Flag{}, btt.Flags)
+	require.Contains(t, btt.Memo, "sdhas", "a verified token says nothing of its sender's memo")
 
 	first := evs[0]
 	require.Equal(t, "TXHhpqfMYWGHJ4R2FgT44m6gY6Spngb8wd", first.From.String())
 	require.Equal(t, "TJf36AH1KC7UoJwM2gDGg9Pufy2oG1rbgQ", first.To.String())
 	require.Equal(t, "1", first.Amount.String())
 	require.Equal(t, "0.000001", first.AmountDecimal)
+	require.True(t, first.Token.Verified, "TRX is always verified")
+	require.Equal(t, []event.Flag{}, first.Flags)
 
 	out, err := json.Marshal(evs[3])
 	require.NoError(t, err)
@@ -79,7 +110,10 @@ func TestDecodeBlock_Mainnet43811922(t *testing.T) {
 		"tx_id":"de3dee59b20a2ad2cdfefba435232d68379f1695c8619c77e29690f207a7fdc4","tx_index":3,"index":0,
 		"success":true,"confirmations":0,"removed":false,
 		"from":"TTmVQ8ZkpXVkLoGRzffsGxQtextAox6kNG","to":"THtDir5ur5zp1mAjWXaPhYXZskSpaBa83c",
-		"amount":"10000000","data":{"contract_type":"TransferAssetContract","asset_id":"1004089"}}`, string(out))
+		"token":{"verified":false},"amount":"10000000","flags":["unverified_token"],
+		"memo":"F\u200bI\u200bL\u200b空\u200b投\u200b，恭\u200b喜\u200b你\u200b中\u200b签，打\u200b开 ww\u200bw.tro\u200bn0.xy\u200bz 可\u200b兑\u200b换\u200b3\u200b5\u200b0\u200b0\u200bT\u200bR\u200bX",
+		"memo_encoding":"utf8","solidified":false,
+		"data":{"contract_type":"TransferAssetContract","asset_id":"1004089"}}`, string(out))
 }
 
 func TestDecodeBlock_RefusesTamperedData(t *testing.T) {
@@ -141,6 +175,10 @@ func TestDecodeTxInfo_LedgerUSDTTransfers(t *testing.T) {
 			require.Equal(t, want.String(), e.Amount.String())
 			require.Equal(t, "USDT", e.Token.Symbol)
 			require.Equal(t, 6, *e.Token.Decimals)
+			require.True(t, e.Token.Verified, "USDT by its address")
+			// No signer in an info alone: third_party_spender is never set.
+			require.Equal(t, []event.Flag{}, e.Flags)
+			require.Empty(t, e.Memo)
 			require.True(t, e.Success)
 			require.Equal(t, info.BlockNumber, e.Block.Number)
 		}
@@ -265,6 +303,12 @@ func TestDecodeTxInfo_LogKinds(t *testing.T) {
 	require.Equal(t, 3, *evs[3].Data.LogIndex)
 	require.Nil(t, evs[2].Token, "unknown tokens stay unknown")
 	require.Empty(t, evs[2].AmountDecimal)
+	require.True(t, evs[0].Token.Verified)
+	require.Equal(t, []event.Flag{}, evs[0].Flags)
+	require.Nil(t, evs[1].Flags, "approvals carry no flags")
+	for _, e := range evs[2:] {
+		require.Nil(t, e.Flags, "logs carry no flags")
+	}
 }
 
 func itoa(i int) string { return big.NewInt(int64(i)).String() }
@@ -314,6 +358,7 @@ func TestDecodeBlock_PartialInfos(t *testing.T) {
 	require.Equal(t, event.KindTRC20Transfer, evs[2].Kind)
 	require.Equal(t, "2000000000", evs[2].Amount.String())
 	require.Equal(t, "2000", evs[2].AmountDecimal)
+	require.Equal(t, []event.Flag{}, evs[2].Flags, "the transaction's signer is the sender: no third party")
 
 	foreign := append(infos, tron.TxInfo{ID: strings.Repeat("cd", 32)})
 	for _, partial := range []bool{false, true} {

@@ -1,5 +1,56 @@
 // Package decode turns Tron blocks and transaction infos, as the full node
 // returns them, into the events of the public contract.
+//
+// # Event ids
+//
+// An event's id is "<tx_id>:<index>". Within a transaction the index runs
+// over three consecutive ranges, so that ids never collide and never shift:
+//
+//   - 0 … C-1: the transaction's contracts (C = len(raw_data.contract)),
+//     one index per contract whether or not it yields an event;
+//   - C … C+L-1: its logs, in receipt order (L = len(log));
+//   - C+L+k: the internal transfer of the k-th callValueInfo entry, counted
+//     over every frame of internal_transactions in receipt order. Entries
+//     that yield no event (zero values, rejected frames, frames that move
+//     no value, failed transactions) are counted too, so an id does not
+//     depend on what is emitted, and a log's id does not depend on the
+//     internal transactions a node saves.
+//
+// [Decoder.DecodeTxInfo], which has no contract to count, assumes C = 1,
+// the single contract every mainnet transaction has.
+//
+// # Internal transfers
+//
+// A contract moves TRX and TRC10 inside a transaction through the frames
+// of internal_transactions (present only on nodes run with
+// vm.saveInternalTx; see [InternalStats]). Each positive callValueInfo
+// entry of a frame that moved value from caller_address to
+// transferTo_address is one trx_internal_transfer (no tokenId) or
+// trc10_internal_transfer (tokenId, the TRC10 id) event. Frames with
+// rejected set moved nothing, and no frame of a failed transaction did.
+// Only the frames noted "call", "create", "suicide" and
+// "withdrawExpireUnfreezeWhileSuiciding" move value from one account to
+// another: the stake 2.0 frames a contract makes (freezeBalanceV2For…,
+// unfreezeBalanceV2For…, delegateResourceOf…, unDelegateResourceOf…,
+// withdrawReward, voteWitness, …) carry amounts too, but no TRX reaches
+// transferTo_address (a delegation lends resources, the TRX stays frozen
+// with the owner), so they yield no transfer event; a frame with any other
+// or no note yields none either, so that nothing is ever credited on a
+// guess.
+//
+// # Flags and memos
+//
+// Every transfer kind ([event.Kind.IsTransfer]) carries Flags, empty when
+// clean: zero_amount, unverified_token (TRC20 contract or TRC10 id not on
+// the network's built-in list; never TRX) and third_party_spender (TRC20
+// transfers whose transaction signer, the owner_address of its first
+// contract, is neither the sender nor the receiver; [Decoder.DecodeTxInfo]
+// knows no signer and never sets it). trx_transfer and trc10_transfer carry
+// the transaction's raw_data.data as Memo: text the sender chose, which
+// nobody checked.
+//
+// Tokens of events (event.Token) are shared between events (all TRX
+// events, the transfers of one token in a block) and must not be modified.
 package decode
 
 import (
@@ -28,8 +79,10 @@ var ErrMalformed = errors.New("tron: malformed data")
 type DecoderConfig struct {
 	// Network is written into every event. Empty means "mainnet".
 	Network string
-	// Tokens resolves TRC20 symbols and decimals. Nil means the built-in
-	// table of Network.
+	// Tokens resolves TRC20 symbols and decimals, and says which tokens
+	// are verified (TokenInfo.Verified; only built-in table entries are).
+	// Nil means the built-in table of Network. TRC10 tokens are always
+	// looked up in the built-in [tron.WellKnownTRC10] table of Network.
 	Tokens tron.TokenLookup
 	// SkipVerify turns off the block id and txID checks. They are on by
 	// default because a node or proxy that corrupts data must not make us
@@ -50,6 +103,7 @@ type DecoderConfig struct {
 type Decoder struct {
 	network string
 	tokens  tron.TokenLookup
+	trc10   tron.StaticTRC10
 	verify  bool
 	partial bool
 }
@@ -63,6 +117,7 @@ func NewDecoder(cfg DecoderConfig) *Decoder {
 	if d.tokens == nil {
 		d.tokens = tron.WellKnownTokens(d.network)
 	}
+	d.trc10 = tron.WellKnownTRC10(d.network)
 	return d
 }
 
@@ -71,7 +126,7 @@ func (d *Decoder) Network() string { return d.network }
 
 var (
 	sixDecimals = 6
-	trxToken    = &event.Token{Symbol: "TRX", Decimals: &sixDecimals}
+	trxToken    = &event.Token{Symbol: "TRX", Decimals: &sixDecimals, Verified: true}
 )
 
 // BlockRef returns the reference events of b carry.
@@ -95,11 +150,12 @@ func (d *Decoder) DecodeBlock(b *tron.Block, infos []tron.TxInfo) ([]event.Event
 		}
 	}
 	ref := BlockRef(b)
+	var tokens tokenCache
 	byID, err := matchInfos(b, infos, d.partial)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]event.Event, 0, len(b.Transactions)+len(infos)/2)
+	out := make([]event.Event, 0, eventsCap(b, infos))
 	for i := range b.Transactions {
 		tx := &b.Transactions[i]
 		if d.verify {
@@ -114,12 +170,35 @@ func (d *Decoder) DecodeBlock(b *tron.Block, infos []tron.TxInfo) ([]event.Event
 				return nil, fmt.Errorf("%w: block %d: no transaction info for %s", ErrMalformed, ref.Number, tx.TxID)
 			}
 		}
-		out, err = d.appendTx(out, ref, i, tx, info)
+		out, err = d.appendTx(out, ref, i, tx, info, &tokens)
 		if err != nil {
 			return nil, fmt.Errorf("block %d tx %s: %w", ref.Number, tx.TxID, err)
 		}
 	}
 	return out, nil
+}
+
+// eventsCap bounds the events of a block from above, so that the result
+// is allocated once: one per contract, log and positive internal value.
+func eventsCap(b *tron.Block, infos []tron.TxInfo) int {
+	n := 0
+	for i := range b.Transactions {
+		n += len(b.Transactions[i].RawData.Contract)
+	}
+	for i := range infos {
+		n += len(infos[i].Log)
+		for _, f := range infos[i].InternalTransactions {
+			if f.Rejected {
+				continue
+			}
+			for _, v := range f.CallValueInfo {
+				if v.CallValue > 0 {
+					n++
+				}
+			}
+		}
+	}
+	return n
 }
 
 // matchInfos pairs infos with transactions. The node returns them in
@@ -163,10 +242,13 @@ func matchInfos(b *tron.Block, infos []tron.TxInfo, partial bool) (func(int, str
 }
 
 // DecodeTxInfo decodes what a transaction info alone tells: its logs (TRC20
-// transfers, approvals and other logs) and, with no contract to read, no
-// contract event. Log indexes assume the single contract every mainnet
-// transaction has, so ids match those of [Decoder.DecodeBlock]. txIndex is
-// the transaction's position in its block, or -1 when unknown.
+// transfers, approvals and other logs), then its internal transfers, and,
+// with no contract to read, no contract event. Indexes assume the single
+// contract every mainnet transaction has, so ids match those of
+// [Decoder.DecodeBlock]. Without the transaction there is no signer, so
+// third_party_spender is never set, and internal transfers have no
+// Data.ContractType. txIndex is the transaction's position in its block, or
+// -1 when unknown.
 func (d *Decoder) DecodeTxInfo(info *tron.TxInfo, txIndex int) ([]event.Event, error) {
 	if len(info.ID) != 64 {
 		return nil, fmt.Errorf("%w: transaction info id %.80q: want 64 hex digits", ErrMalformed, info.ID)
@@ -179,12 +261,20 @@ func (d *Decoder) DecodeTxInfo(info *tron.TxInfo, txIndex int) ([]event.Event, e
 		ref.Timestamp = time.UnixMilli(info.BlockTimeStamp).UTC()
 	}
 	ok, receipt, msg := txResult(nil, info)
-	return d.appendLogs(nil, ref, txIndex, info.ID, 1, info, ok, receipt, msg)
+	var tokens tokenCache
+	out, err := d.appendLogs(nil, ref, txIndex, info.ID, 1, info, ok, receipt, msg, tron.Address{}, &tokens)
+	if err != nil || !ok {
+		return out, err
+	}
+	return d.appendInternal(out, ref, txIndex, info.ID, 1+len(info.Log), info, "")
 }
 
-func (d *Decoder) appendTx(out []event.Event, ref event.BlockRef, txIndex int, tx *tron.Transaction, info *tron.TxInfo) ([]event.Event, error) {
+func (d *Decoder) appendTx(out []event.Event, ref event.BlockRef, txIndex int, tx *tron.Transaction, info *tron.TxInfo, tokens *tokenCache) ([]event.Event, error) {
 	ok, receipt, msg := txResult(tx, info)
 	contracts := tx.RawData.Contract
+	// signer is the owner of the first contract, the account that signed
+	// the transaction; zero when unknown.
+	var signer tron.Address
 	for ci := range contracts {
 		c := &contracts[ci]
 		// ret holds one result per contract; the first is the
@@ -203,9 +293,12 @@ func (d *Decoder) appendTx(out []event.Event, ref event.BlockRef, txIndex int, t
 			Index:   ci,
 			Success: cok,
 		}
-		keep, err := d.fillContract(&e, c, info)
+		keep, err := d.fillContract(&e, c, info, tx.RawData.Data, ref.Number)
 		if err != nil {
 			return out, fmt.Errorf("contract %d (%s): %w", ci, c.Type, err)
+		}
+		if ci == 0 {
+			signer = e.From
 		}
 		if !keep {
 			continue
@@ -218,10 +311,18 @@ func (d *Decoder) appendTx(out []event.Event, ref event.BlockRef, txIndex int, t
 		}
 		out = append(out, e)
 	}
-	if info != nil {
-		return d.appendLogs(out, ref, txIndex, tx.TxID, len(contracts), info, ok, receipt, msg)
+	if info == nil {
+		return out, nil
 	}
-	return out, nil
+	out, err := d.appendLogs(out, ref, txIndex, tx.TxID, len(contracts), info, ok, receipt, msg, signer, tokens)
+	if err != nil || !ok {
+		return out, err
+	}
+	contractType := ""
+	if len(contracts) > 0 {
+		contractType = contracts[0].Type
+	}
+	return d.appendInternal(out, ref, txIndex, tx.TxID, len(contracts)+len(info.Log), info, contractType)
 }
 
 // txResult says whether a transaction succeeded, from the block's
@@ -261,7 +362,9 @@ func eventID(txID string, index int) string {
 	return txID + ":" + strconv.Itoa(index)
 }
 
-func (d *Decoder) fillContract(e *event.Event, c *tron.Contract, info *tron.TxInfo) (bool, error) {
+// fillContract fills e from contract c. memo is the transaction's
+// raw_data.data (hex) and block its block number.
+func (d *Decoder) fillContract(e *event.Event, c *tron.Contract, info *tron.TxInfo, memo string, block int64) (bool, error) {
 	v := &c.Parameter.Value
 	owner, err := optAddress(v.OwnerAddress, "owner_address")
 	if err != nil {
@@ -275,6 +378,10 @@ func (d *Decoder) fillContract(e *event.Event, c *tron.Contract, info *tron.TxIn
 			return false, err
 		}
 		setTRX(e, v.Amount, true)
+		if err := setMemo(e, memo); err != nil {
+			return false, err
+		}
+		setFlags(e, false, false)
 	case "TransferAssetContract":
 		e.Kind = event.KindTRC10Transfer
 		if e.To, err = optAddress(v.ToAddress, "to_address"); err != nil {
@@ -285,7 +392,12 @@ func (d *Decoder) fillContract(e *event.Event, c *tron.Contract, info *tron.TxIn
 		if err != nil {
 			return false, fmt.Errorf("%w: asset_name is not hex", ErrMalformed)
 		}
-		e.Data = &event.Data{AssetID: string(name)}
+		id := string(name)
+		e.Data = &event.Data{AssetID: id}
+		if err := setMemo(e, memo); err != nil {
+			return false, err
+		}
+		setFlags(e, !d.setTRC10(e, id, block), false)
 	case "TriggerSmartContract":
 		e.Kind = event.KindContractCall
 		if e.Contract, err = optAddress(v.ContractAddress, "contract_address"); err != nil {
@@ -418,7 +530,9 @@ func optAddress(h, field string) (tron.Address, error) {
 	return a, nil
 }
 
-func (d *Decoder) appendLogs(out []event.Event, ref event.BlockRef, txIndex int, txID string, base int, info *tron.TxInfo, ok bool, receipt, msg string) ([]event.Event, error) {
+// appendLogs appends the events of info's logs, indexed from base. signer
+// is the transaction's signer, zero when unknown.
+func (d *Decoder) appendLogs(out []event.Event, ref event.BlockRef, txIndex int, txID string, base int, info *tron.TxInfo, ok bool, receipt, msg string, signer tron.Address, tokens *tokenCache) ([]event.Event, error) {
 	for li := range info.Log {
 		l := &info.Log[li]
 		contract, err := logAddress(l.Address)
@@ -436,10 +550,13 @@ func (d *Decoder) appendLogs(out []event.Event, ref event.BlockRef, txIndex int,
 			Success:  ok,
 			Contract: contract,
 		}
-		if !d.fillTokenLog(&e, l) {
+		if !d.fillTokenLog(&e, l, tokens) {
 			e.Kind = event.KindContractLog
 			li := li
 			e.Data = &event.Data{Topics: l.Topics, Data: l.Data, LogIndex: &li}
+		} else if e.Kind == event.KindTRC20Transfer {
+			thirdParty := !signer.IsZero() && signer != e.From && signer != e.To
+			setFlags(&e, !e.Token.Verified, thirdParty)
 		}
 		if !ok {
 			if e.Data == nil {
@@ -456,7 +573,7 @@ func (d *Decoder) appendLogs(out []event.Event, ref event.BlockRef, txIndex int,
 // addresses and one 32-byte value in data. A Transfer with the value
 // indexed too is a TRC721 transfer of a token id, not an amount, so it stays
 // a contract_log.
-func (d *Decoder) fillTokenLog(e *event.Event, l *tron.Log) bool {
+func (d *Decoder) fillTokenLog(e *event.Event, l *tron.Log, tokens *tokenCache) bool {
 	if len(l.Topics) != 3 || len(l.Data) != 64 {
 		return false
 	}
@@ -479,15 +596,45 @@ func (d *Decoder) fillTokenLog(e *event.Event, l *tron.Log) bool {
 	}
 	e.Amount = tron.AmountFromWord(w[:])
 	if t, ok := d.tokens.Token(e.Contract); ok {
-		tok := &event.Token{Symbol: t.Symbol, Name: t.Name}
+		e.Token = tokens.get(e.Contract, t)
 		if t.Decimals >= 0 {
-			dec := t.Decimals
-			tok.Decimals = &dec
-			e.AmountDecimal = e.Amount.Decimal(dec)
+			e.AmountDecimal = e.Amount.Decimal(t.Decimals)
 		}
-		e.Token = tok
+	} else {
+		// Unknown, and so unverified: the contract's own symbol() would
+		// prove nothing.
+		e.Token = &event.Token{}
 	}
 	return true
+}
+
+// tokenCache shares one event.Token per token contract among the events
+// of one decode call: most logs of a block are of a few tokens, and a
+// token per event would be an allocation per event. An entry serves only
+// for the same answer of the lookup, which may learn during the call.
+type tokenCache struct {
+	n     int
+	addrs [8]tron.Address
+	infos [8]tron.TokenInfo
+	toks  [8]*event.Token
+}
+
+func (c *tokenCache) get(a tron.Address, t tron.TokenInfo) *event.Token {
+	for i := 0; i < c.n; i++ {
+		if c.addrs[i] == a && c.infos[i] == t {
+			return c.toks[i]
+		}
+	}
+	tok := &event.Token{Symbol: t.Symbol, Name: t.Name, Verified: t.Verified}
+	if t.Decimals >= 0 {
+		dec := t.Decimals
+		tok.Decimals = &dec
+	}
+	if c.n < len(c.toks) {
+		c.addrs[c.n], c.infos[c.n], c.toks[c.n] = a, t, tok
+		c.n++
+	}
+	return tok
 }
 
 func wordAddress(topic string, w *[32]byte, dst *tron.Address) bool {

@@ -33,6 +33,18 @@ const (
 	StatusDeleted = "deleted"
 )
 
+// Finalities of a subscription.
+const (
+	// FinalityConfirmations delivers an event once its block has the
+	// subscription's number of confirmations (0 to 19); at fewer than
+	// 19 it may be retracted by a removed event.
+	FinalityConfirmations = "confirmations"
+	// FinalitySolidified delivers an event once the node reports its
+	// block solidified (irreversible): never followed by a removed event.
+	// Confirmations is then ignored.
+	FinalitySolidified = "solidified"
+)
+
 // Directions of a filter.
 const (
 	DirectionIn  = "in"
@@ -60,18 +72,27 @@ type Subscription struct {
 	ID     string `json:"id" bson:"_id"`
 	Tenant string `json:"-" bson:"tenant"`
 
-	Label         string         `json:"label" bson:"label"`
-	Contracts     []string       `json:"contracts" bson:"contracts"`
-	Kinds         []string       `json:"kinds" bson:"kinds"`
-	Direction     string         `json:"direction" bson:"direction"`
-	MinAmount     *string        `json:"min_amount" bson:"min_amount"`
-	MaxAmount     *string        `json:"max_amount" bson:"max_amount"`
-	OnlySuccess   bool           `json:"only_success" bson:"only_success"`
-	Confirmations int            `json:"confirmations" bson:"confirmations"`
-	StartBlock    *int64         `json:"start_block" bson:"start_block"`
-	All           bool           `json:"all" bson:"all"`
-	Webhook       *Webhook       `json:"webhook" bson:"webhook"`
-	Metadata      map[string]any `json:"metadata" bson:"metadata"`
+	Label         string   `json:"label" bson:"label"`
+	Contracts     []string `json:"contracts" bson:"contracts"`
+	Kinds         []string `json:"kinds" bson:"kinds"`
+	Direction     string   `json:"direction" bson:"direction"`
+	MinAmount     *string  `json:"min_amount" bson:"min_amount"`
+	MaxAmount     *string  `json:"max_amount" bson:"max_amount"`
+	OnlySuccess   bool     `json:"only_success" bson:"only_success"`
+	Confirmations int      `json:"confirmations" bson:"confirmations"`
+	// Finality is FinalityConfirmations (empty in documents stored before
+	// it existed) or FinalitySolidified.
+	Finality string `json:"finality" bson:"finality,omitempty"`
+	// ExcludeFlags drops transfer events carrying any of these flags
+	// (event.Flag values).
+	ExcludeFlags []string `json:"exclude_flags" bson:"exclude_flags,omitempty"`
+	// OnlyVerified drops token transfers (TRC20, TRC10) of tokens not on
+	// the network's well-known list; TRX transfers pass.
+	OnlyVerified bool           `json:"only_verified" bson:"only_verified,omitempty"`
+	StartBlock   *int64         `json:"start_block" bson:"start_block"`
+	All          bool           `json:"all" bson:"all"`
+	Webhook      *Webhook       `json:"webhook" bson:"webhook"`
+	Metadata     map[string]any `json:"metadata" bson:"metadata"`
 
 	Status       string    `json:"status" bson:"status"`
 	AddressCount int64     `json:"address_count" bson:"address_count"`
@@ -95,3 +116,6 @@ type Address struct {
 
 // AddressDocID returns the _id of an address entry.
 func AddressDocID(subscriptionID, address string) string { return subscriptionID + ":" + address }
+
+// Solidified reports whether s delivers at the solidified level.
+func (s *Subscription) Solidified() bool { return s.Finality == FinalitySolidified }

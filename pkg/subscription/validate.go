@@ -35,6 +35,8 @@ const (
 	CodeInvalidAmount        = "invalid_amount"
 	CodeInvalidRange         = "invalid_range"
 	CodeInvalidConfirmations = "invalid_confirmations"
+	CodeInvalidFinality      = "invalid_finality"
+	CodeInvalidFlag          = "invalid_flag"
 	CodeInvalidStartBlock    = "invalid_start_block"
 	CodeInvalidWebhook       = "invalid_webhook"
 	CodeInvalidMetadata      = "invalid_metadata"
@@ -145,6 +147,9 @@ type Request struct {
 	MaxAmount     Field[string]         `json:"max_amount"`
 	OnlySuccess   Field[bool]           `json:"only_success"`
 	Confirmations Field[int]            `json:"confirmations"`
+	Finality      Field[string]         `json:"finality"`
+	ExcludeFlags  Field[[]string]       `json:"exclude_flags"`
+	OnlyVerified  Field[bool]           `json:"only_verified"`
 	StartBlock    Field[int64]          `json:"start_block"`
 	All           Field[bool]           `json:"all"`
 	Webhook       Field[Webhook]        `json:"webhook"`
@@ -161,8 +166,10 @@ func (r *Request) New() (*Subscription, []string, error) {
 		Direction:     DirectionAny,
 		OnlySuccess:   true,
 		Confirmations: DefaultConfirmations,
+		Finality:      FinalityConfirmations,
 		Contracts:     []string{},
 		Kinds:         []string{},
+		ExcludeFlags:  []string{},
 	}
 	var es Errors
 	var addrs []string
@@ -202,6 +209,7 @@ func (r *Request) Apply(cur *Subscription) (*Subscription, error) {
 	s := *cur
 	s.Contracts = slices.Clone(cur.Contracts)
 	s.Kinds = slices.Clone(cur.Kinds)
+	s.ExcludeFlags = slices.Clone(cur.ExcludeFlags)
 	var es Errors
 	if r.Addresses.Set {
 		es.add("addresses", CodeNotPatchable, "the address set changes with POST and DELETE /v1/subscriptions/{id}/addresses")
@@ -281,6 +289,31 @@ func (r *Request) applyFilters(s *Subscription) Errors {
 		default:
 			s.Confirmations = c
 		}
+	}
+	if r.Finality.Set {
+		switch f := r.Finality.Value; {
+		case r.Finality.Null:
+			s.Finality = FinalityConfirmations
+		case f == FinalityConfirmations || f == FinalitySolidified:
+			s.Finality = f
+		default:
+			es.add("finality", CodeInvalidFinality, "%q: want confirmations (deliver at the subscription's confirmations) or solidified (once the block is irreversible)", clip(f))
+		}
+	}
+	if r.ExcludeFlags.Set {
+		s.ExcludeFlags = []string{}
+		for i, f := range r.ExcludeFlags.Value {
+			if !event.Flag(f).Valid() {
+				es.add(fmt.Sprintf("exclude_flags[%d]", i), CodeInvalidFlag, "%q is not a flag (known: %s)", clip(f), knownFlags())
+				continue
+			}
+			if !slices.Contains(s.ExcludeFlags, f) {
+				s.ExcludeFlags = append(s.ExcludeFlags, f)
+			}
+		}
+	}
+	if r.OnlyVerified.Set {
+		s.OnlyVerified = !r.OnlyVerified.Null && r.OnlyVerified.Value
 	}
 	if r.All.Set {
 		s.All = r.All.Value
@@ -362,6 +395,15 @@ func ValidateKinds(field string, in []string) ([]string, Errors) {
 		}
 	}
 	return out, es
+}
+
+func knownFlags() string {
+	fs := event.Flags()
+	parts := make([]string, len(fs))
+	for i, f := range fs {
+		parts[i] = string(f)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func knownKinds() string {

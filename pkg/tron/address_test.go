@@ -11,7 +11,7 @@ import (
 	"github.com/mongotron/mongotron/pkg/tron"
 )
 
-// knownPairs are real mainnet addresses from ../shared/fixtures/tron/README.md.
+// knownPairs are real mainnet addresses from pkg/fixtures/testdata/tron/README.md.
 var knownPairs = []struct{ b58, hex string }{
 	{"TJngGWiRMLgNFScEybQxLEKQMNdB4nR6Vx", "4160bb513e91aa723a10a4020ae6fcce39bce7e240"},
 	{"TYD4pB7wGi1p8zK67rBTV3KdfEb9nvNDXh", "41f3f1c189594e2642e5d42d7669b4ec60a69802a9"},

@@ -483,6 +483,39 @@ func (c *Client) NodeInfo(ctx context.Context) (*NodeInfo, error) {
 	return &ni, nil
 }
 
+// SolidityBlockNum parses the number out of SolidityBlock, which java-tron
+// writes as "Num:68123456,ID:0000…"; ok is false when it is absent or not
+// in that form.
+func (ni *NodeInfo) SolidityBlockNum() (int64, bool) {
+	rest, ok := strings.CutPrefix(ni.SolidityBlock, "Num:")
+	if !ok {
+		return 0, false
+	}
+	num, _, _ := strings.Cut(rest, ",")
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return n, true
+}
+
+// SolidHeight returns the node's solidified (irreversible) block number:
+// the solidityBlock of getnodeinfo, a small answer, or, from a node that
+// leaves it out, the number of /walletsolidity/getnowblock's block.
+func (c *Client) SolidHeight(ctx context.Context) (int64, error) {
+	ni, err := c.NodeInfo(ctx)
+	if err == nil {
+		if n, ok := ni.SolidityBlockNum(); ok {
+			return n, nil
+		}
+	}
+	b, berr := c.SolidNowBlock(ctx)
+	if berr != nil {
+		return 0, errors.Join(err, berr)
+	}
+	return b.BlockHeader.RawData.Number, nil
+}
+
 // zeroOwner is 0x41 followed by 20 zero bytes, the conventional caller of
 // read-only calls: java-tron rejects a call without an owner.
 var zeroOwner = Address{AddressPrefix}
