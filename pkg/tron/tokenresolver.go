@@ -33,6 +33,13 @@ type TokenResolverConfig struct {
 	// FetchName also asks contracts for name(), one more call per token.
 	// False leaves Name empty for tokens outside the built-in table.
 	FetchName bool
+	// NoCache turns the cache off, for a caller that keeps its own with
+	// its own refresh policy: every [TokenResolver.Resolve] asks the node
+	// (sharing a lookup already in flight for the same address, within
+	// MaxConcurrent), and [TokenResolver.Token] answers from the built-in
+	// table only. NegativeTTL, ErrorTTL and MaxEntries are then unused.
+	// False caches as described on those fields.
+	NoCache bool
 
 	// NegativeTTL is how long a contract that does not answer decimals()
 	// stays unknown before it is asked again (it may be a proxy that gets
@@ -64,6 +71,7 @@ type TokenResolver struct {
 	table      StaticTokens
 	owner      Address
 	fetchName  bool
+	noCache    bool
 	negTTL     time.Duration
 	errTTL     time.Duration
 	maxEntries int
@@ -113,6 +121,7 @@ func NewTokenResolver(cfg TokenResolverConfig) *TokenResolver {
 		table:      WellKnownTokens(network),
 		owner:      cfg.Owner,
 		fetchName:  cfg.FetchName,
+		noCache:    cfg.NoCache,
 		negTTL:     orDefault(cfg.NegativeTTL, time.Hour),
 		errTTL:     orDefault(cfg.ErrorTTL, 30*time.Second),
 		maxEntries: orDefault(cfg.MaxEntries, 100000),
@@ -208,8 +217,12 @@ func (r *TokenResolver) fresh(e tokenEntry) bool {
 	return e.expires.IsZero() || r.now().Before(e.expires)
 }
 
-// store caches a lookup's result. The caller holds r.mu for writing.
+// store caches a lookup's result, unless the cache is off. The caller
+// holds r.mu for writing.
 func (r *TokenResolver) store(a Address, info TokenInfo, err error) {
+	if r.noCache {
+		return
+	}
 	var ttl time.Duration
 	switch {
 	case err != nil:

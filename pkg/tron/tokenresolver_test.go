@@ -158,7 +158,7 @@ func TestTokenResolver_Resolve(t *testing.T) {
 		wantErr   error
 		wantCalls int
 	}{
-		{"built-in table", nil, false, false, &usdt, TokenInfo{Symbol: "USDT", Name: "Tether USD", Decimals: 6}, true, nil, 0},
+		{"built-in table", nil, false, false, &usdt, TokenInfo{Symbol: "USDT", Name: "Tether USD", Decimals: 6, Verified: true}, true, nil, 0},
 		{"string symbol", fakeToken{selectorDecimals: abiWord(18), selectorSymbol: abiString("WBTT")}, false, false, nil, TokenInfo{Symbol: "WBTT", Decimals: 18}, true, nil, 2},
 		{"bytes32 symbol", fakeToken{selectorDecimals: abiWord(8), selectorSymbol: bytes32("MKR")}, false, false, nil, TokenInfo{Symbol: "MKR", Decimals: 8}, true, nil, 2},
 		{"zero decimals", fakeToken{selectorDecimals: abiWord(0), selectorSymbol: abiString("PTS")}, false, false, nil, TokenInfo{Symbol: "PTS", Decimals: 0}, true, nil, 2},
@@ -325,6 +325,70 @@ func TestTokenResolver_LeaderCancelled(t *testing.T) {
 	info, ok := r.Token(a)
 	require.True(t, ok)
 	require.Equal(t, 2, info.Decimals)
+}
+
+func TestTokenResolver_NoCacheAsksEveryTime(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		token fakeToken
+		down  bool
+		want  TokenInfo
+	}{
+		{"token", fakeToken{selectorDecimals: abiWord(6), selectorSymbol: abiString("NC")}, false, TokenInfo{Symbol: "NC", Decimals: 6}},
+		{"no decimals", fakeToken{}, false, TokenInfo{Decimals: -1}},
+		{"node down", nil, true, TokenInfo{Decimals: -1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			a := testAddr(9)
+			fc := newFakeCaller()
+			fc.tokens[a] = tt.token
+			fc.down[a] = tt.down
+			r := NewTokenResolver(TokenResolverConfig{Client: fc, NoCache: true})
+			for i := 1; i <= 3; i++ {
+				got, err := r.Resolve(t.Context(), a)
+				require.Equal(t, tt.want, got)
+				require.Equal(t, tt.down, err != nil)
+				require.Equal(t, i, fc.count(a, selectorDecimals), "every Resolve asks the node")
+			}
+			_, ok := r.Token(a)
+			require.False(t, ok, "Token answers from the built-in table only")
+			r.mu.RLock()
+			require.Empty(t, r.cache)
+			r.mu.RUnlock()
+		})
+	}
+}
+
+func TestTokenResolver_NoCacheSharesLookups(t *testing.T) {
+	t.Parallel()
+	a := testAddr(10)
+	fc := newFakeCaller()
+	fc.tokens[a] = fakeToken{selectorDecimals: abiWord(2), selectorSymbol: abiString("NCS")}
+	fc.gate = make(chan struct{})
+	r := NewTokenResolver(TokenResolverConfig{Client: fc, NoCache: true})
+	var wg, started sync.WaitGroup
+	for range 8 {
+		started.Add(1)
+		wg.Go(func() {
+			started.Done()
+			info, err := r.Resolve(t.Context(), a)
+			if err != nil || info.Decimals != 2 {
+				t.Errorf("got %+v, %v", info, err)
+			}
+		})
+	}
+	started.Wait()
+	require.Eventually(t, func() bool { return fc.running() == 1 }, 5*time.Second, time.Millisecond)
+	// Every caller has had time to join the lookup rather than start one.
+	require.Never(t, func() bool { return fc.running() > 1 }, 50*time.Millisecond, 5*time.Millisecond)
+	close(fc.gate)
+	wg.Wait()
+	require.Equal(t, 1, fc.count(a, selectorDecimals))
+	_, ok := r.Token(a)
+	require.False(t, ok)
 }
 
 func TestTokenResolver_WaiterCancelled(t *testing.T) {
