@@ -1,7 +1,14 @@
 // Command tronsim is a Tron full node simulator: it serves the java-tron
 // HTTP API over a synthetic chain (deterministic by --seed) or over
 // recorded blocks (--blocks DIR), with reorgs, injected faults and a
-// control API (/sim/mine, /sim/reorg, /sim/status).
+// control API (/sim/mine, /sim/reorg, /sim/status, /sim/traps).
+//
+// A share of the synthetic transactions (--trap-rate) are traps deposit
+// pipelines must survive: internal transactions paying TRX and TRC10 out
+// (some rejected), failed calls listing internal transactions, a fake
+// USDT, address poisoning with lookalike addresses, memos, a token without
+// decimals(). GET /sim/traps?from=&to=&kind= lists them per block; see
+// tronsim -h and package sim.
 //
 // Every flag can also be set from the environment as MONGOTRON_TRONSIM_<FLAG>,
 // upper case with dashes as underscores (MONGOTRON_TRONSIM_ADDR); a flag on
@@ -86,10 +93,16 @@ func parse(args, environ []string) (config, error) {
 	if err := errors.Join(errs...); err != nil {
 		return c, err
 	}
-	// On the command line 0 transactions means empty blocks, where the
-	// zero Config means the default.
+	// On the command line 0 means none (empty blocks, no traps, the head
+	// solid at once), where the zero Config means the default.
 	if c.Sim.TxsPerBlock == 0 {
 		c.Sim.TxsPerBlock = sim.NoTxs
+	}
+	if c.Sim.TrapRate == 0 {
+		c.Sim.TrapRate = sim.NoTraps
+	}
+	if c.Sim.SolidLag == 0 {
+		c.Sim.SolidLag = sim.NoSolidLag
 	}
 	return c, nil
 }
@@ -108,6 +121,35 @@ func (c *config) validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// controlHelp ends the -h output: the control API, and how tests find the
+// traps.
+const controlHelp = `
+Every flag can also be set as MONGOTRON_TRONSIM_<FLAG> (MONGOTRON_TRONSIM_TRAP_RATE).
+
+Control API (never subject to injected faults):
+  POST /sim/mine {"n":N}        produce N blocks (default 1)
+  POST /sim/reorg {"depth":D}   replace the last D blocks; 409 if D > --solid-lag
+  GET  /sim/status              head, solid block, counters, and constant calls
+                                per contract and method ("constant_calls")
+  GET  /sim/traps?from=&to=&kind=
+                                the traps of blocks from..to (default: the last
+                                100), of the given kinds (comma separated):
+                                internal_trx, internal_trc10, rejected_frame,
+                                failed_with_frames, fake_usdt, poisoning,
+                                no_decimals_token, memo_utf8, memo_hex.
+                                Per block: tx_id, tx_index, and frame (index in
+                                internal_transactions) or log_index, from, to,
+                                amount, token_id, signer/victim/lookalike, memo.
+                                Also the fake USDT and no-decimals contracts and
+                                the victim/lookalike pairs.
+
+Traps take the place of ordinary transactions (--trap-rate of them, 0.03 by
+default) and never change block ids. Internal transactions are in the infos
+of /wallet/gettransactioninfobyblocknum unless --no-internal-tx. The
+solidified block (/walletsolidity/..., getnodeinfo "solidityBlock") trails
+the head by --solid-lag blocks, and no reorg goes below it.
+`
 
 func newLogger(w *os.File, level string) *slog.Logger {
 	var lvl slog.Level
@@ -128,6 +170,7 @@ func main() {
 		c.registerFlags(fs)
 		fmt.Fprintln(os.Stderr, "usage: tronsim [flags]")
 		fs.PrintDefaults()
+		fmt.Fprint(os.Stderr, controlHelp)
 		os.Exit(0)
 	}
 	if err != nil {

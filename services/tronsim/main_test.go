@@ -66,6 +66,25 @@ func TestParse(t *testing.T) {
 			require.Equal(t, "127.0.0.1:8090", c.Addr)
 		}, ""},
 		{"argument", []string{"serve"}, nil, nil, "unexpected argument"},
+		{"trap and finality defaults", nil, nil, func(t *testing.T, c config) {
+			require.Equal(t, sim.DefaultTrapRate, c.Sim.TrapRate)
+			require.Equal(t, sim.SolidDepth, c.Sim.SolidLag)
+			require.False(t, c.Sim.NoInternalTxs)
+		}, ""},
+		{"zero means none on the command line", []string{"--trap-rate", "0", "--solid-lag", "0"}, nil, func(t *testing.T, c config) {
+			require.Equal(t, float64(sim.NoTraps), c.Sim.TrapRate)
+			require.Equal(t, sim.NoSolidLag, c.Sim.SolidLag)
+		}, ""},
+		{"trap flags", []string{"--trap-rate", "0.5", "--no-internal-tx", "--solid-lag", "7", "--reorg-every", "3", "--reorg-depth", "7"}, nil, func(t *testing.T, c config) {
+			require.Equal(t, 0.5, c.Sim.TrapRate)
+			require.True(t, c.Sim.NoInternalTxs)
+			require.Equal(t, 7, c.Sim.SolidLag)
+		}, ""},
+		{"trap flags from the environment", nil, map[string]string{"MONGOTRON_TRONSIM_TRAP_RATE": "1", "MONGOTRON_TRONSIM_NO_INTERNAL_TX": "true", "MONGOTRON_TRONSIM_SOLID_LAG": "4"}, func(t *testing.T, c config) {
+			require.Equal(t, 1.0, c.Sim.TrapRate)
+			require.True(t, c.Sim.NoInternalTxs)
+			require.Equal(t, 4, c.Sim.SolidLag)
+		}, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -98,6 +117,8 @@ func TestMain_ExitCodes(t *testing.T) {
 		{"unknown flag", "--bogus", 2},
 		{"malformed flag", "--error-rate=lots", 2},
 		{"invalid config", "--error-rate=2", 2},
+		{"reorg below the solidified block", "--reorg-every=5 --reorg-depth=20", 2},
+		{"trap rate above 1", "--trap-rate=2", 2},
 		{"help", "-h", 0},
 	}
 	for _, tc := range tests {
@@ -114,6 +135,11 @@ func TestMain_ExitCodes(t *testing.T) {
 				require.NoError(t, err)
 			}
 			require.Equal(t, tc.wantCode, code, string(out))
+			if tc.args == "-h" {
+				for _, want := range []string{"-trap-rate", "-no-internal-tx", "-solid-lag", "GET  /sim/traps?from=&to=&kind=", "poisoning", "constant_calls"} {
+					require.Contains(t, string(out), want)
+				}
+			}
 			if tc.wantCode == 2 {
 				lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 				require.Len(t, lines, 1, string(out))

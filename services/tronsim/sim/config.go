@@ -15,11 +15,20 @@ const (
 	DefaultStartBlock    = 60_000_000
 	DefaultBlockInterval = 3 * time.Second
 	DefaultCacheBlocks   = 256
-	// SolidDepth is how far the solidified block trails the head: Tron
-	// solidifies a block after 19 confirmations.
+	// SolidDepth is how far the solidified block trails the head by
+	// default ([Config.SolidLag]): Tron solidifies a block once 19 of the
+	// 27 producers have built on it.
 	SolidDepth = 19
+	// DefaultTrapRate is the default [Config.TrapRate]: a few percent of
+	// transactions, as on mainnet, where memo spam and poisoning are
+	// common but far from the bulk.
+	DefaultTrapRate = 0.03
 	// NoTxs as [Config.TxsPerBlock] makes every block empty.
 	NoTxs = -1
+	// NoTraps as [Config.TrapRate] makes no trap.
+	NoTraps = -1
+	// NoSolidLag as [Config.SolidLag] solidifies the head at once.
+	NoSolidLag = -1
 )
 
 // defaultStartTime is the timestamp of the first block when none is given:
@@ -49,6 +58,11 @@ type Config struct {
 	// StartTime is the timestamp of the start block; later blocks follow
 	// 3 s apart. Zero means 2025-01-01T00:00:00Z.
 	StartTime time.Time
+	// TrapRate is the fraction of synthetic transactions that are traps
+	// (internal transactions, rejected and failed ones, a fake USDT,
+	// address poisoning, memos: see [Sim.Traps]), at most 1. Zero means
+	// 0.03 ([DefaultTrapRate]); negative (see [NoTraps]) means none.
+	TrapRate float64
 
 	// Replay.
 
@@ -67,12 +81,26 @@ type Config struct {
 	// block in replay mode) are there at once and [Sim.Mine] adds more.
 	Instant bool
 
+	// Node.
+
+	// NoInternalTxs makes the node keep no internal transactions, as
+	// java-tron with vm.saveInternalTx = false: transaction infos carry no
+	// internal_transactions even where the chain has them (recorded
+	// blocks included). False serves them.
+	NoInternalTxs bool
+	// SolidLag is how many blocks the solidified block trails the head:
+	// /walletsolidity serves up to it, getnodeinfo reports it, and no
+	// reorg replaces it or anything below. Zero means 19 ([SolidDepth]);
+	// negative (see [NoSolidLag]) means the head is solidified at once.
+	SolidLag int
+
 	// Reorgs.
 
 	// ReorgEvery replaces the last ReorgDepth blocks every ReorgEvery
 	// blocks produced. Zero means never.
 	ReorgEvery int
-	// ReorgDepth is how many blocks an automatic reorg replaces. Zero means 1.
+	// ReorgDepth is how many blocks an automatic reorg replaces, at most
+	// the solid lag. Zero means 1.
 	ReorgDepth int
 
 	// Faults, applied to the node API (/wallet/…, /walletsolidity/…) only.
@@ -110,11 +138,14 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.StartBlock, "start-block", DefaultStartBlock, "number of the first synthetic block")
 	fs.IntVar(&c.InitialBlocks, "initial-blocks", 100, "blocks that exist at start")
 	fs.Var(&startTimeFlag{t: &c.StartTime}, "start-time", `timestamp of the first block, RFC 3339, or "now" (so that the head is about now) (default "now")`)
+	fs.Float64Var(&c.TrapRate, "trap-rate", DefaultTrapRate, "fraction of synthetic transactions that are traps, listed by GET /sim/traps (0: none; 1: all)")
+	fs.BoolVar(&c.NoInternalTxs, "no-internal-tx", false, "keep no internal transactions, as java-tron with vm.saveInternalTx=false: infos carry no internal_transactions")
+	fs.IntVar(&c.SolidLag, "solid-lag", SolidDepth, "blocks the solidified block trails the head; no reorg goes below it (0: the head is solid)")
 	fs.StringVar(&c.BlocksDir, "blocks", "", "replay the recorded blocks of this directory (<number>.json files) instead of generating")
 	fs.DurationVar(&c.BlockInterval, "block-interval", DefaultBlockInterval, "time between blocks")
 	fs.BoolVar(&c.Instant, "instant", false, "release the initial (or all recorded) blocks at once and produce more only on POST /sim/mine")
 	fs.IntVar(&c.ReorgEvery, "reorg-every", 0, "replace the last --reorg-depth blocks every N blocks (0: never)")
-	fs.IntVar(&c.ReorgDepth, "reorg-depth", 1, "blocks an automatic reorg replaces")
+	fs.IntVar(&c.ReorgDepth, "reorg-depth", 1, "blocks an automatic reorg replaces, at most --solid-lag")
 	fs.Float64Var(&c.ErrorRate, "error-rate", 0, "fraction of API requests answered 500/503 or dropped")
 	fs.DurationVar(&c.Latency, "latency", 0, "latency added to every API request")
 	fs.Float64Var(&c.RateLimit, "rate-limit", 0, "API requests per second above which 429 is answered (0: unlimited)")
@@ -177,6 +208,12 @@ func (c *Config) Validate() error {
 	if c.ReorgEvery < 0 || c.ReorgDepth < 0 {
 		errs = append(errs, fmt.Errorf("reorg every %d, depth %d: must not be negative", c.ReorgEvery, c.ReorgDepth))
 	}
+	if lag, depth := c.solidLag(), max(c.ReorgDepth, 1); c.ReorgEvery > 0 && depth > lag {
+		errs = append(errs, fmt.Errorf("reorg depth %d: deeper than the solid lag %d, it would replace solidified blocks", depth, lag))
+	}
+	if c.TrapRate > 1 {
+		errs = append(errs, fmt.Errorf("trap rate %g: must be at most 1", c.TrapRate))
+	}
 	if c.ReorgEvery > 0 && c.BlocksDir != "" {
 		errs = append(errs, errors.New("reorgs: a replayed chain cannot reorg"))
 	}
@@ -206,6 +243,13 @@ func (c Config) withDefaults() Config {
 	case c.TxsPerBlock < 0:
 		c.TxsPerBlock = 0
 	}
+	switch {
+	case c.TrapRate == 0:
+		c.TrapRate = DefaultTrapRate
+	case c.TrapRate < 0:
+		c.TrapRate = 0
+	}
+	c.SolidLag = c.solidLag()
 	if c.Addresses == 0 {
 		c.Addresses = DefaultAddresses
 	}
@@ -229,6 +273,17 @@ func (c Config) withDefaults() Config {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return c
+}
+
+// solidLag returns the lag SolidLag stands for.
+func (c *Config) solidLag() int {
+	switch {
+	case c.SolidLag == 0:
+		return SolidDepth
+	case c.SolidLag < 0:
+		return 0
+	}
+	return c.SolidLag
 }
 
 // ReadHeaderTimeout is the header read timeout of the servers that serve a

@@ -46,11 +46,36 @@ type callAnswer struct {
 	Transaction    *callTx    `json:"transaction,omitempty"`
 }
 
+// methodNames maps a selector to its signature, for the call counts.
+var methodNames = func() map[string]string {
+	m := make(map[string]string, len(viewSelectors))
+	for name, sel := range viewSelectors {
+		m[sel] = name
+	}
+	return m
+}()
+
 // triggerConstantContract answers the TRC20 views of the tokens the chain
-// moves (decimals, symbol, name, balanceOf). Any other contract is not
-// there, and any other method reverts, as a node would say.
+// moves (decimals, symbol, name, balanceOf), except decimals() of the
+// token that has none. Any other contract is not there, and any other
+// method reverts, as a node would say. Every call with a valid contract
+// address is counted.
 func (s *Sim) triggerConstantContract(w http.ResponseWriter, p params, maxNum int64) {
 	contract, err := tron.ParseAddress(p.ContractAddress)
+	sel, args := "", p.Parameter
+	method := strings.ReplaceAll(p.FunctionSelector, " ", "")
+	if len(p.Data) >= 8 {
+		sel, args = strings.ToLower(p.Data[:8]), p.Data[8:]
+		method = sel
+		if name, ok := methodNames[sel]; ok {
+			method = name
+		}
+	} else {
+		sel = viewSelectors[method]
+	}
+	if err == nil {
+		s.countCall(contract, method)
+	}
 	tok, known := s.tokens[contract]
 	if err != nil || !known {
 		writeJSONValue(w, http.StatusOK, callAnswer{Result: callResult{
@@ -59,11 +84,8 @@ func (s *Sim) triggerConstantContract(w http.ResponseWriter, p params, maxNum in
 		}})
 		return
 	}
-	sel, args := "", p.Parameter
-	if len(p.Data) >= 8 {
-		sel, args = strings.ToLower(p.Data[:8]), p.Data[8:]
-	} else {
-		sel = viewSelectors[strings.ReplaceAll(p.FunctionSelector, " ", "")]
+	if tok.NoDecimals && sel == gen.SelectorDecimals {
+		sel = "" // reverts below
 	}
 	var out string
 	switch sel {

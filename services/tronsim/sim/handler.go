@@ -112,6 +112,7 @@ func (s *Sim) routes() http.Handler {
 	mux.HandleFunc("/sim/mine", s.handleMine)
 	mux.HandleFunc("/sim/reorg", s.handleReorg)
 	mux.HandleFunc("/sim/status", s.handleStatus)
+	mux.HandleFunc("/sim/traps", s.handleTraps)
 	return mux
 }
 

@@ -9,8 +9,9 @@ import (
 // for good, and a typo should not take the simulator down.
 const maxMine = 1_000_000
 
-// The control API: /sim/mine, /sim/reorg and /sim/status. It is never
-// subject to injected faults, so tests can always drive the chain.
+// The control API: /sim/mine, /sim/reorg, /sim/status and /sim/traps
+// (traps.go). It is never subject to injected faults, so tests can always
+// drive the chain.
 
 // headAnswer is what /sim/mine and /sim/reorg return.
 type headAnswer struct {
@@ -55,7 +56,8 @@ func (s *Sim) handleMine(w http.ResponseWriter, r *http.Request) {
 	writeJSONValue(w, http.StatusOK, s.headAnswer())
 }
 
-// handleReorg replaces the last depth blocks (default 1).
+// handleReorg replaces the last depth blocks (default 1); 409 when it
+// cannot (replay mode, or a solidified block in the way).
 func (s *Sim) handleReorg(w http.ResponseWriter, r *http.Request) {
 	p, ok := controlParams(w, r)
 	if !ok {

@@ -127,7 +127,9 @@ func TestSim_Reorg(t *testing.T) {
 	}{
 		{"one", 1, 1},
 		{"three", 3, 3},
-		{"deeper than the chain", 100, 10},
+		// The first block is the solidified one while the chain is
+		// shorter than the lag.
+		{"deeper than the chain", 15, 9},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -516,6 +518,12 @@ func TestConfig_Validate(t *testing.T) {
 		{"negative latency", sim.Config{Latency: -1}, "latency"},
 		{"replay reorgs", sim.Config{BlocksDir: "x", ReorgEvery: 3}, "replayed"},
 		{"several at once", sim.Config{RateLimit: -1, CacheBlocks: -1}, "cache blocks"},
+		{"trap rate above 1", sim.Config{TrapRate: 1.5}, "trap rate"},
+		{"no traps", sim.Config{TrapRate: sim.NoTraps}, ""},
+		{"reorg deeper than the default lag", sim.Config{ReorgEvery: 5, ReorgDepth: 20}, "solid lag 19"},
+		{"reorg deeper than the lag", sim.Config{ReorgEvery: 5, ReorgDepth: 4, SolidLag: 3}, "solid lag 3"},
+		{"reorg with the head solid", sim.Config{ReorgEvery: 5, SolidLag: sim.NoSolidLag}, "solid lag 0"},
+		{"reorg at the lag", sim.Config{ReorgEvery: 5, ReorgDepth: 3, SolidLag: 3}, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -7,10 +7,16 @@ import (
 	"sync"
 
 	"github.com/mongotron/mongotron/pkg/tron"
+	"github.com/mongotron/mongotron/services/tronsim/internal/gen"
 )
 
 // ErrNoBlock is returned for a block number the chain does not have (yet).
 var ErrNoBlock = errors.New("tronsim: no such block")
+
+// ErrSolidified is returned for a reorg that would replace a solidified
+// block: deeper than [Config.SolidLag], or on a chain whose every block is
+// solidified.
+var ErrSolidified = errors.New("tronsim: a reorg cannot replace solidified blocks")
 
 // ErrUnsupported is returned for an operation the chain's mode cannot do,
 // such as a reorg of a replayed chain.
@@ -28,7 +34,7 @@ type source interface {
 	entry(n int64) (*entry, error)
 	// mine produces (or releases) up to n blocks and returns the new head.
 	mine(n int) int64
-	// reorg replaces the last depth blocks.
+	// reorg replaces the last depth blocks, never a solidified one.
 	reorg(depth int) error
 	// reorgs returns how many reorgs happened.
 	reorgs() int
@@ -43,6 +49,8 @@ type entry struct {
 	number int64
 	block  tron.Block
 	infos  []tron.TxInfo
+	// traps lists the traps of a synthetic block; nil for none.
+	traps []gen.Trap
 
 	jsonOnce  sync.Once
 	blockJSON []byte
@@ -138,3 +146,21 @@ func (c *blockCache) tx(id string) (txLoc, bool) {
 	l, ok := c.txs[id]
 	return l, ok
 }
+
+// stripInternalTxs removes the internal transactions of infos in place, as
+// a node that does not save them serves its infos. It reports whether
+// there were any.
+func stripInternalTxs(infos []tron.TxInfo) bool {
+	found := false
+	for i := range infos {
+		if infos[i].InternalTransactions != nil {
+			infos[i].InternalTransactions = nil
+			found = true
+		}
+	}
+	return found
+}
+
+// solidOf returns the solidified block of a chain from first to head: lag
+// blocks below the head, but never below the first block.
+func solidOf(head, first int64, lag int) int64 { return max(head-int64(lag), first) }

@@ -19,9 +19,10 @@ import (
 // over time up to the highest number present; numbers missing from the
 // directory do not exist.
 type replay struct {
-	dir     string
-	nums    []int64 // sorted
-	present map[int64]bool
+	dir        string
+	noInternal bool
+	nums       []int64 // sorted
+	present    map[int64]bool
 
 	mu       sync.Mutex
 	released int // index in nums of the head
@@ -43,7 +44,7 @@ func newReplay(cfg Config) (*replay, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tronsim: blocks directory: %w", err)
 	}
-	r := &replay{dir: cfg.BlocksDir, present: make(map[int64]bool), cache: newBlockCache(cfg.CacheBlocks), txIndex: make(map[string]int64), indexed: make(map[int64]bool)}
+	r := &replay{dir: cfg.BlocksDir, noInternal: cfg.NoInternalTxs, present: make(map[int64]bool), cache: newBlockCache(cfg.CacheBlocks), txIndex: make(map[string]int64), indexed: make(map[int64]bool)}
 	for _, de := range des {
 		name, ok := strings.CutSuffix(de.Name(), ".json")
 		if !ok || de.IsDir() {
@@ -147,6 +148,10 @@ func (r *replay) load(n int64) (*entry, error) {
 	}
 	if e.infos == nil {
 		e.infos = []tron.TxInfo{}
+	}
+	if r.noInternal && stripInternalTxs(e.infos) {
+		// Rendered again, from the parsed infos, without them.
+		e.infosJSON = nil
 	}
 	return e, nil
 }

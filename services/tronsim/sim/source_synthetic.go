@@ -23,6 +23,8 @@ type synthetic struct {
 	startMs    int64
 	reorgEvery int
 	reorgDepth int
+	solidLag   int
+	noInternal bool
 	mu         sync.Mutex
 	ids        [][32]byte // ids[i] is the id of block start-1+i; ids[0] is the start block's parent
 	forks      map[int64]uint32
@@ -32,11 +34,13 @@ type synthetic struct {
 
 func newSynthetic(cfg Config) *synthetic {
 	s := &synthetic{
-		g:          gen.New(gen.Config{Seed: cfg.Seed, TxsPerBlock: cfg.TxsPerBlock, Addresses: cfg.Addresses}),
+		g:          gen.New(gen.Config{Seed: cfg.Seed, TxsPerBlock: cfg.TxsPerBlock, Addresses: cfg.Addresses, TrapRate: cfg.TrapRate}),
 		start:      cfg.StartBlock,
 		startMs:    cfg.StartTime.UnixMilli(),
 		reorgEvery: cfg.ReorgEvery,
 		reorgDepth: cfg.ReorgDepth,
+		solidLag:   cfg.SolidLag,
+		noInternal: cfg.NoInternalTxs,
 		forks:      make(map[int64]uint32),
 		cache:      newBlockCache(cfg.CacheBlocks),
 	}
@@ -106,31 +110,50 @@ func (s *synthetic) mine(n int) int64 {
 }
 
 // mineLocked appends n blocks; with reorgs, every reorgEvery-th block
-// produced triggers one.
+// produced triggers one, clamped to the blocks above the solidified one
+// (none while the chain is shorter than the lag allows).
 func (s *synthetic) mineLocked(n int, reorgs bool) {
 	for range n {
 		s.appendLocked()
 		if reorgs && s.reorgEvery > 0 && (s.headLocked()-s.start+1)%int64(s.reorgEvery) == 0 {
-			s.reorgLocked(s.reorgDepth)
+			if d := min(int64(s.reorgDepth), s.unsolidLocked()); d > 0 {
+				s.reorgLocked(int(d))
+			}
 		}
 	}
 }
 
+// unsolidLocked returns how many blocks are above the solidified one.
+func (s *synthetic) unsolidLocked() int64 {
+	head := s.headLocked()
+	return head - solidOf(head, s.start, s.solidLag)
+}
+
+// reorg replaces the last depth blocks. A depth beyond the solid lag is
+// refused; on a chain shorter than the lag it is clamped to the blocks
+// above the first.
 func (s *synthetic) reorg(depth int) error {
 	if depth < 1 {
 		return fmt.Errorf("tronsim: reorg depth %d: must be at least 1", depth)
 	}
+	if depth > s.solidLag {
+		return fmt.Errorf("%w: depth %d is deeper than the solid lag %d", ErrSolidified, depth, s.solidLag)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.reorgLocked(depth)
+	unsolid := s.unsolidLocked()
+	if unsolid == 0 {
+		return fmt.Errorf("%w: every block up to the head is solidified", ErrSolidified)
+	}
+	s.reorgLocked(int(min(int64(depth), unsolid)))
 	return nil
 }
 
-// reorgLocked replaces the last depth blocks (at most the whole chain) with
-// blocks of a new fork generation: new witness, new transactions, new ids.
+// reorgLocked replaces the last depth blocks with blocks of a new fork
+// generation: new witness, new transactions, new ids. The caller keeps
+// depth within the blocks above the solidified one.
 func (s *synthetic) reorgLocked(depth int) {
 	head := s.headLocked()
-	depth = int(min(int64(depth), head-s.start+1))
 	s.reorgCount++
 	from := head - int64(depth) + 1
 	s.ids = s.ids[:from-s.start+1]
@@ -164,11 +187,14 @@ func (s *synthetic) entry(n int64) (*entry, error) {
 	// Generation takes a millisecond or two, so it runs unlocked; two
 	// requests for the same uncached block may both generate it, which is
 	// harmless.
-	b, infos, err := s.g.Block(gen.BlockInput{Header: h, ID: hex.EncodeToString(id[:]), Fork: fork, Recent: recent})
+	out, err := s.g.Block(gen.BlockInput{Header: h, ID: hex.EncodeToString(id[:]), Fork: fork, Recent: recent})
 	if err != nil {
 		return nil, fmt.Errorf("tronsim: %w", err)
 	}
-	e := &entry{number: n, block: b, infos: infos}
+	if s.noInternal {
+		stripInternalTxs(out.Infos)
+	}
+	e := &entry{number: n, block: out.Block, infos: out.Infos, traps: out.Traps}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -8,8 +8,10 @@ import (
 )
 
 // With visible=true java-tron prints the address fields of its messages in
-// base58check and TRC10 asset names as text; every other bytes field stays
-// hex, and so do log addresses (20 bytes, not an account address).
+// base58check (internal transactions' caller_address and
+// transferTo_address included) and TRC10 asset names as text; every other
+// bytes field stays hex, and so do log addresses (20 bytes, not an account
+// address).
 
 func base58(h string) string {
 	if h == "" {
@@ -69,6 +71,15 @@ func visibleTx(tx *tron.Transaction) tron.Transaction {
 
 func visibleInfo(info tron.TxInfo) tron.TxInfo {
 	info.ContractAddress = base58(info.ContractAddress)
+	if info.InternalTransactions != nil {
+		its := make([]tron.InternalTx, len(info.InternalTransactions))
+		for i, it := range info.InternalTransactions {
+			it.CallerAddress = base58(it.CallerAddress)
+			it.TransferToAddress = base58(it.TransferToAddress)
+			its[i] = it
+		}
+		info.InternalTransactions = its
+	}
 	return info
 }
 

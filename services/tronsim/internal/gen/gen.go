@@ -4,6 +4,12 @@
 // fork generation and the ids of the few blocks before it (its parent and
 // the blocks its transactions reference), never on the content of earlier
 // blocks, so any block can be regenerated on demand.
+//
+// A share of the transactions ([Config.TrapRate]) are traps: what real
+// chains hold and deposit pipelines must survive (internal transactions,
+// rejected ones, failed calls listing them, a fake USDT, address
+// poisoning with lookalike addresses, memos). [Output.Traps] says where
+// each one is.
 package gen
 
 import (
@@ -26,19 +32,28 @@ type Config struct {
 	// Addresses is the size of the account population. Zero or less means
 	// 10000; fewer than 2 is raised to 2 so a transfer has two ends.
 	Addresses int
+	// TrapRate is the fraction of transactions that are traps (see
+	// [TrapKind]) instead of ordinary ones, at most 1. Zero or less means
+	// none.
+	TrapRate float64
 }
 
 // Generator makes blocks. It holds no mutable state after New and is safe
 // for concurrent use.
 type Generator struct {
-	seed      uint64
-	txs       int
+	seed uint64
+	txs  int
+	// n is the size of the Zipf-skewed population; pop holds it.
+	n         int
 	pop       []account
 	witnesses []account
 	tokens    []Token
 	// otherWeights is the cumulative weight of tokens[1:].
 	otherWeights []int
 	router       account
+	// trapPPM is the share of traps, per million transactions.
+	trapPPM uint64
+	world   trapWorld
 }
 
 // New returns a generator for cfg.
@@ -48,7 +63,11 @@ func New(cfg Config) *Generator {
 		n = 10000
 	}
 	n = max(n, 2)
-	g := &Generator{seed: cfg.Seed, txs: max(cfg.TxsPerBlock, 0)}
+	g := &Generator{seed: cfg.Seed, txs: max(cfg.TxsPerBlock, 0), n: n}
+	if cfg.TrapRate > 0 {
+		g.trapPPM = uint64(min(cfg.TrapRate, 1) * 1_000_000)
+	}
+	g.world = newTrapWorld(cfg.Seed)
 	g.pop = make([]account, n)
 	for i := range g.pop {
 		g.pop[i] = newAccount(derive(cfg.Seed, "account", uint64(i)))
@@ -82,7 +101,8 @@ func MainnetTokens() []Token {
 	return out
 }
 
-// Tokens returns the TRC20 tokens the chain moves, USDT first.
+// Tokens returns the mainnet TRC20 tokens the chain moves, USDT first;
+// [Generator.TrapTokens] returns the others.
 func (g *Generator) Tokens() []Token { return append([]Token(nil), g.tokens...) }
 
 // Router returns the address of the simulated swap router contract.
@@ -158,11 +178,24 @@ type BlockInput struct {
 	Recent []string
 }
 
-// Block returns a block and its transaction infos.
-func (g *Generator) Block(in BlockInput) (tron.Block, []tron.TxInfo, error) {
+// Output is a generated block.
+type Output struct {
+	Block tron.Block
+	// Infos holds one transaction info per transaction, in order.
+	Infos []tron.TxInfo
+	// Traps lists the block's traps in transaction order; nil when it
+	// has none.
+	Traps []Trap
+}
+
+// Block returns a block, its transaction infos and its traps. A trap
+// takes the place of the ordinary transaction at its position, which is
+// generated all the same so that the other transactions of the block do
+// not depend on where the traps are.
+func (g *Generator) Block(in BlockInput) (Output, error) {
 	h := in.Header
 	if len(in.Recent) == 0 {
-		return tron.Block{}, nil, fmt.Errorf("gen: block %d: no recent block ids to reference", h.Number)
+		return Output{}, fmt.Errorf("gen: block %d: no recent block ids to reference", h.Number)
 	}
 	r := rand.New(rand.NewPCG(mix(g.seed, uint64(h.Number), uint64(in.Fork), 2), mix(g.seed, uint64(h.Number), uint64(in.Fork), 3)))
 	b := tron.Block{
@@ -171,12 +204,12 @@ func (g *Generator) Block(in BlockInput) (tron.Block, []tron.TxInfo, error) {
 	}
 	n := g.TxCount(h.Number, in.Fork)
 	if n == 0 {
-		return b, []tron.TxInfo{}, nil
+		return Output{Block: b, Infos: []tron.TxInfo{}}, nil
 	}
 	bb := &builder{
 		g:      g,
 		r:      r,
-		zipf:   rand.NewZipf(r, 1.1, 1, uint64(len(g.pop)-1)),
+		zipf:   rand.NewZipf(r, 1.1, 1, uint64(g.n-1)),
 		number: h.Number,
 		fork:   in.Fork,
 		ts:     h.Timestamp,
@@ -185,15 +218,29 @@ func (g *Generator) Block(in BlockInput) (tron.Block, []tron.TxInfo, error) {
 	}
 	b.Transactions = make([]tron.Transaction, 0, n)
 	infos := make([]tron.TxInfo, 0, n)
+	var traps []Trap
 	for i := range n {
+		bb.pending = bb.pending[:0]
 		tx, info, err := bb.tx(i)
 		if err != nil {
-			return tron.Block{}, nil, fmt.Errorf("gen: block %d tx %d: %w", h.Number, i, err)
+			return Output{}, fmt.Errorf("gen: block %d tx %d: %w", h.Number, i, err)
+		}
+		pending := bb.pending
+		if g.isTrap(h.Number, in.Fork, i) {
+			tb := bb.trapBuilder(i)
+			if tx, info, err = tb.trap(i); err != nil {
+				return Output{}, fmt.Errorf("gen: block %d trap %d: %w", h.Number, i, err)
+			}
+			pending = tb.pending
+		}
+		for _, t := range pending {
+			t.TxID, t.TxIndex = tx.TxID, i
+			traps = append(traps, t)
 		}
 		b.Transactions = append(b.Transactions, tx)
 		infos = append(infos, info)
 	}
-	return b, infos, nil
+	return Output{Block: b, Infos: infos, Traps: traps}, nil
 }
 
 // signature returns 65 bytes that look like a secp256k1 signature with its

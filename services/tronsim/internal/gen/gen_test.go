@@ -23,9 +23,9 @@ func makeBlock(t testing.TB, g *gen.Generator, number int64, fork uint32) (tron.
 	h := g.Header(number, fork, recent[0], 1_700_000_000_000+3000*number)
 	id, err := tron.ComputeBlockID(&h)
 	require.NoError(t, err)
-	b, infos, err := g.Block(gen.BlockInput{Header: h, ID: id, Fork: fork, Recent: recent})
+	out, err := g.Block(gen.BlockInput{Header: h, ID: id, Fork: fork, Recent: recent})
 	require.NoError(t, err)
-	return b, infos
+	return out.Block, out.Infos
 }
 
 func TestGenerator_Block_Decodes(t *testing.T) {
@@ -172,9 +172,76 @@ func BenchmarkGenerateBlock(b *testing.B) {
 	for b.Loop() {
 		n++
 		h := g.Header(n, 0, recent[0], 3000*n)
-		if _, _, err := g.Block(gen.BlockInput{Header: h, ID: recent[0], Recent: recent}); err != nil {
+		if _, err := g.Block(gen.BlockInput{Header: h, ID: recent[0], Recent: recent}); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "blocks/s")
+}
+
+func TestGenerator_TrapTokens(t *testing.T) {
+	t.Parallel()
+	g := gen.New(gen.Config{Seed: 1})
+	toks := g.TrapTokens()
+	require.Len(t, toks, 2)
+	fake, nd := toks[0], toks[1]
+	real := g.Tokens()[0].Address.String()
+	require.Equal(t, "TR7NtbGtGsDPQybMbwGfxdFMj4h8oeLj6t", fake.Address.String())
+	require.NotEqual(t, real, fake.Address.String())
+	require.Equal(t, real[:4], fake.Address.String()[:4])
+	require.Equal(t, real[30:], fake.Address.String()[30:])
+	require.Equal(t, []any{"USDT", "Tether USD", 6, false}, []any{fake.Symbol, fake.Name, fake.Decimals, fake.NoDecimals})
+	require.True(t, nd.NoDecimals)
+	_, known := tron.WellKnownTokens(tron.NetworkMainnet)[fake.Address]
+	require.False(t, known, "the fake is on no list")
+	require.NotEqual(t, nd.Address, gen.New(gen.Config{Seed: 2}).TrapTokens()[1].Address, "the no-decimals token depends on the seed")
+}
+
+func TestGenerator_Block_Traps(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		rate      float64
+		wantTraps bool
+	}{
+		{"none", 0, false},
+		{"half", 0.5, true},
+		{"all", 1, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			g := gen.New(gen.Config{Seed: 3, TxsPerBlock: 100, TrapRate: tc.rate})
+			recent := []string{fmt.Sprintf("%016x%048x", 99, 1)}
+			h := g.Header(100, 0, recent[0], 1_700_000_300_000)
+			id, err := tron.ComputeBlockID(&h)
+			require.NoError(t, err)
+			in := gen.BlockInput{Header: h, ID: id, Recent: recent}
+			out, err := g.Block(in)
+			require.NoError(t, err)
+			again, err := g.Block(in)
+			require.NoError(t, err)
+			require.Equal(t, out, again, "deterministic")
+			trapTxs := map[int]bool{}
+			for _, tr := range out.Traps {
+				require.Equal(t, out.Block.Transactions[tr.TxIndex].TxID, tr.TxID)
+				if tr.Scenario != "ordinary" {
+					trapTxs[tr.TxIndex] = true
+				}
+			}
+			if !tc.wantTraps {
+				require.Empty(t, trapTxs)
+				return
+			}
+			require.InDelta(t, tc.rate, float64(len(trapTxs))/float64(len(out.Block.Transactions)), 0.2)
+		})
+	}
+}
+
+func TestGenerator_Lookalikes(t *testing.T) {
+	t.Parallel()
+	a := gen.New(gen.Config{Seed: 4, Addresses: 10}).Lookalikes()
+	require.Len(t, a, 4)
+	require.Equal(t, a, gen.New(gen.Config{Seed: 4, Addresses: 5000}).Lookalikes(), "the population size does not matter")
+	require.NotEqual(t, a, gen.New(gen.Config{Seed: 5}).Lookalikes())
 }

@@ -46,6 +46,10 @@ type Token struct {
 	Symbol   string
 	Name     string
 	Decimals int
+	// NoDecimals marks a contract whose decimals() reverts, as a token
+	// that predates the optional ERC-20 views does: its decimals are
+	// unknown and must stay unknown.
+	NoDecimals bool
 	// weight is the token's share of the non-USDT TRC20 transfers.
 	weight int
 	acct   account

@@ -75,6 +75,8 @@ type builder struct {
 	ts     int64
 	recent []string
 	raw    []byte
+	// pending holds the traps of the transaction being built.
+	pending []Trap
 }
 
 // outcome is how a transaction ended.
@@ -173,17 +175,25 @@ func (b *builder) tx(i int) (tron.Transaction, tron.TxInfo, error) {
 	switch k {
 	case kindTRX:
 		from, to := b.pair()
-		toHex := to.hex
+		toAcct := to
 		info.Receipt = bandwidth(b.r, 266)
 		if b.r.IntN(100) < 3 {
 			fresh := b.fresh(i)
-			toHex = fresh.hex
+			toAcct = &fresh
 			info.Fee, info.Receipt = 1_100_000, tron.Receipt{NetFee: 100_000}
 		}
+		text := ""
 		if b.r.IntN(50) == 0 {
-			memo = hex.EncodeToString([]byte(memos[b.r.IntN(len(memos))]))
+			text = memos[b.r.IntN(len(memos))]
+			memo = hex.EncodeToString([]byte(text))
 		}
-		c = contract("TransferContract", tron.ContractValue{OwnerAddress: from.hex, ToAddress: toHex, Amount: b.logUniform(1, 1_000_000_000_000)})
+		amount := b.logUniform(1, 1_000_000_000_000)
+		c = contract("TransferContract", tron.ContractValue{OwnerAddress: from.hex, ToAddress: toAcct.hex, Amount: amount})
+		if text != "" {
+			// Plain memos are part of the ordinary mix; they are listed
+			// with the traps so that every memo is.
+			b.record(Trap{Kind: TrapMemoUTF8, Scenario: "ordinary", From: from.addr, To: toAcct.addr, Amount: tron.AmountFromInt64(amount), Memo: text})
+		}
 		info.ContractResult = emptyResult
 		info.Fee += info.Receipt.NetFee
 	case kindTRC10:
@@ -221,13 +231,13 @@ func (b *builder) tx(i int) (tron.Transaction, tron.TxInfo, error) {
 		}
 		info.Receipt = b.energyReceipt(energy, 345, out.ret)
 	case kindSwap:
-		c, info.Log, out.result = b.swap()
+		c, info.Log, info.InternalTransactions, out.result = b.swap()
 		feeLimit = feeLimits[2+b.r.IntN(len(feeLimits)-2)]
 		energy := 120000 + b.r.Int64N(130000)
 		info.ContractAddress = b.g.router.hex
 		if failed {
 			out = b.fail(feeLimit, &energy, "UniswapV2Router: INSUFFICIENT_OUTPUT_AMOUNT")
-			info.Log = nil
+			info.Log, info.InternalTransactions = nil, nil
 		}
 		info.Receipt = b.energyReceipt(energy, 420, out.ret)
 	case kindApprove:
@@ -388,8 +398,11 @@ func itoa(v int64) string {
 
 // swap makes a swapExactTokensForTokens through the router: one or two
 // hops through pair contracts, each hop logging Transfer, Sync and Swap as
-// a Uniswap V2 pair does.
-func (b *builder) swap() (tron.Contract, []tron.Log, string) {
+// a Uniswap V2 pair does. The contracts it runs reach each other through
+// internal calls, which a node saving internal transactions lists as
+// frames without value: the router's transferFrom on the input token and
+// swap on each pair, each pair's transfer of its output token.
+func (b *builder) swap() (tron.Contract, []tron.Log, []tron.InternalTx, string) {
 	user := b.account()
 	toks := b.g.tokens
 	in := &toks[b.r.IntN(len(toks))]
@@ -433,7 +446,11 @@ func (b *builder) swap() (tron.Contract, []tron.Log, string) {
 		result += word(amounts[i])
 	}
 	c := contract("TriggerSmartContract", tron.ContractValue{OwnerAddress: user.hex, ContractAddress: b.g.router.hex, Data: data})
-	return c, logs, result
+	frames := []tron.InternalTx{frame(&b.g.router, &in.acct, 0, "")}
+	for i := range pairs {
+		frames = append(frames, frame(&b.g.router, &pairs[i], 0, ""), frame(&pairs[i], &path[i+1].acct, 0, ""))
+	}
+	return c, logs, frames, result
 }
 
 // pairOf returns the pair contract of two tokens, the same whichever way
@@ -480,6 +497,9 @@ func (b *builder) finish(c tron.Contract, feeLimit int64, memo string, out outco
 		RawDataHex: hex.EncodeToString(b.raw),
 	}
 	info.ID = id
+	for j := range info.InternalTransactions {
+		info.InternalTransactions[j].Hash = frameHash(id, j)
+	}
 	if c.Type == "TriggerSmartContract" {
 		info.ContractResult = []string{out.result}
 		info.Fee = info.Receipt.EnergyFee + info.Receipt.NetFee
