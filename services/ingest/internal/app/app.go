@@ -36,6 +36,7 @@ import (
 	"github.com/mongotron/mongotron/services/ingest/internal/backfill"
 	"github.com/mongotron/mongotron/services/ingest/internal/follow"
 	"github.com/mongotron/mongotron/services/ingest/internal/subs"
+	"github.com/mongotron/mongotron/services/ingest/internal/tokens"
 )
 
 // Name is the binary's name.
@@ -95,6 +96,9 @@ type Config struct {
 	// LeaseHolder names this ingest in the lease. Empty means
 	// hostname-pid-random; two ingests must never share a name.
 	LeaseHolder string
+
+	// Tokens configures token metadata resolution (the tokens.* flags).
+	Tokens tokens.Config
 }
 
 // RegisterFlags registers every flag of the ingest on fs.
@@ -117,6 +121,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.StartTimeout, "start-timeout", 10*time.Second, "how long to wait for each dependency at start")
 	fs.DurationVar(&c.LeaseTTL, "lease.ttl", follow.DefaultLeaseTTL, "leader lease lifetime without renewal (renewed every third of it)")
 	fs.StringVar(&c.LeaseHolder, "lease.holder", "", "`name` of this ingest in the leader lease (empty: hostname-pid-random)")
+	c.Tokens.RegisterFlags(fs)
 }
 
 // Validate reports every invalid value at once.
@@ -126,6 +131,7 @@ func (c *Config) Validate() error {
 		c.Log.Validate(),
 		config.CheckURL("mongo.uri", c.MongoURI, false, "mongodb", "mongodb+srv"),
 		c.NATS.Validate(),
+		c.Tokens.Validate(),
 		config.CheckURL("tron.node-url", c.TronNodeURL, false, "http", "https"),
 		nonNegative("poll-interval", c.PollInterval),
 		nonNegative("resync-interval", c.ResyncInterval),
@@ -234,6 +240,13 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 			}
 			checks["head_block"] = fmt.Sprint(f.Head())
 			checks["committed_block"] = fmt.Sprint(f.Committed())
+			checks["solidified_block"] = fmt.Sprint(f.Solidified())
+			// Not a reason to stop traffic, but a deposit pipeline
+			// must hear that internal transfers are missing.
+			checks["internal_transactions"] = f.InternalTxs()
+			if f.InternalTxs() == follow.InternalTxsNotRecorded {
+				checks["internal_transactions"] += ": the node does not record them (vm.saveInternalTx off?); trx_internal_transfer and trc10_internal_transfer events are missing"
+			}
 		}
 		checks["lease_holder"] = d.lease.Holder()
 		checks["lease_token"] = fmt.Sprint(d.lease.Token())
@@ -343,9 +356,24 @@ func (a *App) run(ctx context.Context) error {
 		mgr.Reconnected()
 	})
 
+	// Token metadata has its own node client, so that its constant
+	// calls never queue behind the follower's head polls; the decoders
+	// read it from memory and never wait for it.
+	tokClient, err := tron.NewClient(tron.ClientConfig{BaseURL: a.cfg.TronNodeURL, APIKey: a.cfg.TronAPIKey, Observer: nodeMetrics.observe})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tokClient.Close() }()
+	tcfg := a.cfg.Tokens
+	tcfg.DB, tcfg.Node, tcfg.Network = db, tokClient, a.cfg.Network
+	tcfg.Logger, tcfg.Registerer = a.logger.With("component", "tokens"), a.reg
+	toks := tokens.New(tcfg)
+	if err := toks.Load(sctx); err != nil {
+		return err
+	}
 	fcfg := follow.Config{
 		Node: client, DB: db, Publisher: pub, Matcher: mgr,
-		Decoder: decode.NewDecoder(decode.DecoderConfig{Network: a.cfg.Network}),
+		Decoder: decode.NewDecoder(decode.DecoderConfig{Network: a.cfg.Network, Tokens: toks}),
 		Logger:  a.logger.With("component", "follow"), Metrics: follow.NewMetrics(a.reg),
 		StartBlock: a.cfg.StartBlock, PollInterval: a.cfg.PollInterval, Concurrency: a.cfg.FetchConcurrency,
 	}
@@ -369,7 +397,7 @@ func (a *App) run(ctx context.Context) error {
 	defer func() { _ = bfClient.Close() }()
 	runner, err = backfill.New(backfill.Config{
 		DB: db, Node: bfClient, Publisher: pub, Live: lead, Fence: lead, Subs: mgr,
-		Decoder:    decode.NewDecoder(decode.DecoderConfig{Network: a.cfg.Network}),
+		Decoder:    decode.NewDecoder(decode.DecoderConfig{Network: a.cfg.Network, Tokens: toks}),
 		Notify:     func(ch bus.SubscriptionChange) { a.publishChange(nc, ch) },
 		Logger:     a.logger.With("component", "backfill"),
 		Registerer: a.reg,
@@ -385,6 +413,7 @@ func (a *App) run(ctx context.Context) error {
 	defer a.parts.Wait()
 	defer bcancel()
 	a.parts.Go(bctx, "subscriptions", func(ctx context.Context) error { return mgr.Run(ctx, nc) })
+	a.parts.Go(bctx, "tokens", toks.Run)
 	// Only the leader follows, backfills and sweeps. Each term runs a
 	// fresh follower from the checkpoint the previous leader left,
 	// whoever that was; the lease is released only after the follower

@@ -24,6 +24,7 @@ import (
 	"github.com/mongotron/mongotron/pkg/testenv"
 	"github.com/mongotron/mongotron/services/ingest/internal/app"
 	"github.com/mongotron/mongotron/services/ingest/internal/follow"
+	"github.com/mongotron/mongotron/services/ingest/internal/tokens"
 	"github.com/mongotron/mongotron/services/tronsim/sim"
 	"github.com/mongotron/mongotron/services/tronsim/simtest"
 )
@@ -77,6 +78,12 @@ func TestConfig(t *testing.T) {
 					Retention:        720 * time.Hour,
 					StartTimeout:     10 * time.Second,
 					LeaseTTL:         6 * time.Second,
+					Tokens: tokens.Config{
+						RefreshInterval: tokens.DefaultRefreshInterval, RetryInterval: tokens.DefaultRetryInterval,
+						UnknownRetryInterval: tokens.DefaultUnknownRetryInterval, MaxRetryInterval: tokens.DefaultMaxRetryInterval,
+						CallTimeout: tokens.DefaultCallTimeout, Concurrency: tokens.DefaultConcurrency,
+						QueueSize: tokens.DefaultQueueSize, MaxEntries: tokens.DefaultMaxEntries,
+					},
 				}, c)
 			},
 		},

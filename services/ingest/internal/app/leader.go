@@ -44,6 +44,22 @@ func (l *leader) Committed() int64 {
 	return 0
 }
 
+// SolidDelivered implements backfill.Live; 0 on standby.
+func (l *leader) SolidDelivered() int64 {
+	if f := l.follower(); f != nil {
+		return f.SolidDelivered()
+	}
+	return 0
+}
+
+// Solidified implements backfill.Live; 0 on standby.
+func (l *leader) Solidified() int64 {
+	if f := l.follower(); f != nil {
+		return f.Solidified()
+	}
+	return 0
+}
+
 // AtBoundary implements backfill.Live.
 func (l *leader) AtBoundary(ctx context.Context, fn func(context.Context, follow.Boundary) error) error {
 	f := l.follower()

@@ -27,10 +27,13 @@
 //     subscription. A crash anywhere redoes the chunk from the recorded
 //     state with the same cursors: MongoDB's unique ids and JetStream's
 //     Nats-Msg-Id drop the copies.
+//     A subscription with finality solidified is walked no further than
+//     the follower's solidified level, so none of its events comes before
+//     its block is solidified.
 //  3. Once close enough, hands over at a step boundary of the follower
 //     ([follow.Follower.AtBoundary], so no step commits meanwhile): with P
 //     the highest block the follower delivered at the subscription's
-//     confirmation level, it replays the blocks left up to P (checking
+//     confirmation level (or at the solidified level), it replays the blocks left up to P (checking
 //     their ids against the follower's chain, since these may still be
 //     reorganised), marks the subscription active with backfill.done true
 //     and to P, and installs it in the live matcher. The follower's next
@@ -77,6 +80,12 @@ const (
 type Live interface {
 	// Committed returns the follower's last committed block.
 	Committed() int64
+	// SolidDelivered returns the highest block the follower delivered to
+	// subscriptions with finality solidified.
+	SolidDelivered() int64
+	// Solidified returns the node's solidified block as the follower last
+	// committed it.
+	Solidified() int64
 	// AtBoundary runs fn between two of the follower's steps.
 	AtBoundary(ctx context.Context, fn func(context.Context, follow.Boundary) error) error
 }

@@ -102,6 +102,9 @@ func (w *worker) round(ctx context.Context) (done bool, err error) {
 		}
 	}
 	solid := cfg.Live.Committed() - follow.MaxReorgDepth
+	if w.sub.Solidified() {
+		solid = min(solid, cfg.Live.SolidDelivered())
+	}
 	if solid-w.st.Next+1 > int64(cfg.ChunkBlocks) {
 		end := min(w.st.Next+int64(cfg.ChunkBlocks), solid+1)
 		blocks, err := w.fetch(ctx, w.st.Next, end, nil, 0)
@@ -162,6 +165,9 @@ func (w *worker) handover(ctx context.Context) (done bool, err error) {
 	conf := min(max(w.sub.Confirmations, 0), subscription.MaxConfirmations)
 	err = cfg.Live.AtBoundary(ctx, func(ctx context.Context, b follow.Boundary) error {
 		p := b.Emitted(conf)
+		if w.sub.Solidified() {
+			p = b.EmittedSolid()
+		}
 		if p < w.st.Next-1 || p-w.st.Next+1 > int64(cfg.HandoverBlocks) {
 			return errNotYet
 		}
@@ -269,6 +275,7 @@ func (w *worker) commit(ctx context.Context, blocks []block, next int64) error {
 	cfg := &w.r.cfg
 	now := time.Now().UTC()
 	pos := w.st.Pos
+	solidified := cfg.Live.Solidified()
 	var docs []any
 	var msgs []follow.Msg
 	for _, b := range blocks {
@@ -284,6 +291,10 @@ func (w *worker) commit(ctx context.Context, blocks []block, next int64) error {
 			ev.Confirmations = m.Confirmations
 			ev.Watched = m.Watched
 			ev.Direction = m.Direction
+			ev.Solidified = m.Solidified || b.num <= solidified
+			if m.Lookalike {
+				ev.AddFlag(event.FlagLookalike)
+			}
 			doc, msg, err := deliver(&ev, cursor.Cursor{Step: uint64(w.st.Step), Pos: uint64(pos)}, now)
 			if err != nil {
 				return err

@@ -26,6 +26,7 @@ import (
 	"github.com/mongotron/mongotron/pkg/tron"
 	"github.com/mongotron/mongotron/services/ingest/internal/follow"
 	"github.com/mongotron/mongotron/services/ingest/internal/match"
+	"github.com/mongotron/mongotron/services/ingest/internal/tokens"
 	"github.com/mongotron/mongotron/services/tronsim/sim"
 	"github.com/mongotron/mongotron/services/tronsim/simtest"
 )
@@ -160,6 +161,7 @@ func BenchmarkFollower_catchUp(b *testing.B) {
 		_, err := client.TxInfosByBlockNum(b.Context(), n)
 		require.NoError(b, err)
 	}
+	toks := warmTokens(b, s, client, first, head)
 	var total time.Duration
 	var committed, deliveries float64
 	for i := range b.N {
@@ -168,7 +170,7 @@ func BenchmarkFollower_catchUp(b *testing.B) {
 		m := follow.NewMetrics(nil)
 		f, err := follow.New(follow.Config{
 			Node: client, DB: w.db, Publisher: w.pub, Matcher: indexMatcher{ix},
-			Decoder: decode.NewDecoder(decode.DecoderConfig{}), StartBlock: first + 1, Metrics: m,
+			Decoder: decode.NewDecoder(decode.DecoderConfig{Tokens: toks}), StartBlock: first + 1, Metrics: m,
 			PollInterval: 10 * time.Millisecond,
 		})
 		require.NoError(b, err)
@@ -191,6 +193,47 @@ func BenchmarkFollower_catchUp(b *testing.B) {
 	b.ReportMetric(committed/total.Seconds(), "blocks/s")
 	b.ReportMetric(deliveries/committed, "deliveries/block")
 	b.ReportMetric(share*100, "%events-matched")
+}
+
+// warmTokens returns a token cache that has resolved, through the node's
+// constant calls, every TRC20 contract of blocks from..to (as a running
+// ingest's would have), so the benchmark decodes with token metadata.
+func warmTokens(b *testing.B, s *sim.Sim, client *tron.Client, from, to int64) *tokens.Cache {
+	b.Helper()
+	c := tokens.New(tokens.Config{Node: client})
+	ctx, cancel := context.WithCancel(b.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = c.Run(ctx)
+	}()
+	b.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	dec := decode.NewDecoder(decode.DecoderConfig{})
+	contracts := map[tron.Address]bool{}
+	for n := from; n <= to; n++ {
+		blk, infos, err := s.Block(n)
+		require.NoError(b, err)
+		evs, err := dec.DecodeBlock(&blk, infos)
+		require.NoError(b, err)
+		for _, e := range evs {
+			if e.Kind == event.KindTRC20Transfer {
+				contracts[e.Contract] = true
+			}
+		}
+	}
+	deadline := time.Now().Add(time.Minute)
+	for a := range contracts {
+		for {
+			if _, ok := c.Token(a); ok || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	return c
 }
 
 // BenchmarkFollower_headLatency measures, with the follower at the head

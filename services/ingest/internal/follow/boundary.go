@@ -16,7 +16,7 @@ type Boundary struct {
 	Block   int64
 	BlockID string
 
-	emitted [levels]int64
+	emitted [allLevels]int64
 	f       *Follower
 }
 
@@ -24,6 +24,11 @@ type Boundary struct {
 // the subscriptions of confirmation level conf (clamped to 0..19): the
 // next steps deliver only blocks above it at that level.
 func (b Boundary) Emitted(conf int) int64 { return b.emitted[min(max(conf, 0), levels-1)] }
+
+// EmittedSolid returns the highest block whose events have been delivered
+// to the subscriptions with finality solidified: the node reported it
+// solidified, and the next steps deliver only blocks above it.
+func (b Boundary) EmittedSolid() int64 { return b.emitted[solidLevel] }
 
 // ChainID returns the id of block n on the follower's chain when n is
 // among the recent blocks it keeps (the last 40), false otherwise.
@@ -98,6 +103,10 @@ func (f *Follower) idle(ctx context.Context, d time.Duration) {
 			return
 		case req := <-f.boundary:
 			req.done <- req.fn(ctx, f.currentBoundary())
+		case <-f.solidWake:
+			// The node solidified more: deliver it now, not at the
+			// next poll.
+			return
 		}
 	}
 }

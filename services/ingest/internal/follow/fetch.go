@@ -177,6 +177,7 @@ func (f *Follower) decodeWith(b *tron.Block, infos []tron.TxInfo) (*fetched, err
 	if err != nil {
 		return nil, fmt.Errorf("follow: decode block %d: %w", b.BlockHeader.RawData.Number, err)
 	}
+	f.noteInternal(b, infos)
 	return newFetched(b, evs, at), nil
 }
 
@@ -204,6 +205,7 @@ func (f *Follower) decodeBlock(ctx context.Context, b *tron.Block) (*fetched, er
 			b = nil
 			return fmt.Errorf("follow: decode block %d: %w", num, err)
 		}
+		f.noteInternal(b, infos)
 		out = newFetched(b, evs, at)
 		return nil
 	})

@@ -73,6 +73,12 @@ type Fence interface {
 	Check(ctx context.Context) error
 }
 
+// SolidSource reports the node's solidified (irreversible) block number;
+// *tron.Client implements it.
+type SolidSource interface {
+	SolidHeight(ctx context.Context) (int64, error)
+}
+
 // lossNotifier is implemented by a [Fence] that knows when its lease is
 // lost ([Term]): the follower then aborts the block in hand at once, as a
 // crash would, instead of finishing it under a lease that is not its own.
@@ -95,6 +101,11 @@ type Config struct {
 	// Fence guards every checkpoint write. Nil means a single ingest with
 	// fencing token 0.
 	Fence Fence
+	// Solid reports the node's solidified height, for subscriptions with
+	// finality solidified and the events' solidified field. Nil means
+	// Node, if it implements [SolidSource], else none: the solidified
+	// level then never advances.
+	Solid SolidSource
 
 	// StartBlock is where an empty database starts. Zero or negative
 	// means the node's head at the first start; it is ignored once a
@@ -146,9 +157,9 @@ type entry struct {
 	// are fetched again only when a confirmation level needs them.
 	events []event.Event
 	loaded bool
-	// byConf caches the block's matches by confirmation level, valid for
-	// matcher generation gen.
-	byConf  [levels][]pair
+	// byConf caches the block's matches by confirmation level (and the
+	// solidified level last), valid for matcher generation gen.
+	byConf  [allLevels][]pair
 	matched bool
 	gen     uint64
 }
@@ -176,6 +187,18 @@ type Follower struct {
 	head      atomic.Int64
 	committed atomic.Int64
 	nodeOK    atomic.Bool
+	// solidSeen is the node's solidified height as last polled; solidWake
+	// tells the run loop it grew (capacity 1).
+	solidSeen atomic.Int64
+	solidWake chan struct{}
+	// internalTxs is 0 unknown, 1 recorded, 2 not recorded (see
+	// noteInternal); missingFrames counts blocks of evidence of the latter.
+	internalTxs   atomic.Int32
+	missingFrames atomic.Int64
+	// solidDone and solidKnown mirror the committed state's solidified
+	// level and observation, for the backfill.
+	solidDone  atomic.Int64
+	solidKnown atomic.Int64
 
 	// boundary carries functions to run between steps ([Follower.AtBoundary]).
 	boundary chan boundaryReq
@@ -216,8 +239,19 @@ func New(cfg Config) (*Follower, error) {
 	if cfg.GroupDeliveries <= 0 {
 		cfg.GroupDeliveries = DefaultGroupDeliveries
 	}
-	return &Follower{cfg: cfg, m: cfg.Metrics, log: cfg.Logger, window: map[int64]*entry{}, boundary: make(chan boundaryReq)}, nil
+	if cfg.Solid == nil {
+		cfg.Solid, _ = cfg.Node.(SolidSource)
+	}
+	return &Follower{cfg: cfg, m: cfg.Metrics, log: cfg.Logger, window: map[int64]*entry{}, boundary: make(chan boundaryReq), solidWake: make(chan struct{}, 1)}, nil
 }
+
+// SolidDelivered returns the highest block delivered to the subscriptions
+// with finality solidified (committed), 0 before the first.
+func (f *Follower) SolidDelivered() int64 { return f.solidDone.Load() }
+
+// Solidified returns the node's solidified block as the last committed
+// step recorded it, 0 when not known.
+func (f *Follower) Solidified() int64 { return f.solidKnown.Load() }
 
 // Head returns the last head the node reported, 0 before the first.
 func (f *Follower) Head() int64 { return f.head.Load() }
@@ -283,8 +317,30 @@ func (f *Follower) run(ctx context.Context) error {
 		return nil
 	}
 	f.log.Info("following", "from_block", f.st.block+1, "step", f.st.step)
+	if f.cfg.Solid != nil {
+		pctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			f.pollSolid(pctx)
+		}()
+		defer func() {
+			stop()
+			<-done
+		}()
+	}
 	for ctx.Err() == nil {
 		f.serveBoundary(ctx)
+		if err := f.commitSolid(ctx); err != nil {
+			if errors.Is(err, ErrFenced) {
+				return err
+			}
+			if ctx.Err() == nil {
+				f.log.Error("commit solidified", "err", err)
+				f.sleep(ctx, f.cfg.PollInterval)
+			}
+			continue
+		}
 		head, err := f.nowBlock(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
@@ -387,6 +443,7 @@ func (f *Follower) init(ctx context.Context) error {
 		}
 		f.committed.Store(st.block)
 		f.m.Committed.Set(float64(st.block))
+		f.mirrorSolid()
 		return nil
 	}
 	start := f.cfg.StartBlock
@@ -407,6 +464,13 @@ func (f *Follower) init(ctx context.Context) error {
 	for c := range st.emitted {
 		st.emitted[c] = base.num
 	}
+	if f.cfg.Solid != nil {
+		// Blocks below the start are not ours to deliver at any level,
+		// the solidified one included.
+		if s, err := f.cfg.Solid.SolidHeight(ctx); err == nil {
+			st.solid = s
+		}
+	}
 	err = f.retry(ctx, "mongo", func(ctx context.Context) error {
 		if err := upsertBlocks(ctx, f.cfg.DB, []store.BlockDoc{{Number: base.num, ID: base.id, Parent: base.parent}}); err != nil {
 			return err
@@ -419,6 +483,7 @@ func (f *Follower) init(ctx context.Context) error {
 	f.st = st
 	f.window[base.num] = &entry{num: base.num, id: base.id, parent: base.parent, events: base.events, loaded: true}
 	f.committed.Store(st.block)
+	f.mirrorSolid()
 	return nil
 }
 
@@ -609,7 +674,10 @@ func oldBlocksFilter(tip int64) bson.M {
 }
 
 // publishHead tells the edges where the chain is; a failure only costs a
-// heartbeat's accuracy.
+// heartbeat's accuracy, so it is logged at debug level.
 func (f *Follower) publishHead() {
-	_ = f.cfg.Publisher.PublishHead(bus.Head{Block: max(f.head.Load(), f.st.block), Committed: f.st.block, Time: time.Now().UTC()})
+	h := bus.Head{Block: max(f.head.Load(), f.st.block), Committed: f.st.block, Solidified: f.solidSeen.Load(), Time: time.Now().UTC()}
+	if err := f.cfg.Publisher.PublishHead(h); err != nil {
+		f.log.Debug("publish head", "err", err)
+	}
 }

@@ -103,7 +103,7 @@ func TestFollower_crashRedo(t *testing.T) {
 			require.Equal(t, w.ID, g.ID)
 			require.Equal(t, w.EventID, g.EventID)
 			require.Equal(t, w.Cursor, g.Cursor)
-			require.Equal(t, string(w.JSON), string(g.JSON))
+			sameJSON(t, w.JSON, g.JSON)
 		}
 	}
 	require.Equal(t, countDocs(got), streamMsgs(t, crashy.js), "republished events were de-duplicated")

@@ -130,7 +130,7 @@ func TestFollower_groupCommit(t *testing.T) {
 					require.Equal(t, w.ID, g.ID)
 					require.Equal(t, w.Cursor, g.Cursor)
 					require.Equal(t, w.Removed, g.Removed)
-					require.Equal(t, string(w.JSON), string(g.JSON))
+					sameJSON(t, w.JSON, g.JSON)
 					if g.Removed {
 						removed++
 					}

@@ -120,7 +120,7 @@ func TestLease_failover(t *testing.T) {
 			w, g := want[sub.id][i], got[sub.id][i]
 			require.Equal(t, w.ID, g.ID)
 			require.Equal(t, w.Cursor, g.Cursor)
-			require.Equal(t, string(w.JSON), string(g.JSON))
+			sameJSON(t, w.JSON, g.JSON)
 		}
 	}
 	require.Equal(t, countDocs(got), streamMsgs(t, a.js), "the takeover published each event once")

@@ -13,6 +13,13 @@ type Match struct {
 	Confirmations int
 	Watched       tron.Address
 	Direction     event.Direction
+	// Solidified says the subscription's finality is solidified: the
+	// event goes out once the node reports its block solidified, and
+	// Confirmations is ignored.
+	Solidified bool
+	// Lookalike says the event's counterparty looks like one of the
+	// subscription's watched addresses (event.FlagLookalike).
+	Lookalike bool
 }
 
 // Matcher finds the subscriptions an event matches. It is safe for

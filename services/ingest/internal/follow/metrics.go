@@ -23,6 +23,9 @@ type Metrics struct {
 	WriteErrors    *prometheus.CounterVec
 	NodeUp         prometheus.Gauge
 	PublishLatency prometheus.Histogram
+	Solidified     prometheus.Gauge
+	SolidDelivered prometheus.Gauge
+	InternalTxs    prometheus.Gauge
 }
 
 // NewMetrics registers the follower's metrics on reg. A nil reg registers
@@ -45,6 +48,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		FetchErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "mongotron_ingest_fetch_errors_total", Help: "Failed block or info fetches (each is retried)."}),
 		WriteErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mongotron_ingest_write_errors_total", Help: "Failed writes (each is retried), by target."}, []string{"target"}),
 		NodeUp:      prometheus.NewGauge(prometheus.GaugeOpts{Name: "mongotron_ingest_node_up", Help: "1 when the last call to the node succeeded."}),
+		InternalTxs: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "mongotron_ingest_internal_transactions_recorded",
+			Help: "1 when the node records internal transactions, 0 when its blocks show it does not (vm.saveInternalTx off: internal transfers are missing), -1 before a block showed either.",
+		}),
+		Solidified: prometheus.NewGauge(prometheus.GaugeOpts{Name: "mongotron_ingest_solidified_block", Help: "Solidified (irreversible) block number the node reports."}),
+		SolidDelivered: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "mongotron_ingest_solidified_delivered_block", Help: "Highest block delivered to subscriptions with finality solidified.",
+		}),
 		PublishLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "mongotron_ingest_block_publish_latency_seconds", Help: "From fetching a head block to its step being published and committed.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
@@ -52,7 +63,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.Head, m.Committed, m.LagBlocks, m.LagSeconds, m.Blocks, m.Steps, m.Matched, m.Stored,
-			m.Published, m.Retracted, m.Reorgs, m.ReorgDepth, m.DeepReorgs, m.FetchErrors, m.WriteErrors, m.NodeUp, m.PublishLatency)
+			m.Published, m.Retracted, m.Reorgs, m.ReorgDepth, m.DeepReorgs, m.FetchErrors, m.WriteErrors, m.NodeUp, m.PublishLatency,
+			m.Solidified, m.SolidDelivered, m.InternalTxs)
 	}
+	m.InternalTxs.Set(-1)
 	return m
 }

@@ -24,6 +24,14 @@ var ErrFenced = errors.New("follow: fenced out by a newer leader")
 // levels is the number of confirmation levels, 0 through 19.
 const levels = 20
 
+// solidLevel indexes, after the confirmation levels, the solidified level:
+// subscriptions with finality solidified get a block's events once the
+// node reports it solidified. allLevels counts both kinds.
+const (
+	solidLevel = levels
+	allLevels  = levels + 1
+)
+
 // checkpointDoc is store.Checkpoint plus what the follower needs to resume
 // deterministically: per confirmation level, the highest block whose
 // events have been delivered on the current chain.
@@ -35,6 +43,10 @@ type checkpointDoc struct {
 	Fence     int64     `bson:"fence"`
 	UpdatedAt time.Time `bson:"updated_at"`
 	Emitted   []int64   `bson:"emitted"`
+	// Solid is the node's solidified block as last observed when a step
+	// committed: events of the next steps say whether their block is at
+	// or below it, the same way on a redo.
+	Solid int64 `bson:"solid"`
 }
 
 // state is the committed position of the follower.
@@ -42,19 +54,29 @@ type state struct {
 	block   int64
 	blockID string
 	step    uint64
-	emitted [levels]int64
+	// emitted holds, per confirmation level and then for the solidified
+	// level, the highest block whose events have been delivered.
+	emitted [allLevels]int64
+	solid   int64
 }
 
 func (s state) doc(fence int64, now time.Time) checkpointDoc {
-	return checkpointDoc{ID: CheckpointID, Block: s.block, BlockID: s.blockID, Step: s.step, Fence: fence, UpdatedAt: now, Emitted: s.emitted[:]}
+	return checkpointDoc{ID: CheckpointID, Block: s.block, BlockID: s.blockID, Step: s.step, Fence: fence, UpdatedAt: now, Emitted: s.emitted[:], Solid: s.solid}
 }
 
 func stateFromDoc(d checkpointDoc) (state, error) {
-	if len(d.Emitted) != levels {
-		return state{}, fmt.Errorf("follow: checkpoint has %d emitted levels, want %d", len(d.Emitted), levels)
+	s := state{block: d.Block, blockID: d.BlockID, step: d.Step, solid: d.Solid}
+	switch len(d.Emitted) {
+	case allLevels:
+		copy(s.emitted[:], d.Emitted)
+	case levels:
+		// Written before the solidified level existed: no subscription
+		// was at it, so it starts where level 19 stands.
+		copy(s.emitted[:], d.Emitted)
+		s.emitted[solidLevel] = d.Emitted[levels-1]
+	default:
+		return state{}, fmt.Errorf("follow: checkpoint has %d emitted levels, want %d", len(d.Emitted), allLevels)
 	}
-	s := state{block: d.Block, blockID: d.BlockID, step: d.Step}
-	copy(s.emitted[:], d.Emitted)
 	return s, nil
 }
 
@@ -81,7 +103,7 @@ func writeCheckpoint(ctx context.Context, db *mongo.Database, s state, fence int
 	d := s.doc(fence, time.Now().UTC())
 	res, err := db.Collection(store.Checkpoints).UpdateOne(ctx,
 		bson.M{"_id": CheckpointID, "fence": bson.M{"$lte": fence}},
-		bson.M{"$set": bson.M{"block": d.Block, "block_id": d.BlockID, "step": int64(d.Step), "fence": d.Fence, "updated_at": d.UpdatedAt, "emitted": d.Emitted}},
+		bson.M{"$set": bson.M{"block": d.Block, "block_id": d.BlockID, "step": int64(d.Step), "fence": d.Fence, "updated_at": d.UpdatedAt, "emitted": d.Emitted, "solid": d.Solid}},
 		options.UpdateOne().SetUpsert(true))
 	if mongo.IsDuplicateKeyError(err) {
 		return fmt.Errorf("follow: checkpoint: %w", ErrFenced)

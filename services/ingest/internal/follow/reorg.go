@@ -58,8 +58,17 @@ func (f *Follower) handleReorg(ctx context.Context) error {
 	if anc == tip {
 		return nil // the node came back to our branch
 	}
+	if anc < f.st.emitted[solidLevel] {
+		// Blocks the node reported solidified, and we delivered as such,
+		// left its chain: retracting them would break the solidified
+		// promise, so stop and say so.
+		f.m.DeepReorgs.Inc()
+		f.log.Error("ALARM: the node's chain departs from ours below the block it reported solidified; refusing to retract solidified events",
+			"tip", tip, "ancestor", anc, "solidified_delivered", f.st.emitted[solidLevel])
+		return fmt.Errorf("%w: ancestor %d below solidified %d", ErrDeepReorg, anc, f.st.emitted[solidLevel])
+	}
 	step := f.st.step + 1
-	next := state{block: anc, blockID: f.window[anc].id, step: step}
+	next := state{block: anc, blockID: f.window[anc].id, step: step, solid: f.st.solid}
 	for c := range next.emitted {
 		next.emitted[c] = min(f.st.emitted[c], anc)
 	}

@@ -78,6 +78,7 @@ gather:
 	prev := f.st.block
 	f.st = g.st
 	f.remember(g.last)
+	f.mirrorSolid()
 	f.pruneWindow()
 	last := g.blocks[len(g.blocks)-1]
 	f.committed.Store(last.num)
@@ -102,7 +103,8 @@ gather:
 func (f *Follower) stage(ctx context.Context, g *group, fb *fetched) error {
 	prev := g.st
 	f.window[fb.num] = &entry{num: fb.num, id: fb.id, parent: fb.parent, events: fb.events, loaded: true}
-	next := state{block: fb.num, blockID: fb.id, step: prev.step + 1, emitted: prev.emitted}
+	next := state{block: fb.num, blockID: fb.id, step: prev.step + 1, emitted: prev.emitted,
+		solid: max(prev.solid, f.solidSeen.Load())}
 	var due []*entry
 	var dueConf []int
 	// Oldest block first, so that when one step delivers several blocks
@@ -127,8 +129,13 @@ func (f *Follower) stage(ctx context.Context, g *group, fb *fetched) error {
 			ev := e.events[p.ev]
 			ev.SubscriptionID = p.m.SubscriptionID
 			ev.Confirmations = dueConf[i]
+			// prev.solid, not the newest poll: a redo says the same.
+			ev.Solidified = e.num <= prev.solid
 			ev.Watched = p.m.Watched
 			ev.Direction = p.m.Direction
+			if p.m.Lookalike {
+				ev.AddFlag(event.FlagLookalike)
+			}
 			d, err := f.delivery(&ev, next.step, pos, g.last, g.now)
 			if err != nil {
 				g.ds = g.ds[:n0]
@@ -270,6 +277,9 @@ func (f *Follower) match(e *entry) {
 	for i := range e.events {
 		f.cfg.Matcher.Match(&e.events[i], func(m Match) {
 			c := min(max(m.Confirmations, 0), levels-1)
+			if m.Solidified {
+				c = solidLevel
+			}
 			e.byConf[c] = append(e.byConf[c], pair{ev: i, m: m})
 		})
 	}

@@ -21,8 +21,13 @@ type addrTable struct {
 	// other holds addresses without the 0x41 prefix, which ParseAddress
 	// never yields; kept so that a caller's odd value is matched, not lost.
 	other map[tron.Address]uint32
-	// lists holds the slot lists of multi values; freeLists the indices of
-	// lists no longer used.
+	slotLists
+}
+
+// slotLists holds the slot lists of multi values, for addrTable and
+// lookTable: lists by index, and freeLists the indices of lists no longer
+// used.
+type slotLists struct {
 	lists     [][]int32
 	freeLists []uint32
 }
@@ -66,6 +71,19 @@ func (t *addrTable) lookup(a tron.Address) (one int32, many []int32, ok bool) {
 		return int32(v), nil, true
 	}
 	return 0, t.lists[v&^multi], true
+}
+
+// has reports whether slot watches a.
+func (t *addrTable) has(a tron.Address, slot int32) bool {
+	one, many, ok := t.lookup(a)
+	switch {
+	case !ok:
+		return false
+	case many == nil:
+		return one == slot
+	default:
+		return slices.Contains(many, slot)
+	}
 }
 
 // add records that slot watches a, and reports whether it did not already.
@@ -131,10 +149,10 @@ func (t *addrTable) shrink(a tron.Address, i uint32) {
 	}
 }
 
-// settle returns the value an address with list i should hold: the list
+// settle returns the value a key with list i should hold: the list
 // itself, the inline slot when one is left (freeing the list), or keep
 // false when none is.
-func (t *addrTable) settle(i uint32) (v uint32, keep bool) {
+func (t *slotLists) settle(i uint32) (v uint32, keep bool) {
 	l := t.lists[i]
 	if len(l) > 1 {
 		return i | multi, true
@@ -147,7 +165,8 @@ func (t *addrTable) settle(i uint32) (v uint32, keep bool) {
 	return uint32(l[0]), true
 }
 
-func (t *addrTable) newList(slots ...int32) uint32 {
+// newList stores a new list of slots and returns its multi value.
+func (t *slotLists) newList(slots ...int32) uint32 {
 	l := make([]int32, len(slots), 4)
 	copy(l, slots)
 	if n := len(t.freeLists); n > 0 {

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/mongotron/mongotron/pkg/event"
 	"github.com/mongotron/mongotron/pkg/subscription"
@@ -181,20 +182,28 @@ func BenchmarkMatchParallel(b *testing.B) {
 }
 
 // BenchmarkUpsert100k installs one subscription of 100,000 addresses into
-// an empty index.
+// an empty index. keys-ms is the part of ns/op spent on the lookalike keys,
+// before the write lock is taken; the rest pauses matching.
 func BenchmarkUpsert100k(b *testing.B) {
 	as := make([]tron.Address, subscription.MaxAddresses)
 	for i := range as {
 		as[i] = benchAddr(uint64(i))
 	}
 	s := sub("sub_big", withContracts(benchAddr(math.MaxUint64)))
+	var keys time.Duration
 	for b.Loop() {
+		start := time.Now()
+		_ = keysOf(as)
+		keys += time.Since(start)
 		ix := New()
 		if err := ix.Upsert(s, as); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(b.N)*float64(len(as))/b.Elapsed().Seconds(), "addresses/s")
+	elapsed := b.Elapsed() - keys // the keys are worked out twice above
+	b.ReportMetric(float64(elapsed.Nanoseconds())/float64(b.N), "ns/op")
+	b.ReportMetric(float64(keys.Milliseconds())/float64(b.N), "keys-ms")
+	b.ReportMetric(float64(b.N)*float64(len(as))/elapsed.Seconds(), "addresses/s")
 }
 
 // BenchmarkAddRemove10k adds then removes a bulk call's worth of
@@ -231,4 +240,110 @@ func BenchmarkDelete(b *testing.B) {
 		b.StartTimer()
 		bi.ix.Delete("sub_big")
 	}
+}
+
+// Shape of BenchmarkMatchBlock: an exchange's deposit addresses split over
+// a few subscriptions, and one block's worth of transfers.
+const (
+	blockSubs       = 4
+	blockPairs      = subscription.MaxAddresses // 100,000 watched addresses in all
+	blockEvents     = 512                       // transfers in a busy block
+	blockHitPct     = 25                        // percent of transfers touching a watched address
+	blockFlaggedPct = 10                        // percent carrying a decoder flag
+)
+
+// buildBlockBench returns an index of blockPairs addresses over blockSubs
+// subscriptions (plain, exclude_flags, only_verified, solidified with
+// direction in) and one block of transfer events of the TRX, TRC10 and
+// TRC20 kinds, a quarter of which touch a watched address.
+func buildBlockBench(tb testing.TB) (*Index, []*event.Event) {
+	tb.Helper()
+	ix := New()
+	per := blockPairs / blockSubs
+	for i := range blockSubs {
+		s := sub(fmt.Sprintf("sub_block%d", i))
+		switch i {
+		case 1:
+			s.ExcludeFlags = []string{string(event.FlagZeroAmount), string(event.FlagLookalike)}
+		case 2:
+			s.OnlyVerified = true
+		case 3:
+			s.Finality = subscription.FinalitySolidified
+			withDirection(subscription.DirectionIn)(s)
+		}
+		as := make([]tron.Address, per)
+		for j := range as {
+			as[j] = benchAddr(uint64(i*per + j))
+		}
+		if err := ix.Upsert(s, as); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	rng := rand.New(rand.NewPCG(11, 11))
+	usdt := benchAddr(math.MaxUint64)
+	verified := &event.Token{Symbol: "USDT", Verified: true}
+	unverified := &event.Token{Symbol: "USDT"}
+	kinds := []event.Kind{event.KindTRC20Transfer, event.KindTRC20Transfer, event.KindTRC20Transfer,
+		event.KindTRXTransfer, event.KindTRXTransfer, event.KindTRC10Transfer, event.KindTRXInternalTransfer}
+	events := make([]*event.Event, blockEvents)
+	for i := range events {
+		e := &event.Event{Kind: kinds[rng.IntN(len(kinds))], Success: true,
+			From: benchAddr(1<<40 + rng.Uint64N(1<<40)), To: benchAddr(1<<40 + rng.Uint64N(1<<40)),
+			Amount: tron.AmountFromUint64(rng.Uint64N(1e12)), Flags: []event.Flag{}}
+		switch e.Kind {
+		case event.KindTRC20Transfer:
+			e.Contract, e.Token = usdt, verified
+			if rng.IntN(5) == 0 {
+				e.Token = unverified
+			}
+		case event.KindTRC10Transfer:
+			e.Token = unverified
+		}
+		if rng.IntN(100) < blockFlaggedPct {
+			e.Flags = append(e.Flags, event.FlagZeroAmount)
+		}
+		if rng.IntN(100) < blockHitPct {
+			w := benchAddr(uint64(rng.IntN(blockPairs)))
+			if rng.IntN(2) == 0 {
+				e.To = w
+			} else {
+				e.From = w
+			}
+		}
+		events[i] = e
+	}
+	return ix, events
+}
+
+// BenchmarkMatchBlock matches one block of transfers against 100,000
+// watched addresses in four subscriptions, with the flag filters and the
+// lookalike check in play; ns/event is the figure to compare.
+func BenchmarkMatchBlock(b *testing.B) {
+	ix, events := buildBlockBench(b)
+	matches := 0
+	count := func(Match) { matches++ }
+	for b.Loop() {
+		for _, e := range events {
+			ix.Match(e, count)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(events)), "ns/event")
+	b.ReportMetric(float64(matches)/float64(b.N*len(events)), "matches/event")
+}
+
+// BenchmarkKeyOf is the lookalike key of one address: the cost a transfer
+// matched through an address pays once per counterparty, and Upsert once
+// per address, before taking the lock.
+func BenchmarkKeyOf(b *testing.B) {
+	as := make([]tron.Address, 1024)
+	for i := range as {
+		as[i] = benchAddr(uint64(i))
+	}
+	var sink lookKey
+	i := 0
+	for b.Loop() {
+		sink ^= keyOf(&as[i&1023])
+		i++
+	}
+	runtime.KeepAlive(sink)
 }

@@ -57,6 +57,55 @@ func (kt kindTable) bit(k event.Kind) (pos uint8, ok bool) {
 	return pos, ok
 }
 
+// flagSet is a set of event flags, one bit per flag at its position in
+// [event.Flags].
+type flagSet uint32
+
+// flagOrder is [event.Flags], read once: a flag added to pkg/event is
+// picked up without touching this package.
+var flagOrder = event.Flags()
+
+// flagLookalike is the bit of [event.FlagLookalike].
+var flagLookalike, _ = flagBit(event.FlagLookalike)
+
+// flagBit returns the bit of f, or ok false for a flag this version does
+// not know (or past the 32 a flagSet holds).
+func flagBit(f event.Flag) (flagSet, bool) {
+	for i, x := range flagOrder {
+		if x == f && i < 32 {
+			return 1 << i, true
+		}
+	}
+	return 0, false
+}
+
+// flagsOf returns the set of the flags e carries; unknown ones are left
+// out.
+func flagsOf(e *event.Event) flagSet {
+	var fs flagSet
+	for _, f := range e.Flags {
+		b, _ := flagBit(f)
+		fs |= b
+	}
+	return fs
+}
+
+// mask returns the mask of the given kinds, for the kind tests of the hot
+// path.
+func (kt kindTable) mask(kinds ...event.Kind) uint64 {
+	var m uint64
+	for _, k := range kinds {
+		if pos, ok := kt.bit(k); ok {
+			m |= 1 << pos
+		}
+	}
+	return m
+}
+
+// tokenKinds are the kinds only_verified applies to: those that move or
+// approve a token other than TRX.
+var tokenKinds = []event.Kind{event.KindTRC20Transfer, event.KindTRC20Approval, event.KindTRC10Transfer, event.KindTRC10InternalTransfer}
+
 // filter is the parsed form of a subscription's filters, everything but its
 // address set. Parsing once at Upsert keeps Match free of string work.
 type filter struct {
@@ -74,7 +123,13 @@ type filter struct {
 	onlySuccess bool
 	all         bool
 
+	// excludeFlags drops events carrying any of these flags; onlyVerified
+	// drops events of tokenKinds whose token is not verified.
+	excludeFlags flagSet
+	onlyVerified bool
+
 	confirmations int
+	solidified    bool
 }
 
 // parseFilter validates and parses the stored filters of sub.
@@ -139,6 +194,22 @@ func parseFilter(sub *subscription.Subscription, kt kindTable) (filter, error) {
 	if sub.Confirmations < 0 || sub.Confirmations > subscription.MaxConfirmations {
 		return f, fmt.Errorf("%w: %s: confirmations %d, want 0..%d", ErrInvalidSubscription, sub.ID, sub.Confirmations, subscription.MaxConfirmations)
 	}
+	switch sub.Finality {
+	case "", subscription.FinalityConfirmations: // "" in documents older than finality
+	case subscription.FinalitySolidified:
+		f.solidified = true
+	default:
+		return f, fmt.Errorf("%w: %s: finality %q, want %s or %s", ErrInvalidSubscription, sub.ID, sub.Finality,
+			subscription.FinalityConfirmations, subscription.FinalitySolidified)
+	}
+	for _, s := range sub.ExcludeFlags {
+		b, ok := flagBit(event.Flag(s))
+		if !ok {
+			return f, fmt.Errorf("%w: %s: exclude_flags: unknown flag %q", ErrInvalidSubscription, sub.ID, s)
+		}
+		f.excludeFlags |= b
+	}
+	f.onlyVerified = sub.OnlyVerified
 	f.onlySuccess = sub.OnlySuccess
 	f.all = sub.All
 	f.confirmations = sub.Confirmations
@@ -167,4 +238,15 @@ func (f *filter) accepts(e *event.Event, kindPos uint8, kindOK bool) bool {
 		return false
 	}
 	return true
+}
+
+// keeps applies the filters of an event's flags and token, once the
+// subscription is otherwise matched: only_verified, then exclude_flags
+// for the flags the decoder set. The lookalike flag, which depends on the
+// subscription's address set, is the caller's.
+func (f *filter) keeps(ev *evalState) bool {
+	if f.onlyVerified && ev.token && (ev.e.Token == nil || !ev.e.Token.Verified) {
+		return false
+	}
+	return f.excludeFlags == 0 || f.excludeFlags&ev.flags() == 0
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/mongotron/mongotron/pkg/event"
 	"github.com/mongotron/mongotron/pkg/subscription"
 	"github.com/mongotron/mongotron/pkg/tron"
 )
@@ -53,13 +54,18 @@ const (
 // Subscription ids are interned to small integer slots; the address table
 // (a sharded open-addressing table, see flatTable) maps each watched address
 // to the slot, or the few slots, watching it, in about 35 bytes per watched
-// address at a million.
-// Deleting a subscription or replacing its address set does not look for
-// its addresses: the slot is marked dead, Match skips it, and a sweep of
-// the table reclaims dead entries once they reach half the live ones, so
+// address at a million, and the lookalike table (lookTable) maps the
+// lookalike key of each watched address to the same slots, in about 19
+// more. Deleting a subscription or replacing its address set does not look
+// for its addresses: the slot is marked dead, Match skips it, and a sweep of
+// both tables reclaims dead entries once they reach half the live ones, so
 // deletions cost O(1) each, amortised.
 type Index struct {
-	kinds kindTable // immutable after New
+	// Immutable after New: the kind table, and the masks of the transfer
+	// kinds (lookalike) and of tokenKinds (only_verified).
+	kinds        kindTable
+	transferMask uint64
+	tokenMask    uint64
 
 	mu         sync.RWMutex
 	ids        map[string]int32
@@ -69,6 +75,7 @@ type Index struct {
 	deadPairs  int
 	pairs      int
 	addrs      addrTable
+	look       lookTable
 	byContract map[tron.Address][]int32
 	byKind     [64][]int32
 	everything []int32
@@ -77,19 +84,29 @@ type Index struct {
 
 // New returns an empty index.
 func New() *Index {
-	return &Index{
+	ix := &Index{
 		kinds:      newKindTable(),
 		ids:        make(map[string]int32),
 		addrs:      newAddrTable(),
+		look:       newLookTable(),
 		byContract: make(map[tron.Address][]int32),
 		sweepMin:   defaultSweepMin,
 	}
+	for _, k := range event.Kinds() {
+		if k.IsTransfer() {
+			ix.transferMask |= ix.kinds.mask(k)
+		}
+	}
+	ix.tokenMask = ix.kinds.mask(tokenKinds...)
+	return ix
 }
 
 // Upsert installs or replaces a subscription's filter and its whole address
 // set. Duplicate and zero addresses are ignored. It fails, leaving the index
 // unchanged, when a stored field is malformed (contract, kind, direction,
-// amount, confirmations). A subscription whose status is
+// amount, confirmations, finality, exclude_flags). The lookalike keys of
+// the addresses are worked out before the write lock is taken, on every
+// core for a large set. A subscription whose status is
 // [subscription.StatusDeleted] (a tombstone) is removed instead.
 func (ix *Index) Upsert(sub *subscription.Subscription, addresses []tron.Address) error {
 	if sub != nil && sub.Status == subscription.StatusDeleted {
@@ -100,6 +117,7 @@ func (ix *Index) Upsert(sub *subscription.Subscription, addresses []tron.Address
 	if err != nil {
 		return err
 	}
+	keys := keysOf(addresses)
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	if slot, ok := ix.ids[sub.ID]; ok {
@@ -108,8 +126,9 @@ func (ix *Index) Upsert(sub *subscription.Subscription, addresses []tron.Address
 	s := &subState{id: sub.ID, slot: ix.allocSlot(), f: f}
 	ix.subs[s.slot] = s
 	ix.ids[s.id] = s.slot
-	for _, a := range addresses {
+	for i, a := range addresses {
 		if !a.IsZero() && ix.addrs.add(a, s.slot) {
+			ix.look.add(keys[i], s.slot)
 			s.count++
 		}
 	}
@@ -146,11 +165,13 @@ func (ix *Index) SetFilter(sub *subscription.Subscription) error {
 	return nil
 }
 
-// AddAddresses adds addresses to a subscription's set, in O(len(addrs)).
+// AddAddresses adds addresses to a subscription's set, in O(len(addrs)),
+// their lookalike keys worked out before the write lock is taken.
 // Addresses already in the set, zero addresses and an unknown subscription
 // are ignored: the control message that adds them may race with a reload
 // that already holds them.
 func (ix *Index) AddAddresses(subID string, addrs []tron.Address) {
+	keys := keysOf(addrs)
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	slot, ok := ix.ids[subID]
@@ -160,8 +181,9 @@ func (ix *Index) AddAddresses(subID string, addrs []tron.Address) {
 	s := ix.subs[slot]
 	ix.unregister(s) // it may be leaving the contract or kind lists
 	n := 0
-	for _, a := range addrs {
+	for i, a := range addrs {
 		if !a.IsZero() && ix.addrs.add(a, slot) {
+			ix.look.add(keys[i], slot)
 			n++
 		}
 	}
@@ -175,6 +197,7 @@ func (ix *Index) AddAddresses(subID string, addrs []tron.Address) {
 // ignored. A subscription whose set becomes empty falls back to its other
 // filters (see the package doc).
 func (ix *Index) RemoveAddresses(subID string, addrs []tron.Address) {
+	keys := keysOf(addrs)
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	slot, ok := ix.ids[subID]
@@ -184,8 +207,9 @@ func (ix *Index) RemoveAddresses(subID string, addrs []tron.Address) {
 	s := ix.subs[slot]
 	ix.unregister(s)
 	n := 0
-	for _, a := range addrs {
+	for i, a := range addrs {
 		if ix.addrs.remove(a, slot) {
+			ix.look.remove(keys[i], slot)
 			n++
 		}
 	}
@@ -265,10 +289,12 @@ func (ix *Index) maybeSweep() {
 	ix.sweep()
 }
 
-// sweep removes the entries of dead slots from the address table and frees
-// those slots.
+// sweep removes the entries of dead slots from the address and lookalike
+// tables and frees those slots.
 func (ix *Index) sweep() {
-	ix.addrs.sweep(func(slot int32) bool { return ix.subs[slot] == nil })
+	dead := func(slot int32) bool { return ix.subs[slot] == nil }
+	ix.addrs.sweep(dead)
+	ix.look.sweep(dead)
 	ix.free = append(ix.free, ix.dead...)
 	ix.dead = nil
 	ix.deadPairs = 0

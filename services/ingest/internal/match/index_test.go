@@ -40,6 +40,10 @@ func TestIndex_Upsert_invalid(t *testing.T) {
 		{"min above max", sub("sub_a", withMin("100000000000000000000001"), withMax("100000000000000000000000"))},
 		{"confirmations too deep", sub("sub_a", withConfirmations(20))},
 		{"negative confirmations", sub("sub_a", withConfirmations(-1))},
+		{"unknown finality", sub("sub_a", withFinality("final"))},
+		{"finality in capitals", sub("sub_a", withFinality("SOLIDIFIED"))},
+		{"unknown exclude flag", sub("sub_a", withExclude(event.FlagZeroAmount, "scam"))},
+		{"exclude flag in capitals", sub("sub_a", withExclude("Zero_Amount"))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -233,12 +237,51 @@ func (m *model) match(e *event.Event) []Match {
 		if s.MaxAmount != nil && (e.Amount.IsZero() || e.Amount.Cmp(mustAmount(*s.MaxAmount)) > 0) {
 			continue
 		}
+		solid := s.Finality == subscription.FinalitySolidified
+		keeps := func(lookalike bool) bool {
+			switch e.Kind {
+			case event.KindTRC20Transfer, event.KindTRC20Approval, event.KindTRC10Transfer, event.KindTRC10InternalTransfer:
+				if s.OnlyVerified && (e.Token == nil || !e.Token.Verified) {
+					return false
+				}
+			}
+			for _, f := range s.ExcludeFlags {
+				if e.HasFlag(event.Flag(f)) || lookalike && event.Flag(f) == event.FlagLookalike {
+					return false
+				}
+			}
+			return true
+		}
 		set := m.addrs[id]
 		if len(set) == 0 {
-			if len(s.Contracts) > 0 || len(s.Kinds) > 0 || s.All {
-				out = append(out, Match{SubscriptionID: id, Confirmations: s.Confirmations, Direction: event.DirectionNone})
+			if (len(s.Contracts) > 0 || len(s.Kinds) > 0 || s.All) && keeps(false) {
+				out = append(out, Match{SubscriptionID: id, Confirmations: s.Confirmations, Direction: event.DirectionNone, Solidified: solid})
 			}
 			continue
+		}
+		// lookalike compares the text of the counterparty with that of
+		// every watched address.
+		lookalike := func(dir event.Direction) bool {
+			var cp tron.Address
+			switch {
+			case !e.Kind.IsTransfer():
+				return false
+			case dir == event.DirectionIn:
+				cp = e.From
+			case dir == event.DirectionOut:
+				cp = e.To
+			}
+			if cp.IsZero() || set[cp] {
+				return false
+			}
+			cs := cp.String()
+			for x := range set {
+				xs := x.String()
+				if xs[:4] == cs[:4] && xs[len(xs)-4:] == cs[len(cs)-4:] {
+					return true
+				}
+			}
+			return false
 		}
 		type cand struct {
 			a   tron.Address
@@ -261,7 +304,10 @@ func (m *model) match(e *event.Event) []Match {
 			ok := c.dir == event.DirectionSelf || s.Direction == "any" || s.Direction == "" ||
 				(s.Direction == "in" && c.dir == event.DirectionIn) || (s.Direction == "out" && c.dir == event.DirectionOut)
 			if ok {
-				out = append(out, Match{SubscriptionID: id, Confirmations: s.Confirmations, Watched: c.a, Direction: c.dir})
+				if look := lookalike(c.dir); keeps(look) {
+					out = append(out, Match{SubscriptionID: id, Confirmations: s.Confirmations, Watched: c.a, Direction: c.dir,
+						Solidified: solid, Lookalike: look})
+				}
 				break
 			}
 		}
@@ -290,7 +336,9 @@ func mustAmount(s string) tron.Amount {
 
 // TestIndex_model drives the index and the naive model with the same
 // random updates and events, with sweeps frequent enough to exercise slot
-// recycling, and requires the same matches.
+// recycling, and requires the same matches. A third of the addresses drawn
+// are lookalike fixtures, so that lookalike matches are common; the
+// lookalike table is checked against the address table after every step.
 func TestIndex_model(t *testing.T) {
 	t.Parallel()
 	for seed := range uint64(4) {
@@ -300,16 +348,24 @@ func TestIndex_model(t *testing.T) {
 			ix := New()
 			ix.sweepMin = 8
 			m := &model{subs: map[string]*subscription.Subscription{}, addrs: map[string]map[tron.Address]bool{}}
-			pool := func() tron.Address { return addr(uint64(rng.IntN(40))) }
+			lookalikes := []tron.Address{victim, poison, tri1, tri2, tri3, prefixOnly, victim2, poison2}
+			pool := func() tron.Address {
+				if rng.IntN(3) == 0 {
+					return lookalikes[rng.IntN(len(lookalikes))]
+				}
+				return addr(uint64(rng.IntN(40)))
+			}
 			contracts := []tron.Address{usdt, usdc}
-			kinds := []event.Kind{event.KindTRXTransfer, event.KindTRC20Transfer, event.KindVote}
+			kinds := []event.Kind{event.KindTRXTransfer, event.KindTRC20Transfer, event.KindVote,
+				event.KindTRC10Transfer, event.KindTRC20Approval}
+			tokens := []*event.Token{nil, {Symbol: "X"}, {Symbol: "USDT", Verified: true}}
 			randSub := func(id string) *subscription.Subscription {
 				s := sub(id, withConfirmations(rng.IntN(20)), withDirection([]string{"any", "in", "out"}[rng.IntN(3)]))
 				if rng.IntN(3) == 0 {
 					withContracts(contracts[rng.IntN(2)])(s)
 				}
 				if rng.IntN(3) == 0 {
-					withKinds(kinds[rng.IntN(3)])(s)
+					withKinds(kinds[rng.IntN(len(kinds))])(s)
 				}
 				if rng.IntN(4) == 0 {
 					withMin(fmt.Sprint(rng.IntN(100)))(s)
@@ -319,6 +375,13 @@ func TestIndex_model(t *testing.T) {
 				}
 				s.OnlySuccess = rng.IntN(2) == 0
 				s.All = rng.IntN(5) == 0
+				s.Finality = []string{"", subscription.FinalityConfirmations, subscription.FinalitySolidified}[rng.IntN(3)]
+				s.OnlyVerified = rng.IntN(3) == 0
+				for _, f := range event.Flags() {
+					if rng.IntN(4) == 0 {
+						s.ExcludeFlags = append(s.ExcludeFlags, string(f))
+					}
+				}
 				return s
 			}
 			randAddrs := func() []tron.Address {
@@ -329,14 +392,20 @@ func TestIndex_model(t *testing.T) {
 				return out
 			}
 			randEvent := func() *event.Event {
-				e := &event.Event{Kind: kinds[rng.IntN(3)], Success: rng.IntN(4) != 0, From: pool()}
+				e := &event.Event{Kind: kinds[rng.IntN(len(kinds))], Success: rng.IntN(4) != 0, From: pool(),
+					Token: tokens[rng.IntN(len(tokens))]}
+				for _, f := range event.Flags() {
+					if rng.IntN(6) == 0 {
+						e.AddFlag(f)
+					}
+				}
 				switch e.Kind {
 				case event.KindVote:
 					e.Data = &event.Data{}
 					for range rng.IntN(3) {
 						e.Data.Votes = append(e.Data.Votes, event.Vote{Address: pool()})
 					}
-				case event.KindTRC20Transfer:
+				case event.KindTRC20Transfer, event.KindTRC20Approval:
 					e.Contract = contracts[rng.IntN(2)]
 					fallthrough
 				default:
@@ -350,6 +419,7 @@ func TestIndex_model(t *testing.T) {
 				}
 				return e
 			}
+			lookalikeMatches := 0
 			for step := range 3000 {
 				id := fmt.Sprint("sub_", rng.IntN(12))
 				switch op := rng.IntN(10); {
@@ -395,11 +465,19 @@ func TestIndex_model(t *testing.T) {
 				}
 				require.Equal(t, len(m.subs), ix.Len(), "step %d", step)
 				require.Equal(t, pairs, ix.Addresses(), "step %d", step)
+				requireLookConsistent(t, ix)
 				for range 5 {
 					e := randEvent()
-					require.Equal(t, m.match(e), collect(t, ix, e), "step %d event %+v", step, e)
+					want := m.match(e)
+					require.Equal(t, want, collect(t, ix, e), "step %d event %+v", step, e)
+					for _, x := range want {
+						if x.Lookalike {
+							lookalikeMatches++
+						}
+					}
 				}
 			}
+			require.Positive(t, lookalikeMatches, "the fixtures make lookalike matches")
 		})
 	}
 }
@@ -411,23 +489,30 @@ func TestIndex_concurrent(t *testing.T) {
 	t.Parallel()
 	ix := New()
 	ix.sweepMin = 16
-	require.NoError(t, ix.Upsert(sub("sub_stable"), []tron.Address{alice}))
+	require.NoError(t, ix.Upsert(sub("sub_stable"), []tron.Address{alice, victim}))
+	poisoning := trx(poison, alice) // poison looks like victim
 
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	var matched atomic.Int64
 	for range 4 {
 		wg.Go(func() {
-			events := []*event.Event{trx(bob, alice), trx(alice, carol), vote(alice, sr1, sr2), trc20(usdt, alice, bob, tron.AmountFromUint64(9))}
+			events := []*event.Event{trx(bob, alice), trx(alice, carol), vote(alice, sr1, sr2), trc20(usdt, alice, bob, tron.AmountFromUint64(9)), poisoning}
 			for i := 0; i < 500 || !stop.Load(); i++ { // some work even if the writer is quick
 				seen := map[string]bool{}
 				stable := false
-				ix.Match(events[i%len(events)], func(m Match) {
+				e := events[i%len(events)]
+				ix.Match(e, func(m Match) {
 					if seen[m.SubscriptionID] {
 						t.Errorf("subscription matched twice: %s", m.SubscriptionID)
 					}
 					seen[m.SubscriptionID] = true
-					stable = stable || m.SubscriptionID == "sub_stable"
+					if m.SubscriptionID == "sub_stable" {
+						stable = true
+						if m.Lookalike != (e == poisoning) {
+							t.Errorf("stable subscription: lookalike %v for %v to %v", m.Lookalike, e.From, e.To)
+						}
+					}
 				})
 				if !stable {
 					t.Errorf("stable subscription missed")
@@ -440,7 +525,7 @@ func TestIndex_concurrent(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range 3000 {
 		id := fmt.Sprint("sub_", rng.IntN(20))
-		as := []tron.Address{alice, bob, carol, sr1, sr2, addr(uint64(1000 + i))}
+		as := []tron.Address{alice, bob, carol, victim, poison, sr1, sr2, addr(uint64(1000 + i))}
 		switch rng.IntN(6) {
 		case 0:
 			require.NoError(t, ix.Upsert(sub(id, withDirection("in")), as))

@@ -297,3 +297,150 @@ func TestIndex_Match_dedup(t *testing.T) {
 		})
 	}
 }
+
+func withExclude(fs ...event.Flag) func(*subscription.Subscription) {
+	return func(s *subscription.Subscription) {
+		for _, f := range fs {
+			s.ExcludeFlags = append(s.ExcludeFlags, string(f))
+		}
+	}
+}
+
+func withOnlyVerified(s *subscription.Subscription) { s.OnlyVerified = true }
+
+func withFinality(f string) func(*subscription.Subscription) {
+	return func(s *subscription.Subscription) { s.Finality = f }
+}
+
+// flagged sets the decoder's flags on e.
+func flagged(e *event.Event, fs ...event.Flag) *event.Event {
+	for _, f := range fs {
+		e.AddFlag(f)
+	}
+	return e
+}
+
+func TestIndex_Match_excludeFlags(t *testing.T) {
+	t.Parallel()
+	zero := tron.AmountFromUint64(0)
+	tests := []struct {
+		name  string
+		sub   *subscription.Subscription
+		addrs []tron.Address
+		event *event.Event
+		want  []Match
+	}{
+		{"zero_amount excluded", sub("sub_a", withExclude(event.FlagZeroAmount)), []tron.Address{alice},
+			flagged(trc20(usdt, bob, alice, zero), event.FlagZeroAmount), nil},
+		{"unverified_token excluded", sub("sub_a", withExclude(event.FlagUnverifiedToken)), []tron.Address{alice},
+			flagged(trc20(usdt, bob, alice, zero), event.FlagUnverifiedToken), nil},
+		{"third_party_spender excluded", sub("sub_a", withExclude(event.FlagThirdPartySpender)), []tron.Address{alice},
+			flagged(trc20(usdt, bob, alice, zero), event.FlagThirdPartySpender), nil},
+		{"lookalike excluded", sub("sub_a", withExclude(event.FlagLookalike)), []tron.Address{victim},
+			trx(poison, victim), nil},
+		{"lookalike set by the decoder excluded", sub("sub_a", withExclude(event.FlagLookalike)), []tron.Address{alice},
+			flagged(trx(bob, alice), event.FlagLookalike), nil},
+		{"one of several excluded", sub("sub_a", withExclude(event.FlagThirdPartySpender, event.FlagZeroAmount)), []tron.Address{alice},
+			flagged(trc20(usdt, bob, alice, zero), event.FlagUnverifiedToken, event.FlagZeroAmount), nil},
+
+		{"other flag kept", sub("sub_a", withExclude(event.FlagZeroAmount)), []tron.Address{alice},
+			flagged(trc20(usdt, bob, alice, zero), event.FlagThirdPartySpender), hit(alice, event.DirectionIn)},
+		{"clean event kept", sub("sub_a", withExclude(event.FlagZeroAmount, event.FlagLookalike)), []tron.Address{alice},
+			trx(bob, alice), hit(alice, event.DirectionIn)},
+		{"lookalike not excluded is reported", sub("sub_a", withExclude(event.FlagZeroAmount)), []tron.Address{victim},
+			trx(poison, victim), look(victim, event.DirectionIn)},
+		{"lookalike exclusion, ordinary counterparty", sub("sub_a", withExclude(event.FlagLookalike)), []tron.Address{victim},
+			trx(bob, victim), hit(victim, event.DirectionIn)},
+		{"nothing excluded", sub("sub_a"), []tron.Address{alice},
+			flagged(trc20(usdt, bob, alice, zero), event.FlagZeroAmount, event.FlagUnverifiedToken), hit(alice, event.DirectionIn)},
+		{"unknown decoder flag ignored", sub("sub_a", withExclude(event.FlagZeroAmount)), []tron.Address{alice},
+			flagged(trx(bob, alice), "future_flag"), hit(alice, event.DirectionIn)},
+
+		// Subscriptions without addresses.
+		{"contracts only, excluded", sub("sub_a", withContracts(usdt), withExclude(event.FlagZeroAmount)), nil,
+			flagged(trc20(usdt, bob, alice, zero), event.FlagZeroAmount), nil},
+		{"all, excluded", sub("sub_a", withAll, withExclude(event.FlagThirdPartySpender)), nil,
+			flagged(trc20(usdt, bob, alice, zero), event.FlagThirdPartySpender), nil},
+		{"all, lookalike excluded never applies", sub("sub_a", withAll, withExclude(event.FlagLookalike)), nil,
+			trx(poison, victim), hit(tron.Address{}, event.DirectionNone)},
+
+		// A flag drop decides the subscription: the other watched party
+		// does not bring the event back.
+		{"drop decides, both parties watched", sub("sub_a", withExclude(event.FlagZeroAmount)), []tron.Address{alice, bob},
+			flagged(trc20(usdt, bob, alice, zero), event.FlagZeroAmount), nil},
+		{"drop decides, direction out", sub("sub_a", withDirection("out"), withExclude(event.FlagZeroAmount)), []tron.Address{alice, bob},
+			flagged(trc20(usdt, bob, alice, zero), event.FlagZeroAmount), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ix := New()
+			require.NoError(t, ix.Upsert(tt.sub, tt.addrs))
+			require.Equal(t, tt.want, collect(t, ix, tt.event))
+			require.Equal(t, tt.want, ix.AppendMatches(nil, tt.event))
+		})
+	}
+}
+
+func TestIndex_Match_onlyVerified(t *testing.T) {
+	t.Parallel()
+	verified := &event.Token{Symbol: "USDT", Verified: true}
+	unverified := &event.Token{Symbol: "USDT"}
+	tests := []struct {
+		kind event.Kind
+		// keep says, by token nil, unverified, verified, whether an
+		// only_verified subscription gets the event.
+		keep [3]bool
+	}{
+		{event.KindTRC20Transfer, [3]bool{false, false, true}},
+		{event.KindTRC20Approval, [3]bool{false, false, true}},
+		{event.KindTRC10Transfer, [3]bool{false, false, true}},
+		{event.KindTRC10InternalTransfer, [3]bool{false, false, true}},
+		{event.KindTRXTransfer, [3]bool{true, true, true}},
+		{event.KindTRXInternalTransfer, [3]bool{true, true, true}},
+		{event.KindContractCall, [3]bool{true, true, true}},
+		{event.KindContractLog, [3]bool{true, true, true}},
+		{event.KindStake, [3]bool{true, true, true}},
+		{"future_kind", [3]bool{true, true, true}},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.kind), func(t *testing.T) {
+			t.Parallel()
+			ix := New()
+			require.NoError(t, ix.Upsert(sub("sub_a", withOnlyVerified), []tron.Address{alice}))
+			require.NoError(t, ix.Upsert(sub("sub_b", withOnlyVerified, withContracts(usdt)), nil))
+			require.NoError(t, ix.Upsert(sub("sub_c"), []tron.Address{alice}))
+			for i, tok := range []*event.Token{nil, unverified, verified} {
+				e := modify(trc20(usdt, bob, alice, tron.AmountFromUint64(1)), func(e *event.Event) { e.Kind, e.Token = tt.kind, tok })
+				want := []string{"sub_c"} // without only_verified, always
+				if tt.keep[i] {
+					want = []string{"sub_a", "sub_b", "sub_c"}
+				}
+				require.Equal(t, want, ids(collect(t, ix, e)), "token %+v", tok)
+			}
+		})
+	}
+}
+
+func TestIndex_Match_finality(t *testing.T) {
+	t.Parallel()
+	ix := New()
+	require.NoError(t, ix.Upsert(sub("sub_a", withConfirmations(5), withFinality(subscription.FinalitySolidified)), []tron.Address{alice}))
+	require.NoError(t, ix.Upsert(sub("sub_b", withConfirmations(19), withFinality(subscription.FinalityConfirmations)), []tron.Address{alice}))
+	require.NoError(t, ix.Upsert(sub("sub_c", withConfirmations(1), withFinality("")), []tron.Address{alice}))
+	require.NoError(t, ix.Upsert(sub("sub_d", withAll, withFinality(subscription.FinalitySolidified)), nil))
+	want := []Match{
+		{SubscriptionID: "sub_a", Confirmations: 5, Watched: alice, Direction: event.DirectionIn, Solidified: true},
+		{SubscriptionID: "sub_b", Confirmations: 19, Watched: alice, Direction: event.DirectionIn},
+		{SubscriptionID: "sub_c", Confirmations: 1, Watched: alice, Direction: event.DirectionIn},
+		{SubscriptionID: "sub_d", Direction: event.DirectionNone, Solidified: true},
+	}
+	require.Equal(t, want, collect(t, ix, trx(bob, alice)))
+
+	// SetFilter changes it and keeps the addresses.
+	require.NoError(t, ix.SetFilter(sub("sub_a", withConfirmations(5))))
+	require.NoError(t, ix.SetFilter(sub("sub_b", withFinality(subscription.FinalitySolidified))))
+	want[0].Solidified = false
+	want[1].Solidified, want[1].Confirmations = true, 0
+	require.Equal(t, want, collect(t, ix, trx(bob, alice)))
+}

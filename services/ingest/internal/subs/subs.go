@@ -89,7 +89,13 @@ func (m *Manager) Reconnected() {
 
 // Match implements [follow.Matcher].
 func (m *Manager) Match(e *event.Event, fn func(follow.Match)) {
-	m.ix.Match(e, func(x match.Match) { fn(follow.Match(x)) })
+	m.ix.Match(e, func(x match.Match) {
+		fn(follow.Match{
+			SubscriptionID: x.SubscriptionID, Confirmations: x.Confirmations,
+			Watched: x.Watched, Direction: x.Direction,
+			Solidified: x.Solidified, Lookalike: x.Lookalike,
+		})
+	})
 }
 
 // Generation implements [follow.Matcher].
