@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
@@ -27,6 +28,7 @@ import (
 	"github.com/mongotron/mongotron/pkg/logging"
 	"github.com/mongotron/mongotron/pkg/service"
 	"github.com/mongotron/mongotron/pkg/store"
+	"github.com/mongotron/mongotron/pkg/subscription"
 	"github.com/mongotron/mongotron/services/edge/internal/api"
 	"github.com/mongotron/mongotron/services/edge/internal/auth"
 	"github.com/mongotron/mongotron/services/edge/internal/stream"
@@ -146,6 +148,15 @@ type App struct {
 	// parts runs the background components; /readyz reports the
 	// failing ones.
 	parts *service.Components
+	// db is the Mongotron database.
+	db *mongo.Database
+	// rechecks runs the checks of open streams after a NATS reconnect;
+	// recheckCtx ends them when the app is released, and recheckMu keeps a
+	// late reconnect from adding one once release waits for them.
+	rechecks   sync.WaitGroup
+	recheckMu  sync.Mutex
+	recheckCtx context.Context
+	stopChecks context.CancelFunc
 }
 
 // New connects to MongoDB and NATS, creates the indexes, and binds the
@@ -156,6 +167,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 		timeout = DefaultConnectTimeout
 	}
 	a := &App{cfg: cfg, logger: logger, parts: &service.Components{Logger: logger}}
+	a.recheckCtx, a.stopChecks = context.WithCancel(context.WithoutCancel(ctx))
 	defer func() {
 		if err != nil {
 			a.release(context.WithoutCancel(ctx))
@@ -174,6 +186,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 	if err != nil {
 		return nil, err
 	}
+	a.db = db
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.auth, err = auth.New(auth.Config{DB: db, NATS: a.nats, Logger: logger, AdminKey: cfg.AdminKey})
@@ -235,6 +248,11 @@ func (a *App) watchNATS() {
 	a.nats.SetReconnectHandler(func(nc *nats.Conn) {
 		a.logger.Warn("nats: reconnected", "server", nc.ConnectedUrlRedacted())
 		a.hub.BrokerReconnected()
+		a.recheckMu.Lock()
+		if a.recheckCtx.Err() == nil {
+			a.rechecks.Go(a.recheckStreams)
+		}
+		a.recheckMu.Unlock()
 	})
 	a.nats.SetErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 		subject := ""
@@ -246,6 +264,60 @@ func (a *App) watchNATS() {
 			a.hub.BrokerDropped(subject)
 		}
 	})
+}
+
+// recheckStreams closes the open streams of keys revoked and of
+// subscriptions deleted while NATS was away: their control messages never
+// reached this edge. A failure is logged; the next reconnect checks again.
+func (a *App) recheckStreams() {
+	ctx, cancel := context.WithTimeout(a.recheckCtx, 30*time.Second)
+	defer cancel()
+	keys, subs := a.hub.Open()
+	revoked, err := a.auth.RevokedAmong(ctx, keys)
+	if err != nil {
+		a.logger.Warn("recheck of open streams after a NATS reconnect: keys", "err", err)
+		return
+	}
+	deleted, err := goneSubscriptions(ctx, a.db, subs)
+	if err != nil {
+		a.logger.Warn("recheck of open streams after a NATS reconnect: subscriptions", "err", err)
+		return
+	}
+	if len(revoked)+len(deleted) > 0 {
+		a.logger.Warn("closing streams of keys revoked and subscriptions deleted during the NATS outage", "keys", len(revoked), "subscriptions", len(deleted))
+	}
+	a.hub.CloseRevoked(revoked, deleted)
+}
+
+// goneSubscriptions returns the ids among ids of subscriptions deleted (a
+// tombstone) or absent.
+func goneSubscriptions(ctx context.Context, db *mongo.Database, ids []string) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	cur, err := db.Collection(store.Subscriptions).Find(ctx,
+		bson.M{"_id": bson.M{"$in": ids}, "status": bson.M{"$ne": subscription.StatusDeleted}},
+		options.Find().SetProjection(bson.M{"_id": 1}))
+	if err != nil {
+		return nil, err
+	}
+	var live []struct {
+		ID string `bson:"_id"`
+	}
+	if err := cur.All(ctx, &live); err != nil {
+		return nil, err
+	}
+	alive := make(map[string]bool, len(live))
+	for _, s := range live {
+		alive[s.ID] = true
+	}
+	var out []string
+	for _, id := range ids {
+		if !alive[id] {
+			out = append(out, id)
+		}
+	}
+	return out, nil
 }
 
 func (a *App) connectMongo(ctx context.Context, timeout time.Duration) (*mongo.Database, error) {
@@ -345,6 +417,10 @@ func (a *App) shutdownTimeout() time.Duration {
 func (a *App) release(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, a.shutdownTimeout())
 	defer cancel()
+	a.recheckMu.Lock()
+	a.stopChecks()
+	a.recheckMu.Unlock()
+	a.rechecks.Wait()
 	if a.hub != nil {
 		a.hub.Close()
 	}

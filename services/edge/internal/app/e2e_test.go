@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -12,8 +13,14 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/mongotron/mongotron/pkg/logging"
+	"github.com/mongotron/mongotron/pkg/store"
+	"github.com/mongotron/mongotron/pkg/subscription"
+	"github.com/mongotron/mongotron/pkg/testenv"
 	"github.com/mongotron/mongotron/services/edge/internal/app"
 )
 
@@ -121,4 +128,73 @@ func TestApp_streamsEndToEnd(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("Run did not return after cancel")
 	}
+}
+
+func TestApp_revocationsDuringANATSOutageCloseStreamsOnReconnect(t *testing.T) {
+	t.Parallel()
+	n := testenv.RunNATS(t)
+	m := testenv.RunMongo(t)
+	link := testenv.RunProxy(t, strings.TrimPrefix(n.URL(), "nats://"))
+	cfg, err := load(t, []string{"--nats.url=nats://" + link.Addr(), "--mongo.uri=" + m.URI(), "--shutdown-timeout=5s",
+		"--http.addr=127.0.0.1:0", "--admin-key=" + testAdminKey, "--stream.broker-grace=1m"}, nil)
+	require.NoError(t, err)
+	a, err := app.New(t.Context(), cfg, logging.Discard())
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	hc := &http.Client{Timeout: 5 * time.Second}
+	t.Cleanup(hc.CloseIdleConnections)
+	c := client{t: t, base: "http://" + a.Addr().String(), hc: hc}
+
+	newKey := func() (id, key string) {
+		status, k := c.call("POST", "/v1/keys", testAdminKey, `{"tenant":"acme"}`)
+		require.Equal(t, http.StatusCreated, status)
+		return k["id"].(string), k["key"].(string)
+	}
+	revokedID, revokedKey := newKey()
+	_, key := newKey()
+	status, s1 := c.call("POST", "/v1/subscriptions", key, `{"kinds":["trx_transfer"]}`)
+	require.Equal(t, http.StatusCreated, status)
+	status, s2 := c.call("POST", "/v1/subscriptions", key, `{"kinds":["trc20_transfer"]}`)
+	require.Equal(t, http.StatusCreated, status)
+	byRevoked := dial(t, c, s1["id"].(string), revokedKey)
+	onDeleted := dial(t, c, s2["id"].(string), key)
+	bystander := dial(t, c, s1["id"].(string), key)
+
+	// While this edge is cut off from NATS, another edge revokes the key
+	// and deletes the subscription: their messages never reach this one.
+	link.Cut()
+	db := mongoDB(t, m.URI())
+	_, err = db.Collection(store.Keys).UpdateOne(t.Context(), bson.M{"_id": revokedID}, bson.M{"$set": bson.M{"revoked_at": time.Now()}})
+	require.NoError(t, err)
+	_, err = db.Collection(store.Subscriptions).UpdateOne(t.Context(), bson.M{"_id": s2["id"]}, bson.M{"$set": bson.M{"status": subscription.StatusDeleted}})
+	require.NoError(t, err)
+	time.Sleep(200 * time.Millisecond) // let the client see the cut
+	link.Restore()
+
+	require.Equal(t, websocket.ClosePolicyViolation, closeCode(t, byRevoked), "the revoked key's stream closes once NATS is back")
+	require.Equal(t, 4404, closeCode(t, onDeleted), "the deleted subscription's stream too")
+	require.NoError(t, bystander.SetReadDeadline(time.Now().Add(500*time.Millisecond)))
+	_, _, err = bystander.ReadMessage()
+	var ne net.Error
+	require.True(t, errors.As(err, &ne) && ne.Timeout(), "the other stream stays open: %v", err)
+	_ = bystander.Close()
+
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}
+
+// mongoDB connects to the edge's database of a test.
+func mongoDB(t *testing.T, uri string) *mongo.Database {
+	t.Helper()
+	mc, err := mongo.Connect(options.Client().ApplyURI(uri))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = mc.Disconnect(context.Background()) })
+	return mc.Database(app.DefaultDatabase)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/mongotron/mongotron/pkg/bus"
 	"github.com/mongotron/mongotron/pkg/store"
@@ -285,6 +286,38 @@ func (a *Authenticator) Revoke(ctx context.Context, keyID string) error {
 		a.cfg.Logger.Warn("flush key revocation", "key_id", keyID, "err", err)
 	}
 	return nil
+}
+
+// RevokedAmong returns the ids among keyIDs of keys revoked (or gone). An
+// edge asks after its NATS connection came back: revocations published
+// while it was away never reached it, and the streams of those keys must
+// close all the same.
+func (a *Authenticator) RevokedAmong(ctx context.Context, keyIDs []string) ([]string, error) {
+	if len(keyIDs) == 0 {
+		return nil, nil
+	}
+	cur, err := a.coll.Find(ctx, bson.M{"_id": bson.M{"$in": keyIDs}, "revoked_at": nil},
+		options.Find().SetProjection(bson.M{"_id": 1}))
+	if err != nil {
+		return nil, fmt.Errorf("auth: live keys: %w", err)
+	}
+	var live []struct {
+		ID string `bson:"_id"`
+	}
+	if err := cur.All(ctx, &live); err != nil {
+		return nil, fmt.Errorf("auth: live keys: %w", err)
+	}
+	alive := make(map[string]bool, len(live))
+	for _, k := range live {
+		alive[k.ID] = true
+	}
+	var out []string
+	for _, id := range keyIDs {
+		if !alive[id] && id != AdminKeyID {
+			out = append(out, id)
+		}
+	}
+	return out, nil
 }
 
 func clip(s string) string {

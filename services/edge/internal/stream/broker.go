@@ -16,5 +16,16 @@ type Broker interface {
 	// time per subscription, and returns only once the subscription is
 	// active at the server, so a message published after Subscribe
 	// returns is delivered. handler must not block and may keep data.
-	Subscribe(subject string, handler func(Message)) (unsubscribe func(), err error)
+	Subscribe(subject string, handler func(Message)) (Subscription, error)
+}
+
+// Subscription is one subject a [Broker] delivers.
+type Subscription interface {
+	// Unsubscribe stops the deliveries.
+	Unsubscribe()
+	// Dropped returns how many messages the broker's client dropped for
+	// this subscription so far (a full pending buffer), 0 when it cannot
+	// tell. The hub watches it: a drop with no later message to show a
+	// broken link would otherwise go unseen.
+	Dropped() int
 }

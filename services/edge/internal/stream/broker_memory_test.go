@@ -14,7 +14,14 @@ func newMemoryBroker() *memoryBroker {
 	return &memoryBroker{subs: make(map[string]map[int]func(Message))}
 }
 
-func (b *memoryBroker) Subscribe(subject string, handler func(Message)) (func(), error) {
+// memorySubscription is a [Subscription] of the memory broker; it drops
+// nothing.
+type memorySubscription func()
+
+func (s memorySubscription) Unsubscribe() { s() }
+func (memorySubscription) Dropped() int   { return 0 }
+
+func (b *memoryBroker) Subscribe(subject string, handler func(Message)) (Subscription, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.subs[subject] == nil {
@@ -23,14 +30,14 @@ func (b *memoryBroker) Subscribe(subject string, handler func(Message)) (func(),
 	b.next++
 	id := b.next
 	b.subs[subject][id] = handler
-	return func() {
+	return memorySubscription(func() {
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		delete(b.subs[subject], id)
 		if len(b.subs[subject]) == 0 {
 			delete(b.subs, subject)
 		}
-	}, nil
+	}), nil
 }
 
 // Publish publishes a message with no link (a control message).

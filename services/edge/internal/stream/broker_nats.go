@@ -30,7 +30,20 @@ const (
 	natsPendingBytes = 512 << 20
 )
 
-func (b natsBroker) Subscribe(subject string, handler func(Message)) (func(), error) {
+// natsSubscription is a [Subscription] over a NATS one.
+type natsSubscription struct{ sub *nats.Subscription }
+
+func (s natsSubscription) Unsubscribe() { _ = s.sub.Unsubscribe() }
+
+func (s natsSubscription) Dropped() int {
+	n, err := s.sub.Dropped()
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+func (b natsBroker) Subscribe(subject string, handler func(Message)) (Subscription, error) {
 	sub, err := b.nc.Subscribe(subject, func(m *nats.Msg) {
 		handler(Message{Data: m.Data, Prev: m.Header.Get(bus.PrevCursorHeader)})
 	})
@@ -55,5 +68,5 @@ func (b natsBroker) Subscribe(subject string, handler func(Message)) (func(), er
 		_ = sub.Unsubscribe()
 		return nil, fmt.Errorf("stream: subscribe %s: flush: %w", subject, err)
 	}
-	return func() { _ = sub.Unsubscribe() }, nil
+	return natsSubscription{sub}, nil
 }

@@ -206,7 +206,7 @@ func (c *conn) sendLoop() {
 			// early from skipping a whole period.
 			if !now.Add(tick / 2).Before(nextHeartbeat) {
 				nextHeartbeat = now.Add(cfg.HeartbeatInterval)
-				err = c.write([][]byte{heartbeatMessage(c.hub.head.Load(), now)})
+				err = c.write([][]byte{heartbeatMessage(c.hub.head.Load(), c.hub.solid.Load(), now)})
 			}
 			if err == nil && !now.Add(tick/2).Before(nextPing) {
 				nextPing = now.Add(cfg.PingInterval)
@@ -437,8 +437,8 @@ func (c *conn) teardown() {
 	if last {
 		<-c.topic.ready
 		c.topic.stop()
-		if c.topic.unsubscribe != nil {
-			c.topic.unsubscribe()
+		if c.topic.sub != nil {
+			c.topic.sub.Unsubscribe()
 			c.hub.metrics.topics.Dec()
 		}
 	}

@@ -181,6 +181,7 @@ type Hub struct {
 	metrics  *metrics
 	upgrader websocket.Upgrader
 	head     atomic.Int64
+	solid    atomic.Int64
 	// running is closed once Run listens to the control subjects.
 	running     chan struct{}
 	runningOnce sync.Once
@@ -289,15 +290,92 @@ func (h *Hub) Run(ctx context.Context) error {
 		{bus.HeadSubject, h.onHead},
 	}
 	for _, s := range subs {
-		unsub, err := h.broker.Subscribe(s.subject, func(m Message) { s.handle(m.Data) })
+		sub, err := h.broker.Subscribe(s.subject, func(m Message) { s.handle(m.Data) })
 		if err != nil {
 			return fmt.Errorf("stream: run: %w", err)
 		}
-		defer unsub()
+		defer sub.Unsubscribe()
 	}
 	h.runningOnce.Do(func() { close(h.running) })
-	<-ctx.Done()
-	return nil
+	t := time.NewTicker(dropCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			h.checkDropped()
+		}
+	}
+}
+
+// dropCheckInterval is how often the topics' NATS subscriptions are
+// asked whether they dropped messages.
+const dropCheckInterval = time.Second
+
+// checkDropped makes every topic whose NATS subscription dropped messages
+// since it last looked fill what it missed: the client reports a slow
+// consumer once per episode, and a drop with no later message to show a
+// broken link would otherwise wait for the subscription's next event.
+func (h *Hub) checkDropped() {
+	h.mu.Lock()
+	topics := make([]*topic, 0, len(h.topics))
+	for _, t := range h.topics {
+		topics = append(topics, t)
+	}
+	h.mu.Unlock()
+	for _, t := range topics {
+		select {
+		case <-t.ready:
+		default:
+			continue // still starting
+		}
+		if t.sub == nil {
+			continue
+		}
+		if n := int64(t.sub.Dropped()); n > t.dropped.Load() {
+			t.dropped.Store(n)
+			h.log.Warn("stream: NATS dropped live events; checking history", "subscription_id", t.id, "dropped", n)
+			t.check(gapDropped)
+		}
+	}
+}
+
+// Open returns the API keys and the subscriptions with open streams, for
+// a check after a NATS outage (see [Hub.CloseRevoked]).
+func (h *Hub) Open() (keyIDs, subscriptionIDs []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for k := range h.byKey {
+		keyIDs = append(keyIDs, k)
+	}
+	for id := range h.topics {
+		subscriptionIDs = append(subscriptionIDs, id)
+	}
+	return keyIDs, subscriptionIDs
+}
+
+// CloseRevoked closes the streams of revoked keys with 1008 and those of
+// deleted subscriptions with 4404, as the control messages would have: an
+// edge calls it with what it finds in MongoDB after a NATS outage, during
+// which those messages were lost.
+func (h *Hub) CloseRevoked(keyIDs, subscriptionIDs []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, k := range keyIDs {
+		for cn := range h.byKey[k] {
+			cn.cancel(DisconnectKeyRevoked)
+		}
+	}
+	for _, id := range subscriptionIDs {
+		if t := h.topics[id]; t != nil {
+			t.mu.RLock()
+			for cn := range t.conns {
+				cn.cancel(DisconnectSubscriptionDeleted)
+			}
+			t.mu.RUnlock()
+		}
+	}
 }
 
 func (h *Hub) onSubscriptionChange(data []byte) {
@@ -343,6 +421,7 @@ func (h *Hub) onHead(data []byte) {
 		return
 	}
 	h.head.Store(hd.Block)
+	h.solid.Store(hd.Solidified)
 }
 
 // Serve upgrades r to a WebSocket stream for req and returns at once; the

@@ -305,7 +305,7 @@ type lossyBroker struct {
 	pass func(subject string, m Message) bool
 }
 
-func (b lossyBroker) Subscribe(subject string, handler func(Message)) (func(), error) {
+func (b lossyBroker) Subscribe(subject string, handler func(Message)) (Subscription, error) {
 	return b.Broker.Subscribe(subject, func(m Message) {
 		if b.pass(subject, m) {
 			handler(m)
@@ -347,6 +347,21 @@ func TestHub_liveLossOnNATSIsFilled(t *testing.T) {
 			},
 			wire:  true,
 			cause: "", // a link or a slow-consumer notice, whichever comes first
+		},
+		{
+			// The hub's own look at the subscription's dropped count
+			// finds the drops with no error handler wired.
+			name: "a tiny pending limit with no error handler",
+			wrap: func(b Broker) Broker {
+				nb := b.(natsBroker)
+				nb.pendingMsgs = 3
+				return lossyBroker{Broker: nb, pass: func(subject string, _ Message) bool {
+					if bus.SubscriptionFromSubject(subject) != "" {
+						time.Sleep(2 * time.Millisecond)
+					}
+					return true
+				}}
+			},
 		},
 	}
 	for _, tt := range tests {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -60,10 +61,13 @@ type topic struct {
 
 	// ready is closed by the creating stream once the NATS subscription
 	// is active and the chain's start is known (or either failed: err);
-	// unsubscribe is set before.
-	ready       chan struct{}
-	unsubscribe func()
-	err         error
+	// sub is set before.
+	ready chan struct{}
+	sub   Subscription
+	err   error
+	// dropped is the subscription's dropped count as last seen by the
+	// hub's check.
+	dropped atomic.Int64
 
 	mu    sync.RWMutex
 	conns map[*conn]struct{}
@@ -123,11 +127,11 @@ func (t *topic) remove(c *conn) (left int) {
 func (t *topic) start() error {
 	ctx := t.ctx
 	h := t.hub
-	unsub, err := h.broker.Subscribe(busEventsSubject(t.id), t.receive)
+	sub, err := h.broker.Subscribe(busEventsSubject(t.id), t.receive)
 	if err != nil {
 		return err
 	}
-	t.unsubscribe = unsub
+	t.sub = sub
 	h.metrics.topics.Inc()
 	var newest string
 	err = h.retryHistory(ctx, t.id, "find the newest event", func(ctx context.Context) error {
