@@ -120,10 +120,12 @@ type State struct {
 	Gap bool
 	// Heartbeat is the server's heartbeat interval (StatusConnected).
 	Heartbeat time.Duration
-	// HeadBlock and Time are the chain head and the server's clock of a
+	// HeadBlock, SolidifiedBlock and Time are the chain head, the
+	// solidified (irreversible) block and the server's clock of a
 	// heartbeat (StatusHeartbeat).
-	HeadBlock int64
-	Time      time.Time
+	HeadBlock       int64
+	SolidifiedBlock int64
+	Time            time.Time
 	// Cursor is the cursor of the last event delivered.
 	Cursor string
 }
@@ -406,6 +408,7 @@ func (s *Stream) session(ctx context.Context) sessionResult {
 			Resumed    bool      `json:"resumed"`
 			HeartbeatS int64     `json:"heartbeat_s"`
 			HeadBlock  int64     `json:"head_block"`
+			Solidified int64     `json:"solidified_block"`
 			Time       time.Time `json:"time"`
 		}
 		if err := json.Unmarshal(msg, &head); err != nil {
@@ -421,7 +424,7 @@ func (s *Stream) session(ctx context.Context) sessionResult {
 			}
 			s.state(State{Status: StatusConnected, Resumed: head.Resumed, Gap: after != "" && !head.Resumed, Heartbeat: hb})
 		case "heartbeat":
-			s.state(State{Status: StatusHeartbeat, HeadBlock: head.HeadBlock, Time: head.Time})
+			s.state(State{Status: StatusHeartbeat, HeadBlock: head.HeadBlock, SolidifiedBlock: head.Solidified, Time: head.Time})
 		case "event":
 			if head.Cursor != "" && !cursorAfter(head.Cursor, s.sent) {
 				continue // replayed at the seam: already delivered

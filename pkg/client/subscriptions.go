@@ -52,25 +52,33 @@ type Backfill struct {
 // filled by create, get and update; a list leaves it empty (AddressCount
 // says how many there are, and [Client.ListAddresses] pages through them).
 type Subscription struct {
-	ID            string         `json:"id"`
-	Label         string         `json:"label"`
-	Addresses     []string       `json:"addresses,omitempty"`
-	Contracts     []string       `json:"contracts"`
-	Kinds         []string       `json:"kinds"`
-	Direction     string         `json:"direction"`
-	MinAmount     *string        `json:"min_amount"`
-	MaxAmount     *string        `json:"max_amount"`
-	OnlySuccess   bool           `json:"only_success"`
-	Confirmations int            `json:"confirmations"`
-	StartBlock    *int64         `json:"start_block"`
-	All           bool           `json:"all"`
-	Webhook       *Webhook       `json:"webhook"`
-	Metadata      map[string]any `json:"metadata"`
-	Status        string         `json:"status"`
-	AddressCount  int64          `json:"address_count"`
-	CreatedAt     time.Time      `json:"created_at"`
-	UpdatedAt     time.Time      `json:"updated_at"`
-	Backfill      *Backfill      `json:"backfill,omitempty"`
+	ID            string   `json:"id"`
+	Label         string   `json:"label"`
+	Addresses     []string `json:"addresses,omitempty"`
+	Contracts     []string `json:"contracts"`
+	Kinds         []string `json:"kinds"`
+	Direction     string   `json:"direction"`
+	MinAmount     *string  `json:"min_amount"`
+	MaxAmount     *string  `json:"max_amount"`
+	OnlySuccess   bool     `json:"only_success"`
+	Confirmations int      `json:"confirmations"`
+	// Finality is "confirmations" (deliver at Confirmations) or
+	// "solidified" (once the block is irreversible; never retracted).
+	Finality string `json:"finality"`
+	// ExcludeFlags drops transfers carrying any of these flags;
+	// OnlyVerified drops token transfers of tokens not on the network's
+	// well-known list.
+	ExcludeFlags []string       `json:"exclude_flags"`
+	OnlyVerified bool           `json:"only_verified"`
+	StartBlock   *int64         `json:"start_block"`
+	All          bool           `json:"all"`
+	Webhook      *Webhook       `json:"webhook"`
+	Metadata     map[string]any `json:"metadata"`
+	Status       string         `json:"status"`
+	AddressCount int64          `json:"address_count"`
+	CreatedAt    time.Time      `json:"created_at"`
+	UpdatedAt    time.Time      `json:"updated_at"`
+	Backfill     *Backfill      `json:"backfill,omitempty"`
 }
 
 // CreateRequest is the body of [Client.CreateSubscription]. Every field is
@@ -81,18 +89,22 @@ type CreateRequest struct {
 	Label string `json:"label,omitempty"`
 	// Addresses takes at most 10,000 entries, base58 or hex; add more
 	// with [Client.AddAddresses].
-	Addresses     []string       `json:"addresses,omitempty"`
-	Contracts     []string       `json:"contracts,omitempty"`
-	Kinds         []string       `json:"kinds,omitempty"`
-	Direction     string         `json:"direction,omitempty"`
-	MinAmount     *string        `json:"min_amount,omitempty"`
-	MaxAmount     *string        `json:"max_amount,omitempty"`
-	OnlySuccess   *bool          `json:"only_success,omitempty"`
-	Confirmations *int           `json:"confirmations,omitempty"`
-	StartBlock    *int64         `json:"start_block,omitempty"`
-	All           bool           `json:"all,omitempty"`
-	Webhook       *Webhook       `json:"webhook,omitempty"`
-	Metadata      map[string]any `json:"metadata,omitempty"`
+	Addresses     []string `json:"addresses,omitempty"`
+	Contracts     []string `json:"contracts,omitempty"`
+	Kinds         []string `json:"kinds,omitempty"`
+	Direction     string   `json:"direction,omitempty"`
+	MinAmount     *string  `json:"min_amount,omitempty"`
+	MaxAmount     *string  `json:"max_amount,omitempty"`
+	OnlySuccess   *bool    `json:"only_success,omitempty"`
+	Confirmations *int     `json:"confirmations,omitempty"`
+	// Finality is "confirmations" (the default) or "solidified".
+	Finality     string         `json:"finality,omitempty"`
+	ExcludeFlags []string       `json:"exclude_flags,omitempty"`
+	OnlyVerified bool           `json:"only_verified,omitempty"`
+	StartBlock   *int64         `json:"start_block,omitempty"`
+	All          bool           `json:"all,omitempty"`
+	Webhook      *Webhook       `json:"webhook,omitempty"`
+	Metadata     map[string]any `json:"metadata,omitempty"`
 }
 
 // CreateSubscription creates a subscription and returns it with its id.
@@ -161,6 +173,9 @@ type UpdateRequest struct {
 	MaxAmount     *string
 	OnlySuccess   *bool
 	Confirmations *int
+	Finality      *string
+	ExcludeFlags  *[]string
+	OnlyVerified  *bool
 	All           *bool
 	Webhook       *Webhook
 	Metadata      map[string]any
@@ -185,6 +200,9 @@ func (r UpdateRequest) MarshalJSON() ([]byte, error) {
 	set("direction", r.Direction != nil, r.Direction)
 	set("only_success", r.OnlySuccess != nil, r.OnlySuccess)
 	set("confirmations", r.Confirmations != nil, r.Confirmations)
+	set("finality", r.Finality != nil, r.Finality)
+	set("exclude_flags", r.ExcludeFlags != nil, r.ExcludeFlags)
+	set("only_verified", r.OnlyVerified != nil, r.OnlyVerified)
 	set("all", r.All != nil, r.All)
 	for _, f := range []struct {
 		name  string

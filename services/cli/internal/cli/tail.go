@@ -9,6 +9,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"time"
 	"unicode"
 
@@ -215,6 +217,23 @@ func flags(ev client.Event) string {
 	}
 	if !ev.Success {
 		s += "  FAILED"
+	}
+	if ev.Solidified {
+		s += "  solid"
+	}
+	if ev.Token != nil && ev.Token.Verified && ev.Kind.IsTransfer() && ev.Kind != "trx_transfer" && ev.Kind != "trx_internal_transfer" {
+		s += "  verified"
+	}
+	// The spoofing flags, loud: a deposit pipeline must look at them.
+	for _, f := range ev.Flags {
+		s += "  " + strings.ToUpper(string(f))
+	}
+	if ev.Memo != "" {
+		memo := ev.Memo
+		if ev.MemoEncoding == "hex" {
+			memo = "0x" + memo
+		}
+		s += "  memo:" + strconv.Quote(clipTo(memo, 40))
 	}
 	return s
 }

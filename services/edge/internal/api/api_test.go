@@ -89,6 +89,9 @@ func TestAPI_errors(t *testing.T) {
 		{"too large body", req{method: "POST", path: "/v1/subscriptions", key: key, body: huge}, 413, "body_too_large", ""},
 		{"form body", req{method: "POST", path: "/v1/subscriptions", key: key, body: `all=true`, contentType: "application/x-www-form-urlencoded"}, 400, "invalid_json", ""},
 		{"patch bad confirmations", req{method: "PATCH", path: sub, key: key, body: `{"label":"x","confirmations":20}`}, 422, "invalid_confirmations", ""},
+		{"bad finality", req{method: "POST", path: "/v1/subscriptions", key: key, body: `{"all":true,"finality":"final"}`}, 422, "invalid_finality", ""},
+		{"bad exclude flag", req{method: "POST", path: "/v1/subscriptions", key: key, body: `{"all":true,"exclude_flags":["zero_amount","spam"]}`}, 422, "invalid_flag", ""},
+		{"patch bad finality", req{method: "PATCH", path: sub, key: key, body: `{"finality":19}`}, 400, "invalid_json", ""},
 		{"patch addresses", req{method: "PATCH", path: sub, key: key, body: `{"addresses":[]}`}, 422, "not_patchable", ""},
 		{"patch empties filter", req{method: "PATCH", path: "/v1/subscriptions/" + otherID, key: otherKey, body: `{"kinds":[]}`}, 422, "empty_filter", ""},
 		{"missing key", req{method: "GET", path: "/v1/subscriptions"}, 401, "missing_api_key", ""},
@@ -244,6 +247,9 @@ func TestAPI_subscriptionLifecycle(t *testing.T) {
 	require.Equal(t, map[string]any{"team": map[string]any{"name": "ops"}}, got["metadata"])
 	require.NotContains(t, got, "backfill")
 	require.NotEmpty(t, got["created_at"])
+	require.Equal(t, "confirmations", got["finality"])
+	require.Equal(t, []any{}, got["exclude_flags"])
+	require.Equal(t, false, got["only_verified"])
 
 	// GET returns what create returned.
 	r = e.do(req{method: "GET", path: "/v1/subscriptions/" + id, key: key})
@@ -259,6 +265,16 @@ func TestAPI_subscriptionLifecycle(t *testing.T) {
 	require.EqualValues(t, 0, patched["confirmations"])
 	require.Equal(t, got["kinds"], patched["kinds"])
 	require.Equal(t, got["created_at"], patched["created_at"])
+
+	// Finality and the trap filters change like any other filter.
+	r = e.do(req{method: "PATCH", path: "/v1/subscriptions/" + id, key: key, body: `{"finality":"solidified","exclude_flags":["lookalike","zero_amount","lookalike"],"only_verified":true}`})
+	require.Equal(t, http.StatusOK, r.status, string(r.body))
+	patched = r.json(t)
+	require.Equal(t, "solidified", patched["finality"])
+	require.Equal(t, []any{"lookalike", "zero_amount"}, patched["exclude_flags"])
+	require.Equal(t, true, patched["only_verified"])
+	r = e.do(req{method: "GET", path: "/v1/subscriptions/" + id, key: key})
+	require.Equal(t, patched, r.json(t), "the change is stored, not only answered")
 
 	// Bulk add and remove.
 	r = e.do(req{method: "POST", path: "/v1/subscriptions/" + id + "/addresses", key: key, body: `{"addresses":["` + addrC + `","` + addrA + `"]}`})
@@ -289,17 +305,17 @@ func TestAPI_subscriptionLifecycle(t *testing.T) {
 	require.Equal(t, subscription.StatusDeleted, tomb.Status)
 
 	// One control message per change, versions increasing by one.
-	changes := e.waitChanges(id, 5)
-	require.Len(t, changes, 5)
-	wantOps := []string{bus.OpUpsert, bus.OpUpsert, bus.OpAddresses, bus.OpAddresses, bus.OpDelete}
+	changes := e.waitChanges(id, 6)
+	require.Len(t, changes, 6)
+	wantOps := []string{bus.OpUpsert, bus.OpUpsert, bus.OpUpsert, bus.OpAddresses, bus.OpAddresses, bus.OpDelete}
 	for i, ch := range changes {
 		require.Equal(t, wantOps[i], ch.Op, "message %d", i)
 		require.EqualValues(t, i+1, ch.Version, "message %d", i)
 		require.Equal(t, "acme", ch.Tenant)
 	}
-	require.Equal(t, []string{addrC}, changes[2].Added)
-	require.Equal(t, []string{addrB}, changes[3].Removed)
-	require.Equal(t, tomb.Version, changes[4].Version)
+	require.Equal(t, []string{addrC}, changes[3].Added)
+	require.Equal(t, []string{addrB}, changes[4].Removed)
+	require.Equal(t, tomb.Version, changes[5].Version)
 }
 
 func TestAPI_createBackfill(t *testing.T) {

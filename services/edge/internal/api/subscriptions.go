@@ -125,6 +125,13 @@ func present(s *subscription.Subscription) *subscription.Subscription {
 	if v.Kinds == nil {
 		v.Kinds = []string{}
 	}
+	if v.ExcludeFlags == nil {
+		v.ExcludeFlags = []string{}
+	}
+	if v.Finality == "" {
+		// Stored before finality existed: delivered at its confirmations.
+		v.Finality = subscription.FinalityConfirmations
+	}
 	if v.Metadata != nil {
 		v.Metadata, _ = plain(v.Metadata).(map[string]any)
 	}
@@ -318,7 +325,8 @@ func (a *API) patchSubscription(c echo.Context) error {
 	res, err := a.subs().UpdateOne(ctx, filter, bson.M{"$set": bson.M{
 		"label": s.Label, "contracts": s.Contracts, "kinds": s.Kinds, "direction": s.Direction,
 		"min_amount": s.MinAmount, "max_amount": s.MaxAmount, "only_success": s.OnlySuccess,
-		"confirmations": s.Confirmations, "all": s.All, "webhook": s.Webhook, "metadata": s.Metadata,
+		"confirmations": s.Confirmations, "finality": s.Finality, "exclude_flags": s.ExcludeFlags, "only_verified": s.OnlyVerified,
+		"all": s.All, "webhook": s.Webhook, "metadata": s.Metadata,
 		"updated_at": s.UpdatedAt, "version": s.Version,
 	}})
 	if err != nil {

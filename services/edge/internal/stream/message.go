@@ -39,11 +39,14 @@ func helloMessage(subscriptionID string, resumed bool, heartbeat time.Duration) 
 	return b
 }
 
-// heartbeatMessage is {"type":"heartbeat","head_block":N,"time":"…"}.
-func heartbeatMessage(head int64, now time.Time) []byte {
-	b := make([]byte, 0, 80)
+// heartbeatMessage is
+// {"type":"heartbeat","head_block":N,"solidified_block":S,"time":"…"}.
+func heartbeatMessage(head, solidified int64, now time.Time) []byte {
+	b := make([]byte, 0, 112)
 	b = append(b, `{"type":"heartbeat","head_block":`...)
 	b = strconv.AppendInt(b, head, 10)
+	b = append(b, `,"solidified_block":`...)
+	b = strconv.AppendInt(b, solidified, 10)
 	b = append(b, `,"time":"`...)
 	b = now.UTC().AppendFormat(b, time.RFC3339)
 	return append(b, `"}`...)

@@ -210,6 +210,7 @@ type frame struct {
 	Cursor  string `json:"cursor"`
 	Resumed bool   `json:"resumed"`
 	Head    int64  `json:"head_block"`
+	Solid   int64  `json:"solidified_block"`
 	Beat    int64  `json:"heartbeat_s"`
 }
 
@@ -471,12 +472,13 @@ func TestHub_Heartbeat(t *testing.T) {
 		return nil
 	})
 	require.Equal(t, int64(1), c.hello(t).Beat)
-	e.control(t, bus.HeadSubject, bus.Head{Block: 4242, Time: time.Now()})
+	e.control(t, bus.HeadSubject, bus.Head{Block: 4242, Solidified: 4223, Time: time.Now()})
 	requireEventually(t, func() bool { return s.hub.head.Load() == 4242 })
 	f, err := c.next(5 * time.Second)
 	require.NoError(t, err)
 	require.Equal(t, "heartbeat", f.Type)
 	require.Equal(t, int64(4242), f.Head)
+	require.Equal(t, int64(4223), f.Solid, "heartbeats carry the solidified block beside the head")
 	require.NotEmpty(t, pings, "pinged")
 }
 

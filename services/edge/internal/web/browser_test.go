@@ -130,6 +130,8 @@ type testEvent struct {
 	step    uint64
 	tx      string
 	removed bool
+	flags   []string
+	memo    string
 }
 
 func (ev testEvent) cursor() string { return cursor.Cursor{Step: ev.step}.String() }
@@ -144,6 +146,7 @@ func (ev testEvent) json(sub string) []byte {
 		"from": "TJRabPrwbZy45sbavfcjinPJC18kjpRTv8", "to": "TNPeeaaFB7K9cmo4uQpcU32zGK8G1NYqeL",
 		"contract": "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t", "token": map[string]any{"symbol": "USDT", "decimals": 6},
 		"amount": fmt.Sprint(1500000 * ev.step), "amount_decimal": fmt.Sprintf("%d.5", ev.step), "data": map[string]any{},
+		"flags": append([]string{}, ev.flags...), "memo": ev.memo,
 	})
 	return b
 }
@@ -376,6 +379,15 @@ func TestViewer_browser(t *testing.T) {
 	run("reload", chromedp.Reload())
 	wait("resumed after the reload", stateIs+`'live' && document.getElementById('watching').textContent === '`+subID+`' && `+rowCount+`1`)
 	require.Equal(t, []string{testEvent{step: 6}.cursor()}, cursors(rows()))
+
+	// Spoofing flags and memos show at a glance on the row.
+	ch.publish(t, testEvent{step: 7, tx: txID(7), flags: []string{"zero_amount", "lookalike"}, memo: "claim at http://x.example"})
+	wait("the flagged event", rowCount+`2`)
+	rs = rows()
+	require.Contains(t, rs[0].Kind, "zero amount")
+	require.Contains(t, rs[0].Kind, "lookalike")
+	require.Contains(t, rs[0].Kind, "memo")
+	require.NotContains(t, rows()[1].Kind, "lookalike", "a clean event shows no flag")
 
 	// Deleting the subscription ends the stream for good (4404).
 	status, _ = ed.call(t, "DELETE", "/v1/subscriptions/"+subID, key, "")

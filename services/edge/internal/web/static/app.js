@@ -9,10 +9,17 @@
   const BACKOFF_BASE_MS = 500;
   const BACKOFF_CAP_MS = 30000;
   const SUB_PAGES = 10; // up to 1,000 subscriptions in the list
+  const FLAG_HELP = {
+    zero_amount: 'zero amount: credits nothing; address poisoning sends zero',
+    unverified_token: 'token not on the well-known list: anyone can deploy a token named USDT',
+    third_party_spender: 'the signer is neither sender nor receiver (transferFrom by someone else)',
+    lookalike: 'the counterparty looks like one of your addresses (same first and last four characters)',
+  };
   const KINDS = ['trx_transfer', 'trc10_transfer', 'trc20_transfer', 'trc20_approval',
     'contract_log', 'contract_call', 'contract_create', 'stake', 'unstake',
     'withdraw_unstake', 'delegate_resource', 'undelegate_resource', 'vote',
-    'reward_claim', 'permission_update', 'account_create'];
+    'reward_claim', 'permission_update', 'account_create', 'trx_internal_transfer',
+    'trc10_internal_transfer'];
   const TRONSCAN = { mainnet: 'https://tronscan.org', shasta: 'https://shasta.tronscan.org', nile: 'https://nile.tronscan.org' };
 
   const $ = (id) => document.getElementById(id);
@@ -122,6 +129,19 @@
       const kind = el('td', { className: 'kind', textContent: ev.kind || '' });
       if (ev.removed) kind.append(el('span', { className: 'badge', textContent: 'removed (reorg)' }));
       if (ev.success === false) { kind.classList.add('failed'); kind.title = 'failed transaction'; }
+      // Spoofing flags at a glance: each is a trap a deposit must not
+      // fall for (see the API document for what each does not prove).
+      for (const f of ev.flags || []) {
+        kind.append(el('span', { className: 'badge flag', textContent: f.replace(/_/g, ' '), title: FLAG_HELP[f] || f }));
+      }
+      if (ev.token && ev.token.verified && ev.kind !== 'trx_transfer' && ev.kind !== 'trx_internal_transfer') {
+        kind.append(el('span', { className: 'badge verified', textContent: 'verified', title: 'token on the network\'s well-known list (by address)' }));
+      }
+      if (ev.solidified) kind.append(el('span', { className: 'badge solid', textContent: 'solid', title: 'block solidified (irreversible)' }));
+      if (ev.memo) {
+        const memo = ev.memo_encoding === 'hex' ? '0x' + ev.memo : ev.memo;
+        kind.append(el('span', { className: 'badge memo', textContent: 'memo', title: 'unauthenticated sender text: ' + memo }));
+      }
       const parties = el('td', { className: 'addr' }, addrSpan(ev.from), ' → ', addrSpan(ev.to));
       tr.append(
         el('td', { textContent: timeText(block.timestamp), title: block.timestamp || '' }),
