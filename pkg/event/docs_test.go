@@ -1,0 +1,167 @@
+package event_test
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mongotron/mongotron/pkg/event"
+)
+
+// repoRoot is the repository's root, seen from this package's directory
+// (go test runs in it).
+var repoRoot = filepath.Join("..", "..")
+
+func readDoc(t testing.TB, rel string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot, rel))
+	require.NoError(t, err, "the contract lives in %s", rel)
+	return string(b)
+}
+
+// TestDocs_KindsAndFlags checks that docs/api.md names every event kind and
+// every flag this version emits, so that a kind or flag added to the code
+// cannot go undocumented.
+func TestDocs_KindsAndFlags(t *testing.T) {
+	t.Parallel()
+	doc := readDoc(t, "docs/api.md")
+	for _, k := range event.Kinds() {
+		require.Contains(t, doc, "`"+string(k)+"`", "docs/api.md does not name the kind %q", k)
+	}
+	for _, f := range event.Flags() {
+		require.Contains(t, doc, "`"+string(f)+"`", "docs/api.md does not name the flag %q", f)
+	}
+}
+
+// TestDocs_ErrorCodes checks that docs/api.md names every validation error
+// code the REST API can answer with (the Code* constants of
+// pkg/subscription).
+func TestDocs_ErrorCodes(t *testing.T) {
+	t.Parallel()
+	doc := readDoc(t, "docs/api.md")
+	f, err := parser.ParseFile(token.NewFileSet(), filepath.Join(repoRoot, "pkg", "subscription", "validate.go"), nil, 0)
+	require.NoError(t, err)
+	var codes []string
+	ast.Inspect(f, func(n ast.Node) bool {
+		vs, ok := n.(*ast.ValueSpec)
+		if !ok {
+			return true
+		}
+		for i, name := range vs.Names {
+			if !strings.HasPrefix(name.Name, "Code") || i >= len(vs.Values) {
+				continue
+			}
+			lit, ok := vs.Values[i].(*ast.BasicLit)
+			if !ok || lit.Kind != token.STRING {
+				continue
+			}
+			code, err := strconv.Unquote(lit.Value)
+			require.NoError(t, err)
+			codes = append(codes, code)
+		}
+		return true
+	})
+	require.NotEmpty(t, codes, "no Code* constants found in pkg/subscription/validate.go")
+	for _, c := range codes {
+		require.Contains(t, doc, "`"+c+"`", "docs/api.md does not name the error code %q", c)
+	}
+}
+
+// mdLink matches an inline Markdown link's target.
+var mdLink = regexp.MustCompile(`\]\(([^)\s]+)\)`)
+
+// TestDocs_Links checks that every relative link of the README and of
+// docs/ points at a file inside the repository (the repository must stand
+// on its own), and that a link to a heading of a Markdown file finds it.
+func TestDocs_Links(t *testing.T) {
+	t.Parallel()
+	root, err := filepath.Abs(repoRoot)
+	require.NoError(t, err)
+	files := []string{"README.md"}
+	docs, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	require.NoError(t, err)
+	require.NotEmpty(t, docs, "docs/*.md")
+	for _, d := range docs {
+		rel, err := filepath.Rel(root, d)
+		require.NoError(t, err)
+		files = append(files, rel)
+	}
+	anchors := map[string]map[string]bool{}
+	anchorsOf := func(path string) map[string]bool {
+		if a, ok := anchors[path]; ok {
+			return a
+		}
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		a := headingAnchors(string(b))
+		anchors[path] = a
+		return a
+	}
+	for _, file := range files {
+		text := readDoc(t, file)
+		for _, m := range mdLink.FindAllStringSubmatch(text, -1) {
+			target := m[1]
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			path, frag, _ := strings.Cut(target, "#")
+			abs := filepath.Join(root, filepath.Dir(file), path)
+			if path == "" {
+				abs = filepath.Join(root, file)
+			}
+			rel, err := filepath.Rel(root, abs)
+			require.NoError(t, err)
+			require.False(t, rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)),
+				"%s links %q, outside the repository", file, target)
+			_, err = os.Stat(abs)
+			require.NoError(t, err, "%s links %q, which does not exist", file, target)
+			if frag != "" && strings.HasSuffix(abs, ".md") {
+				require.True(t, anchorsOf(abs)[frag], "%s links %q: no such heading in %s", file, target, rel)
+			}
+		}
+	}
+}
+
+// headingAnchors returns the anchors GitHub gives a Markdown file's
+// headings: lower case, punctuation dropped, spaces as hyphens, and -1,
+// -2 … after repeats. Fenced code is skipped.
+func headingAnchors(text string) map[string]bool {
+	out := map[string]bool{}
+	seen := map[string]int{}
+	fenced := false
+	for line := range strings.SplitSeq(text, "\n") {
+		if strings.HasPrefix(line, "```") {
+			fenced = !fenced
+			continue
+		}
+		if fenced || !strings.HasPrefix(line, "#") {
+			continue
+		}
+		title := strings.TrimSpace(strings.TrimLeft(line, "#"))
+		var b strings.Builder
+		for _, r := range strings.ToLower(title) {
+			switch {
+			case r == ' ':
+				b.WriteRune('-')
+			case r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r > 127:
+				b.WriteRune(r)
+			}
+		}
+		a := b.String()
+		if n := seen[a]; n > 0 {
+			out[a+"-"+strconv.Itoa(n)] = true
+		} else {
+			out[a] = true
+		}
+		seen[a]++
+	}
+	return out
+}
