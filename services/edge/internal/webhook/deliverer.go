@@ -4,7 +4,12 @@
 //
 // Every edge runs a [Deliverer]. Events come from the JetStream stream the
 // ingest publishes to, through one durable consumer shared by all edges, so
-// each message is taken by one edge at a time. Deliveries of one
+// each message is taken by one edge at a time. The stream's order is not
+// trusted: each message's link, the cursor of its subscription's previous
+// event, is checked against the last event taken for that subscription. A
+// repeat is not sent again, and the events a broken link shows missing are
+// read from MongoDB, where the ingest stored them before publishing, and
+// delivered before it (see chain.go). Deliveries of one
 // subscription go through its lane, a lease in MongoDB held by one edge at
 // a time; the lane delivers them one by one in cursor order: first those
 // queued in MongoDB (retries, and events that could not be attempted at
@@ -71,10 +76,10 @@ const (
 	// told it is in progress, well inside the ack wait.
 	markAfter = 10 * time.Second
 	// intakeGroup is the shared consumer's priority group. It is pinned:
-	// the server hands messages to one edge at a time, so deliveries are
-	// queued in stream order, which is each subscription's cursor order,
-	// and a lane never reads a later delivery before an earlier one. Two
-	// edges taking messages side by side did exactly that.
+	// the server hands messages to one edge at a time, which checks each
+	// subscription's chain (chain.go) and queues deliveries in cursor
+	// order, so a lane never reads a later delivery before an earlier
+	// one. Two edges taking messages side by side did exactly that.
 	intakeGroup = "webhooks"
 	// pinSlack is how much longer than the ack wait the pinned edge may
 	// go without pulling before another edge is pinned, so the messages a
@@ -119,12 +124,19 @@ type Deliverer struct {
 	// notBefore holds lanes not to try before a time: parked for a
 	// retry, behind an open breaker, or held by another edge.
 	notBefore map[string]time.Time
-	// inbox holds, per subscription, events taken from JetStream here
-	// and not yet attempted or queued, in stream order.
+	// inbox holds, per subscription, events taken from JetStream here,
+	// or filled from MongoDB, and not yet attempted or queued, in cursor
+	// order but for repeats (see chain.go).
 	inbox map[string][]incoming
 	// left holds messages a stopping edge took but did not file, for
 	// queueHeld to queue with the inboxes.
 	left []jetstream.Msg
+	// chains holds, per subscription, where its events were filed up to
+	// (see chain.go).
+	chains map[string]*chain
+	// window is how long the events stream keeps events (zero: for
+	// ever), read when the intake starts.
+	window time.Duration
 	// pin is this edge's id as the consumer's pinned client, once it got
 	// messages; it unpins on the way out.
 	pin       string
@@ -167,6 +179,8 @@ func New(cfg Config) (*Deliverer, error) {
 		owner:     host + "-" + hex.EncodeToString(b[:]),
 		ackWait:   max(minAckWait, spillAfter+3*cfg.Timeout),
 		inbox:     map[string][]incoming{},
+		chains:    map[string]*chain{},
+		window:    bus.DefaultEventsMaxAge,
 		running:   map[string]bool{},
 		dirty:     map[string]bool{},
 		notBefore: map[string]time.Time{},
@@ -198,6 +212,9 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	defer func() { _ = sub.Unsubscribe() }()
 	d.mu.Lock()
 	d.runCtx = ctx
+	// Another edge may have filed events since an earlier Run: every
+	// chain starts from what is stored.
+	clear(d.chains)
 	d.mu.Unlock()
 
 	var wg sync.WaitGroup
@@ -265,6 +282,7 @@ func (d *Deliverer) intake(ctx context.Context) {
 		})
 		if err == nil {
 			wait = time.Second
+			d.readWindow(ctx)
 			err = d.consume(ctx, cons)
 		}
 		if ctx.Err() != nil {
@@ -344,11 +362,28 @@ func (d *Deliverer) consume(ctx context.Context, cons jetstream.Consumer) error 
 				}
 			}
 			if h := batch[0].Headers().Get(pinHeader); h != "" {
+				if d.pin != "" && h != d.pin {
+					// Pinned anew: another edge may have filed events
+					// meanwhile.
+					d.repin()
+				}
 				d.pin = h
 			}
 			d.take(ctx, batch)
 		}
 	}
+}
+
+// readWindow reads how long the events stream keeps events, for the
+// first gap after a chain's bootstrap (see Deliverer.link).
+func (d *Deliverer) readWindow(ctx context.Context) {
+	st, err := d.js.Stream(ctx, bus.EventsStream)
+	if err != nil {
+		return
+	}
+	d.mu.Lock()
+	d.window = st.CachedInfo().Config.MaxAge
+	d.mu.Unlock()
 }
 
 // unpin unpins the shared consumer if pin is still its pinned client.
@@ -370,13 +405,6 @@ func (d *Deliverer) unpin(pin string) {
 			}
 		}
 	}
-}
-
-// eventHead is what the deliverer reads of an event.
-type eventHead struct {
-	ID      string `json:"id"`
-	Cursor  string `json:"cursor"`
-	Removed bool   `json:"removed"`
 }
 
 // take passes each message whose subscription has a webhook to that
@@ -421,61 +449,6 @@ func (d *Deliverer) takeOnce(ctx context.Context, msgs []jetstream.Msg) error {
 		d.kick(ctx, s, false)
 	}
 	return nil
-}
-
-// file adds msgs to their subscriptions' inboxes and returns those
-// subscriptions; it settles skipped and malformed messages itself. It
-// changes nothing when it fails.
-func (d *Deliverer) file(ctx context.Context, msgs []jetstream.Msg) ([]string, error) {
-	now := d.cfg.Now()
-	nowUTC := now.UTC()
-	var (
-		settle []func() error
-		subs   []string
-		taken  = map[string][]incoming{}
-	)
-	for _, m := range msgs {
-		subID := bus.SubscriptionFromSubject(m.Subject())
-		if subID == "" {
-			settle = append(settle, m.Term)
-			continue
-		}
-		h, err := d.hooks.get(ctx, subID)
-		if err != nil {
-			return nil, fmt.Errorf("subscription %s: %w", subID, err)
-		}
-		if h == nil || h.disabled {
-			settle = append(settle, m.Ack)
-			d.m.intake.WithLabelValues("skipped").Inc()
-			continue
-		}
-		var ev eventHead
-		if err := json.Unmarshal(m.Data(), &ev); err != nil || ev.Cursor == "" {
-			d.cfg.Logger.Error("webhook: malformed event dropped", "subject", m.Subject(), "err", err)
-			settle = append(settle, m.Term)
-			continue
-		}
-		if _, ok := taken[subID]; !ok {
-			subs = append(subs, subID)
-		}
-		taken[subID] = append(taken[subID], incoming{taken: now, marked: now, dl: &Delivery{
-			ID: DeliveryID(subID, ev.Cursor), SubscriptionID: subID, EventID: ev.ID, Cursor: ev.Cursor, Removed: ev.Removed,
-			Status: StatusPending, NextAttemptAt: nowUTC, Log: []Attempt{}, CreatedAt: nowUTC, UpdatedAt: nowUTC, Body: m.Data(),
-			msg: m,
-		}})
-	}
-	for _, f := range settle {
-		_ = f()
-	}
-	n := 0
-	d.mu.Lock()
-	for s, in := range taken {
-		d.inbox[s] = append(d.inbox[s], in...)
-		n += len(in)
-	}
-	d.mu.Unlock()
-	d.m.intake.WithLabelValues("taken").Add(float64(n))
-	return subs, nil
 }
 
 // kick starts a subscription's lane here unless it runs here already or
@@ -751,7 +724,7 @@ func (l *laneRun) run(ctx context.Context) time.Time {
 			}
 			readQueue = false
 		}
-		items := d.takeInbox(l.subID, laneBatch)
+		items := d.takeBatch(l.subID, laneBatch)
 		if len(items) == 0 {
 			d.mu.Lock()
 			again := d.dirty[l.subID]
@@ -782,6 +755,10 @@ func (l *laneRun) run(ctx context.Context) time.Time {
 // stopping edge gives them back to the inbox instead.
 func (l *laneRun) direct(ctx context.Context, items []incoming) (at time.Time, stop, spilled bool) {
 	d := l.d
+	if slices.ContainsFunc(items, func(it incoming) bool { return it.check }) {
+		// What is checked must see the outcomes of the events before.
+		l.wait()
+	}
 	rctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	recorded, queued, err := d.store.known(rctx, items)
 	cancel()
@@ -797,10 +774,11 @@ func (l *laneRun) direct(ctx context.Context, items []incoming) (at time.Time, s
 		// acknowledge.
 		kept := items[:0:0]
 		for _, it := range items {
-			if recorded[it.dl.ID] {
-				l.ops.acks = append(l.ops.acks, it.dl.msg)
-			} else {
+			switch {
+			case !recorded[it.dl.ID]:
 				kept = append(kept, it)
+			case it.dl.msg != nil:
+				l.ops.acks = append(l.ops.acks, it.dl.msg)
 			}
 		}
 		items = kept
@@ -809,6 +787,14 @@ func (l *laneRun) direct(ctx context.Context, items []incoming) (at time.Time, s
 		// Sent before and queued since: the queue goes first.
 		d.spillOps(&l.ops, items)
 		return time.Time{}, false, true
+	}
+	for _, it := range items {
+		if it.repeat {
+			// Its first delivery is neither recorded nor queued: it was
+			// lost on the way, and goes late rather than never.
+			d.cfg.Logger.Warn("webhook: a repeated event was never delivered; sending it late, after later events",
+				"subscription_id", l.subID, "cursor", it.dl.Cursor)
+		}
 	}
 	for i, it := range items {
 		st, at := next, time.Time{}
@@ -955,7 +941,7 @@ func (l *laneRun) flush(ctx context.Context) bool {
 	for try := 1; ; try++ {
 		if !l.renew(ctx) {
 			d.cfg.Logger.Error("webhook: lane lost with outcomes unwritten; those deliveries will be sent again", "subscription_id", l.subID)
-			l.ops.settle(false)
+			l.handBack(ctx)
 			return false
 		}
 		err := d.writer.write(ctx, l.ops)
@@ -965,7 +951,7 @@ func (l *laneRun) flush(ctx context.Context) bool {
 		}
 		if try == flushTries || l.lost {
 			d.cfg.Logger.Error("webhook: outcomes not recorded; those deliveries will be sent again", "subscription_id", l.subID, "err", err)
-			l.ops.settle(false)
+			l.handBack(ctx)
 			return false
 		}
 		d.cfg.Logger.Warn("webhook: outcomes not recorded; writing them again", "subscription_id", l.subID, "err", err)
@@ -975,6 +961,19 @@ func (l *laneRun) flush(ctx context.Context) bool {
 		case <-ctx.Done():
 		}
 	}
+}
+
+// handBack hands the messages of outcomes not written back to JetStream.
+// The subscription's chain is rewound first (Deliverer.rewind): the
+// events behind them in the inbox go back too, and all are filed again
+// in cursor order, those without a message filled from history again. A
+// stopping edge only hands them back: the next Run starts every chain
+// from what is stored.
+func (l *laneRun) handBack(ctx context.Context) {
+	if ctx.Err() == nil {
+		l.d.rewind(l.subID)
+	}
+	l.ops.settle(false)
 }
 
 // flushSuccesses writes the outcomes of events attempted straight from
@@ -1155,16 +1154,18 @@ func (d *Deliverer) outcome(ops *writeOps, dl *Delivery, r result) (string, time
 		status = StatusPending
 		next = now.Add(jitter(d.cfg.Schedule[dl.RoundAttempts]))
 	}
-	if status == StatusPending && dl.msg != nil {
+	if status == StatusPending && dl.held {
 		// From the inbox: queued, with this attempt, for its retry.
 		q := *dl
 		q.Status, q.Last, q.UpdatedAt, q.NextAttemptAt = status, &att, now, next
 		q.Attempts++
 		q.RoundAttempts++
 		q.Log = append(slices.Clip(dl.Log), att)
-		q.msg = nil
+		q.held, q.msg, q.check = false, nil, false
 		ops.pending = append(ops.pending, &q)
-		ops.acks = append(ops.acks, dl.msg)
+		if dl.msg != nil {
+			ops.acks = append(ops.acks, dl.msg)
+		}
 		return status, next
 	}
 	if status == StatusPending {

@@ -62,6 +62,11 @@ type env struct {
 	db *mongo.Database
 	nc *nats.Conn
 	js jetstream.JetStream
+
+	mu sync.Mutex
+	// last is each subscription's last event published, for the next
+	// one's link.
+	last map[string]string
 }
 
 func newEnv(tb testing.TB) *env {
@@ -79,7 +84,7 @@ func newEnv(tb testing.TB) *env {
 	require.NoError(tb, err)
 	db := testMongo.Database("wh_" + randHex(6))
 	tb.Cleanup(func() { _ = db.Drop(context.Background()) })
-	return &env{t: tb, db: db, nc: nc, js: js}
+	return &env{t: tb, db: db, nc: nc, js: js, last: map[string]string{}}
 }
 
 // testConfig is a configuration for loopback receivers with short waits.
@@ -145,34 +150,87 @@ type pubReq struct {
 	first, n int
 }
 
-// publishBatch publishes and stores the events of several subscriptions
-// at once, as the ingest does for a block, and returns their cursors.
+// publishBatch stores and publishes the events of several subscriptions
+// at once, as the ingest does for a block: stored first, then published
+// in order, each linked to its subscription's event published before it.
+// It returns their cursors.
 func (e *env) publishBatch(reqs []pubReq) []string {
 	e.t.Helper()
-	ctx := context.Background()
 	var (
 		cursors []string
-		docs    []any
-		futs    []jetstream.PubAckFuture
+		docs    []store.EventDoc
 	)
 	for _, r := range reqs {
 		for i := range r.n {
-			c := cursor.Cursor{Step: uint64(r.first + i), Pos: 0}.String()
-			cursors = append(cursors, c)
-			ev := map[string]any{
-				"type": "event", "cursor": c, "id": fmt.Sprintf("%064x:%d", r.first+i, 0), "subscription_id": r.subID,
-				"kind": "trx_transfer", "network": "mainnet", "removed": false, "amount": strconv.Itoa(r.first + i),
-			}
-			b, err := json.Marshal(ev)
-			require.NoError(e.t, err)
-			docs = append(docs, store.EventDoc{
-				ID: store.EventDocID(r.subID, c), SubscriptionID: r.subID, Cursor: c, EventID: ev["id"].(string),
-				Kind: "trx_transfer", Block: int64(r.first + i), BlockID: randHex(8), CreatedAt: time.Now().UTC(), JSON: b,
-			})
-			f, err := e.js.PublishMsgAsync(&nats.Msg{Subject: bus.EventsSubject(r.subID), Data: b})
-			require.NoError(e.t, err)
-			futs = append(futs, f)
+			doc := eventDoc(e.t, r.subID, r.first+i)
+			cursors = append(cursors, doc.Cursor)
+			docs = append(docs, doc)
 		}
+	}
+	e.storeEvents(docs...)
+	msgs := make([]streamMsg, len(docs))
+	e.mu.Lock()
+	for i, doc := range docs {
+		msgs[i] = streamMsg{doc: doc, prev: e.last[doc.SubscriptionID]}
+		e.last[doc.SubscriptionID] = doc.Cursor
+	}
+	e.mu.Unlock()
+	e.send(msgs...)
+	return cursors
+}
+
+// eventDoc returns a subscription's event at step i as the ingest stores
+// it; its JSON is what the ingest publishes.
+func eventDoc(tb testing.TB, subID string, i int) store.EventDoc {
+	tb.Helper()
+	c := cursor.Cursor{Step: uint64(i), Pos: 0}.String()
+	ev := map[string]any{
+		"type": "event", "cursor": c, "id": fmt.Sprintf("%064x:%d", i, 0), "subscription_id": subID,
+		"kind": "trx_transfer", "network": "mainnet", "removed": false, "amount": strconv.Itoa(i),
+	}
+	b, err := json.Marshal(ev)
+	require.NoError(tb, err)
+	return store.EventDoc{
+		ID: store.EventDocID(subID, c), SubscriptionID: subID, Cursor: c, EventID: ev["id"].(string),
+		Kind: "trx_transfer", Block: int64(i), BlockID: randHex(8), CreatedAt: time.Now().UTC(), JSON: b,
+	}
+}
+
+// storeEvents stores events in the events collection, as the ingest does
+// before it publishes them.
+func (e *env) storeEvents(docs ...store.EventDoc) {
+	e.t.Helper()
+	if len(docs) == 0 {
+		return
+	}
+	in := make([]any, len(docs))
+	for i := range docs {
+		in[i] = docs[i]
+	}
+	_, err := e.db.Collection(store.Events).InsertMany(context.Background(), in)
+	require.NoError(e.t, err)
+}
+
+// streamMsg is a stored event to publish with the link prev ("" for
+// none).
+type streamMsg struct {
+	doc  store.EventDoc
+	prev string
+}
+
+// send publishes msgs to the events stream in the order given and waits
+// until JetStream stored them all.
+func (e *env) send(msgs ...streamMsg) {
+	e.t.Helper()
+	futs := make([]jetstream.PubAckFuture, 0, len(msgs))
+	for _, m := range msgs {
+		nm := &nats.Msg{Subject: bus.EventsSubject(m.doc.SubscriptionID), Data: m.doc.JSON}
+		if m.prev != "" {
+			nm.Header = nats.Header{bus.PrevCursorHeader: []string{m.prev}}
+		}
+		f, err := e.js.PublishMsgAsync(nm)
+		require.NoError(e.t, err)
+		futs = append(futs, f)
 	}
 	for _, f := range futs {
 		select {
@@ -183,9 +241,6 @@ func (e *env) publishBatch(reqs []pubReq) []string {
 			e.t.Fatal("publish not acknowledged")
 		}
 	}
-	_, err := e.db.Collection(store.Events).InsertMany(ctx, docs)
-	require.NoError(e.t, err)
-	return cursors
 }
 
 // deliveries returns a subscription's deliveries, queued and finished, in

@@ -8,7 +8,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // An edge keeps the events it took from JetStream in memory, one inbox per
@@ -21,25 +20,59 @@ import (
 // or it has waited spillAfter. JetStream keeps every inbox event until
 // its outcome or its place in the queue is stored, so an edge that dies
 // loses nothing: its events are handed to another edge after the ack wait.
+// An event filled from the events collection (chain.go) has no message;
+// its outcome or its place in the queue alone settles it. It is never
+// lost either: the message that showed it missing comes after it, is
+// settled only after it, and shows the gap again to whichever edge
+// JetStream hands it to next.
 
-// incoming is an event taken from JetStream and not yet settled.
+// incoming is an event taken from JetStream, or filled from the events
+// collection, and not yet settled.
 type incoming struct {
 	dl *Delivery
-	// taken is when it was taken from JetStream.
+	// taken is when it was taken from JetStream (or filled).
 	taken time.Time
 	// marked is when JetStream was last told it is in progress.
 	marked time.Time
+	// check says its outcome may be stored already, so the lane looks
+	// before attempting or queueing it: a message JetStream delivered
+	// more than once, a repeat (at or below its chain's tail), or an
+	// event filled from history (another edge may have delivered it).
+	check bool
+	// repeat says it came at or below its chain's tail: it is sent
+	// only if its first delivery cannot be found, late.
+	repeat bool
 }
 
 // takeInbox removes and returns up to n of a subscription's waiting
 // events, oldest first.
 func (d *Deliverer) takeInbox(subID string, n int) []incoming {
+	return d.takeFromInbox(subID, n, false)
+}
+
+// takeBatch is takeInbox for attempting the events: the batch ends
+// before an event whose cursor is not above the one before it (a repeat
+// filed behind later events), so that the lane looks for it only once
+// what came before it is stored.
+func (d *Deliverer) takeBatch(subID string, n int) []incoming {
+	return d.takeFromInbox(subID, n, true)
+}
+
+func (d *Deliverer) takeFromInbox(subID string, n int, ordered bool) []incoming {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	in := d.inbox[subID]
 	n = min(n, len(in))
 	if n == 0 {
 		return nil
+	}
+	if ordered {
+		for i := 1; i < n; i++ {
+			if in[i].dl.Cursor <= in[i-1].dl.Cursor {
+				n = i
+				break
+			}
+		}
 	}
 	out := in[:n:n]
 	if n == len(in) {
@@ -69,14 +102,18 @@ func (d *Deliverer) oldest(subID string) (time.Time, bool) {
 }
 
 // spillOps adds what queues items, and settles their messages once
-// written, to ops.
+// written, to ops. An event to check is queued only if its outcome is
+// not recorded by then (mongoStore.unrecorded); one filled from history
+// has no message to settle.
 func (d *Deliverer) spillOps(ops *writeOps, items []incoming) {
 	d.m.spilled.Add(float64(len(items)))
 	for _, it := range items {
 		q := *it.dl
-		q.msg = nil
+		q.held, q.msg, q.check = false, nil, it.check
 		ops.pending = append(ops.pending, &q)
-		ops.acks = append(ops.acks, it.dl.msg)
+		if it.dl.msg != nil {
+			ops.acks = append(ops.acks, it.dl.msg)
+		}
 	}
 }
 
@@ -128,7 +165,7 @@ func (d *Deliverer) tend(ctx context.Context) {
 			}
 			subs = append(subs, s)
 			for i := range in {
-				if now.Sub(in[i].marked) >= markAfter {
+				if in[i].dl.msg != nil && now.Sub(in[i].marked) >= markAfter {
 					stale = append(stale, in[i].dl.msg)
 					in[i].marked = now
 				}
@@ -210,41 +247,36 @@ func nakInOrder(msgs []jetstream.Msg) {
 	}
 }
 
-// known sorts out events JetStream delivered more than once (an edge
-// stopped or died, or a write of outcomes failed): it returns those
-// already recorded, whose messages only need acknowledging, and whether
-// any is queued, in which case the queue must be read first.
+// known sorts out the events to check (incoming.check): events
+// JetStream delivered more than once (an edge stopped or died, or a
+// write of outcomes failed), repeats, and events filled from history. It
+// returns those already recorded, whose messages only need
+// acknowledging, and whether any is queued, in which case the queue must
+// be read first.
 func (s mongoStore) known(ctx context.Context, items []incoming) (recorded map[string]bool, queued bool, err error) {
 	var ids []string
 	for _, it := range items {
-		md, err := it.dl.msg.Metadata()
-		if err == nil && md.NumDelivered <= 1 {
-			continue
+		if it.check {
+			ids = append(ids, it.dl.ID)
 		}
-		ids = append(ids, it.dl.ID)
 	}
 	if len(ids) == 0 {
 		return nil, false, nil
 	}
-	filter := bson.M{"_id": bson.M{"$in": ids}}
-	proj := options.Find().SetProjection(bson.M{"_id": 1})
-	var docs []struct {
-		ID string `bson:"_id"`
-	}
-	cur, err := s.records().Find(ctx, filter, proj)
-	if err == nil {
-		err = cur.All(ctx, &docs)
-	}
+	recorded, err = s.recorded(ctx, ids)
 	if err != nil {
 		return nil, false, err
 	}
-	recorded = make(map[string]bool, len(docs))
-	for _, d := range docs {
-		recorded[d.ID] = true
-	}
-	n, err := s.queue().CountDocuments(ctx, filter)
+	n, err := s.queue().CountDocuments(ctx, bson.M{"_id": bson.M{"$in": ids}})
 	if err != nil {
 		return nil, false, err
 	}
 	return recorded, n > 0, nil
+}
+
+// checkFirst reports whether an event of msg's delivery count is to be
+// checked: one JetStream delivered before, or whose count is unknown.
+func checkFirst(m jetstream.Msg) bool {
+	md, err := m.Metadata()
+	return err != nil || md.NumDelivered > 1
 }

@@ -18,11 +18,19 @@ type metrics struct {
 	// intakeBacklog is the shared consumer's events not settled yet.
 	intakeBacklog prometheus.Gauge
 	dead          prometheus.Counter
-	intake        *prometheus.CounterVec
-	breakers      prometheus.Counter
+	// intake counts messages taken from JetStream: taken for delivery,
+	// skipped (no webhook, disabled), repeat (at or below the chain's
+	// tail: not sent again).
+	intake   *prometheus.CounterVec
+	breakers prometheus.Counter
 	// spilled counts events queued in MongoDB instead of attempted
 	// straight from memory.
 	spilled prometheus.Counter
+	// gaps counts links that did not hold: events missing before a
+	// message (see chain.go); filled counts the events filed from the
+	// events collection for them.
+	gaps   prometheus.Counter
+	filled prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (metrics, error) {
@@ -47,7 +55,7 @@ func newMetrics(reg prometheus.Registerer) (metrics, error) {
 			Name: "mongotron_webhook_dead_letters_total", Help: "Webhook deliveries dead-lettered after their last retry.",
 		}),
 		intake: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "mongotron_webhook_intake_total", Help: "Events taken from JetStream: taken for delivery, or skipped (no webhook, disabled).",
+			Name: "mongotron_webhook_intake_total", Help: "Events taken from JetStream: taken for delivery, skipped (no webhook, disabled), or repeat (at or below the subscription's last event taken: not sent again).",
 		}, []string{"result"}),
 		breakers: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mongotron_webhook_breaker_opened_total", Help: "Times a receiver's circuit breaker opened.",
@@ -55,8 +63,14 @@ func newMetrics(reg prometheus.Registerer) (metrics, error) {
 		spilled: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mongotron_webhook_queued_total", Help: "Events queued in MongoDB to wait (behind a retry, a breaker or a busy lane) instead of attempted at once.",
 		}),
+		gaps: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mongotron_webhook_gaps_total", Help: "Events from JetStream whose link did not name the subscription's last event taken: the events between were filled from history.",
+		}),
+		filled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mongotron_webhook_events_filled_total", Help: "Events read from history (MongoDB) to fill gaps in the webhook intake, delivered in cursor order before the event that showed the gap.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.deliveries, m.attempts, m.latency, m.queue, m.intakeBacklog, m.dead, m.intake, m.breakers, m.spilled} {
+	for _, c := range []prometheus.Collector{m.deliveries, m.attempts, m.latency, m.queue, m.intakeBacklog, m.dead, m.intake, m.breakers, m.spilled, m.gaps, m.filled} {
 		if err := reg.Register(c); err != nil {
 			return metrics{}, fmt.Errorf("webhook: metrics: %w", err)
 		}

@@ -71,9 +71,18 @@ type Delivery struct {
 	UpdatedAt     time.Time `bson:"updated_at"`
 	// Body is the event JSON exactly as published and stored.
 	Body []byte `bson:"body"`
-	// msg is the JetStream message of a delivery not queued (it came
-	// from an inbox), to settle once its outcome is stored.
+	// held marks a delivery not queued: it waits in an inbox, taken
+	// from JetStream or filled from the events collection (see chain.go).
+	held bool `bson:"-"`
+	// msg is the JetStream message of a held delivery, to settle once
+	// its outcome or its place in the queue is stored. A delivery filled
+	// from the events collection has none, unless its own message came
+	// while it waited (see Deliverer.attachLocked).
 	msg jetstream.Msg `bson:"-"`
+	// check marks a delivery to queue whose outcome may be recorded
+	// already (see incoming.check): it is queued only if not
+	// (mongoStore.unrecorded).
+	check bool `bson:"-"`
 }
 
 // Attempt is the record of one POST.
@@ -478,7 +487,14 @@ func (s mongoStore) apply(ctx context.Context, ops writeOps) error {
 			return fmt.Errorf("webhook: record attempts: %w", err)
 		}
 	}
-	if err := s.insertNew(ctx, ops.pending); err != nil {
+	pending := ops.pending
+	if slices.ContainsFunc(pending, toCheck) {
+		var err error
+		if pending, err = s.unrecorded(ctx, ops); err != nil {
+			return err
+		}
+	}
+	if err := s.insertNew(ctx, pending); err != nil {
 		return err
 	}
 	if len(ops.finished) == 0 {
@@ -488,7 +504,7 @@ func (s mongoStore) apply(ctx context.Context, ops writeOps) error {
 	ids := make([]string, 0, len(ops.finished))
 	for i, d := range ops.finished {
 		docs[i] = d
-		if d.msg == nil {
+		if !d.held {
 			ids = append(ids, d.ID)
 		}
 	}
@@ -523,6 +539,132 @@ func (s mongoStore) apply(ctx context.Context, ops writeOps) error {
 		return fmt.Errorf("webhook: dequeue deliveries: %w", err)
 	}
 	return nil
+}
+
+// unrecorded returns ops.pending without the deliveries to check whose
+// outcome is recorded already, or is among ops.finished: an event that
+// came again, or was filled from history, and whose first delivery was
+// settled meanwhile. Queueing it would send it again.
+func (s mongoStore) unrecorded(ctx context.Context, ops writeOps) ([]any, error) {
+	done := make(map[string]bool, len(ops.finished))
+	for _, f := range ops.finished {
+		done[f.ID] = true
+	}
+	var ids []string
+	for _, p := range ops.pending {
+		if toCheck(p) && !done[p.(*Delivery).ID] {
+			ids = append(ids, p.(*Delivery).ID)
+		}
+	}
+	if len(ids) > 0 {
+		recorded, err := s.recorded(ctx, ids)
+		if err != nil {
+			return nil, err
+		}
+		for id := range recorded {
+			done[id] = true
+		}
+	}
+	out := make([]any, 0, len(ops.pending))
+	for _, p := range ops.pending {
+		if !toCheck(p) || !done[p.(*Delivery).ID] {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// toCheck reports whether a delivery to queue is to be checked first.
+func toCheck(p any) bool {
+	d, ok := p.(*Delivery)
+	return ok && d.check
+}
+
+// recorded returns which of the deliveries ids are recorded (finished).
+func (s mongoStore) recorded(ctx context.Context, ids []string) (map[string]bool, error) {
+	var docs []struct {
+		ID string `bson:"_id"`
+	}
+	cur, err := s.records().Find(ctx, bson.M{"_id": bson.M{"$in": ids}}, options.Find().SetProjection(bson.M{"_id": 1}))
+	if err == nil {
+		err = cur.All(ctx, &docs)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("webhook: read deliveries: %w", err)
+	}
+	out := make(map[string]bool, len(docs))
+	for _, d := range docs {
+		out[d.ID] = true
+	}
+	return out, nil
+}
+
+// storedTail returns where a subscription's chain stands in what is
+// stored, for the event at cursor c linked to prev: the cursor of the
+// subscription's last delivery, queued or recorded, or "" when it has
+// none (see Deliverer.link). Most of the time c or prev has a delivery,
+// found by _id; then that is the tail. Otherwise the last delivery is
+// looked for by _id range. The record is read only if the subscription
+// ever had a lane (a record is only made by a lane, and a lane's last
+// tenure is never deleted): on FerretDB, whose writers hold up its
+// readers, reading it costs up to a tenth of a second under load, where
+// the queue and the lanes are small.
+func (s mongoStore) storedTail(ctx context.Context, subID, c, prev string) (string, error) {
+	colls := []*mongo.Collection{s.queue()}
+	switch l, err := s.latestLane(ctx, subID); {
+	case err != nil:
+		return "", err
+	case l != nil:
+		colls = append(colls, s.records())
+	}
+	for _, cur := range []string{c, prev} {
+		if cur == "" {
+			continue
+		}
+		for _, coll := range colls {
+			err := coll.FindOne(ctx, bson.M{"_id": DeliveryID(subID, cur)}, options.FindOne().SetProjection(bson.M{"_id": 1})).Err()
+			if err == nil {
+				return cur, nil
+			}
+			if !errors.Is(err, mongo.ErrNoDocuments) {
+				return "", fmt.Errorf("webhook: deliveries of %s: %w", subID, err)
+			}
+		}
+	}
+	lo, hi := idRange(subID)
+	last := ""
+	for _, coll := range colls {
+		var d struct {
+			Cursor string `bson:"cursor"`
+		}
+		err := coll.FindOne(ctx, bson.M{"_id": bson.M{"$gt": lo, "$lt": hi}},
+			options.FindOne().SetSort(bson.D{{Key: "_id", Value: -1}}).SetProjection(bson.M{"cursor": 1})).Decode(&d)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("webhook: last delivery of %s: %w", subID, err)
+		}
+		last = max(last, d.Cursor)
+	}
+	return last, nil
+}
+
+// events returns up to limit stored events of a subscription with a
+// cursor strictly between after and before, in cursor order: the events
+// a broken link says are missing, stored before they were published.
+func (s mongoStore) events(ctx context.Context, subID, after, before string, limit int) ([]store.EventDoc, error) {
+	cur, err := s.db.Collection(store.Events).Find(ctx,
+		bson.M{"subscription_id": subID, "cursor": bson.M{"$gt": after, "$lt": before}},
+		options.Find().SetSort(bson.D{{Key: "cursor", Value: 1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, fmt.Errorf("webhook: read events of %s: %w", subID, err)
+	}
+	var evs []store.EventDoc
+	if err := cur.All(ctx, &evs); err != nil {
+		return nil, fmt.Errorf("webhook: read events of %s: %w", subID, err)
+	}
+	return evs, nil
 }
 
 // fields returns a delivery's fields but _id, for a $set replacing them.
