@@ -302,9 +302,17 @@ func (c *conn) start() error {
 		}
 		return nil
 	}
-	resumed, err := hist.Retained(c.ctx, c.req.SubscriptionID, c.req.After)
-	if err != nil {
+	var resumed bool
+	err := c.hub.retryHistory(c.ctx, c.req.SubscriptionID, "check the resume cursor", func(ctx context.Context) error {
+		var err error
+		resumed, err = hist.Retained(ctx, c.req.SubscriptionID, c.req.After)
 		return err
+	})
+	if err != nil {
+		if c.ctx.Err() != nil {
+			return context.Cause(c.ctx)
+		}
+		return c.historyLost(err)
 	}
 	from := c.req.After
 	if !resumed {
@@ -329,6 +337,8 @@ func (c *conn) replay(from string) error {
 	last := from
 	batch := c.hub.cfg.ReplayBatch
 	idle := 0 // rounds in a row that replayed nothing and could not go live
+	var failingSince time.Time
+	wait := mendMinBackoff
 	for {
 		before := last
 		err := c.hub.history.Scan(c.ctx, c.req.SubscriptionID, last, batch, func(recs []Record) error {
@@ -355,8 +365,30 @@ func (c *conn) replay(from string) error {
 		case errors.Is(err, DisconnectConnectionLost):
 			return DisconnectConnectionLost
 		case err != nil:
-			return fmt.Errorf("stream: replay: %w", err)
+			// History failing (MongoDB restarting, the events stream
+			// electing a leader): read again from where it stopped, as
+			// a gap on the live path does, for up to the fill timeout.
+			if failingSince.IsZero() {
+				failingSince = time.Now()
+			} else if time.Since(failingSince) > c.hub.cfg.FillTimeout {
+				return c.historyLost(err)
+			}
+			c.hub.log.Warn("stream: replay failed; retrying", "subscription_id", c.req.SubscriptionID, "after", last, "err", err, "retry_in", wait)
+			select {
+			case <-c.ctx.Done():
+				return context.Cause(c.ctx)
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, mendMaxBackoff)
+			if now := time.Now(); !now.Before(c.nextPing) {
+				c.nextPing = now.Add(c.hub.cfg.PingInterval)
+				if err := c.t.WriteControl(websocket.PingMessage, nil); err != nil {
+					return DisconnectConnectionLost
+				}
+			}
+			continue
 		}
+		failingSince, wait = time.Time{}, mendMinBackoff
 		c.mu.Lock()
 		if c.overflow {
 			c.overflow = false
@@ -389,6 +421,15 @@ func (c *conn) replay(from string) error {
 		c.signal()
 		return nil
 	}
+}
+
+// historyLost logs why a stream could not read history in time and returns
+// the close reason: 1012, so the client resumes with its cursor (here
+// once history answers again, or on another edge), as for a gap the live
+// path cannot fill.
+func (c *conn) historyLost(err error) Disconnect {
+	c.hub.log.Warn("stream: history unreadable past the fill timeout; closing with 1012", "subscription_id", c.req.SubscriptionID, "err", err, "timeout", c.hub.cfg.FillTimeout)
+	return DisconnectUnmendable
 }
 
 // maxIdleReplays bounds the rounds of a replay that read nothing new while

@@ -437,3 +437,30 @@ func (c *chain) burst(prev string, n int) []string {
 	}
 	return out
 }
+
+func TestHub_resumeWithHistoryDown(t *testing.T) {
+	t.Parallel()
+	t.Run("history back within the fill timeout: the replay goes on", func(t *testing.T) {
+		t.Parallel()
+		r := newLiveRig(t, Config{FillTimeout: time.Minute})
+		r.publish(5, once)
+		r.hist.down.Store(true)
+		ft := newFakeTransport(false)
+		require.NotNil(t, r.hub.serveTransport(ft, Request{SubscriptionID: r.sub, Tenant: "t", KeyID: "k", After: r.all[1]}))
+		time.Sleep(100 * time.Millisecond)
+		require.Empty(t, events(ft), "nothing replayed while history is down")
+		r.hist.down.Store(false)
+		r.waitEvents(ft, r.all[2:])
+		r.publish(1, once)
+		r.waitEvents(ft, r.all[2:])
+	})
+	t.Run("history down past the fill timeout: 1012, not 1011", func(t *testing.T) {
+		t.Parallel()
+		r := newLiveRig(t, Config{FillTimeout: 100 * time.Millisecond})
+		r.publish(5, once)
+		r.hist.down.Store(true)
+		ft := newFakeTransport(false)
+		require.NotNil(t, r.hub.serveTransport(ft, Request{SubscriptionID: r.sub, Tenant: "t", KeyID: "k", After: r.all[1]}))
+		require.Equal(t, DisconnectUnmendable, waitClosed(t, ft))
+	})
+}

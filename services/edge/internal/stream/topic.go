@@ -140,7 +140,13 @@ func (t *topic) start() error {
 		return err
 	})
 	if err != nil {
-		return err
+		if ctx.Err() != nil {
+			return err
+		}
+		// History stayed unreadable for the fill timeout: the streams
+		// resume with their cursors once it answers again.
+		h.log.Warn("stream: history unreadable past the fill timeout; closing the subscription's new streams with 1012", "subscription_id", t.id, "err", err)
+		return fmt.Errorf("%w: %w", DisconnectUnmendable, err)
 	}
 	t.cmu.Lock()
 	defer t.cmu.Unlock()
