@@ -26,8 +26,11 @@ BENCHTIME ?= 1s
 # `make run`: extra flags for bin/devstack (see bin/devstack --help), such
 # as RUN_FLAGS='--edges 3 --block-interval 1s'.
 RUN_FLAGS ?=
+# `make soak`: flags for the soak (go run ./services/devstack/cmd/soak
+# --help), such as SOAK_FLAGS='--duration 2m --seed 42'.
+SOAK_FLAGS ?=
 
-.PHONY: help build test fmt-check vet lint bench fuzz run clean $(BINARIES)
+.PHONY: help build test fmt-check vet lint bench fuzz run soak clean $(BINARIES)
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -85,6 +88,14 @@ fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 # data in ./.data/. Ctrl-C stops everything.
 run: build ## build everything and start the dev stack (bin/devstack $(RUN_FLAGS))
 	$(BIN)/devstack $(RUN_FLAGS)
+
+# The whole system (3-node NATS cluster, restartable FerretDB, simulator,
+# ingest, two edges) under streaming and webhook load with random faults
+# for 10 minutes, then a check of every event each client received; exits
+# non-zero if one was lost or a stream got one twice. Not part of `make
+# test`.
+soak: ## run the system under random faults, then check nothing was lost (SOAK_FLAGS=…)
+	go run ./services/devstack/cmd/soak $(SOAK_FLAGS)
 
 clean: ## remove bin/
 	rm -rf $(BIN)

@@ -37,6 +37,8 @@ const (
 // time.
 type NATSCluster struct {
 	tmp string // temporary store root, removed by Shutdown
+	// noAdvertise keeps the nodes from telling clients about each other.
+	noAdvertise bool
 
 	mu    sync.Mutex
 	nodes []*clusterNode
@@ -62,6 +64,13 @@ type NATSClusterConfig struct {
 	// n1 and so on. Empty means a new temporary directory, removed by
 	// Shutdown.
 	StoreDir string
+	// NoAdvertise keeps each node from advertising the others' client
+	// URLs to its clients (the INFO protocol's connect_urls), so that a
+	// client knows only the URLs it was given. Link-cut tests need it: a
+	// client connected through proxies would otherwise learn the nodes'
+	// real addresses and reconnect to them directly, past the proxies.
+	// False, the default, advertises them, as production clusters do.
+	NoAdvertise bool
 }
 
 // StartNATSCluster starts a cluster and waits until it is ready: every
@@ -76,7 +85,7 @@ func StartNATSCluster(cfg NATSClusterConfig) (*NATSCluster, error) {
 	if n < 0 {
 		return nil, fmt.Errorf("testenv: nats cluster: %d nodes", n)
 	}
-	c := &NATSCluster{}
+	c := &NATSCluster{noAdvertise: cfg.NoAdvertise}
 	dir := cfg.StoreDir
 	if dir == "" {
 		d, err := os.MkdirTemp("", "mongotron-nats-cluster-*")
@@ -155,7 +164,7 @@ func (c *NATSCluster) options(i int) *natsserver.Options {
 	opts.ServerName = nd.name
 	opts.Port = nd.port
 	opts.StoreDir = nd.storeDir
-	opts.Cluster = natsserver.ClusterOpts{Name: clusterName, Host: "127.0.0.1", Port: nd.clusterPort}
+	opts.Cluster = natsserver.ClusterOpts{Name: clusterName, Host: "127.0.0.1", Port: nd.clusterPort, NoAdvertise: c.noAdvertise}
 	for j, peer := range c.nodes {
 		if j != i {
 			opts.Routes = append(opts.Routes, &url.URL{
