@@ -30,8 +30,8 @@ const (
 	ledgerFixture = "gettransactioninfobyid-ledger.json"
 )
 
-// fixture returns the path of a recorded mainnet file; it fails, never
-// skips, when ../shared is missing.
+// fixture returns the path of a recorded mainnet file (pkg/fixtures'
+// testdata); it fails, never skips, when the file is missing.
 func fixture(tb testing.TB, name string) string {
 	tb.Helper()
 	return fixtures.Path(tb, name)
