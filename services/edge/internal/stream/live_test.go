@@ -313,6 +313,20 @@ func (b lossyBroker) Subscribe(subject string, handler func(Message)) (Subscript
 	})
 }
 
+// slowWithTinyPending gives the NATS subscriptions of events a pending
+// limit of 3 messages and a handler that takes 2 ms each, so the client
+// drops most of a burst.
+func slowWithTinyPending(b Broker) Broker {
+	nb := b.(natsBroker)
+	nb.pendingMsgs = 3
+	return lossyBroker{Broker: nb, pass: func(subject string, _ Message) bool {
+		if bus.SubscriptionFromSubject(subject) != "" {
+			time.Sleep(2 * time.Millisecond)
+		}
+		return true
+	}}
+}
+
 func TestHub_liveLossOnNATSIsFilled(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -334,17 +348,8 @@ func TestHub_liveLossOnNATSIsFilled(t *testing.T) {
 			cause: gapLink,
 		},
 		{
-			name: "a tiny pending limit makes the NATS client drop",
-			wrap: func(b Broker) Broker {
-				nb := b.(natsBroker)
-				nb.pendingMsgs = 3
-				return lossyBroker{Broker: nb, pass: func(subject string, _ Message) bool {
-					if bus.SubscriptionFromSubject(subject) != "" {
-						time.Sleep(2 * time.Millisecond)
-					}
-					return true
-				}}
-			},
+			name:  "a tiny pending limit makes the NATS client drop",
+			wrap:  slowWithTinyPending,
 			wire:  true,
 			cause: "", // a link or a slow-consumer notice, whichever comes first
 		},
@@ -352,16 +357,7 @@ func TestHub_liveLossOnNATSIsFilled(t *testing.T) {
 			// The hub's own look at the subscription's dropped count
 			// finds the drops with no error handler wired.
 			name: "a tiny pending limit with no error handler",
-			wrap: func(b Broker) Broker {
-				nb := b.(natsBroker)
-				nb.pendingMsgs = 3
-				return lossyBroker{Broker: nb, pass: func(subject string, _ Message) bool {
-					if bus.SubscriptionFromSubject(subject) != "" {
-						time.Sleep(2 * time.Millisecond)
-					}
-					return true
-				}}
-			},
+			wrap: slowWithTinyPending,
 		},
 	}
 	for _, tt := range tests {
