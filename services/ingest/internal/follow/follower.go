@@ -335,11 +335,11 @@ func (f *Follower) run(ctx context.Context) error {
 			if errors.Is(err, ErrFenced) {
 				return err
 			}
+			// On with the head all the same: what failed may be a
+			// reorg at the node, which only the head's round handles.
 			if ctx.Err() == nil {
-				f.log.Error("commit solidified", "err", err)
-				f.sleep(ctx, f.cfg.PollInterval)
+				f.log.Warn("commit solidified; trying again next round", "err", err)
 			}
-			continue
 		}
 		head, err := f.nowBlock(ctx)
 		if err != nil {

@@ -86,7 +86,10 @@ func TestLease_failover(t *testing.T) {
 	ts := pickSubs(t, s, a.db)
 	_ = pickSubs(t, s, clean.db)
 	start := s.First() + 1
-	const ttl = 1500 * time.Millisecond
+	// Long enough that a renewal slowed by a loaded machine (FerretDB
+	// under -race beside other packages' tests) does not depose a before
+	// it is mid-stream, which made the test time out waiting for it.
+	const ttl = 4 * time.Second
 
 	ia := startInstance(t, a, newClient(t, nodeURL), start, "a", ttl, true, nil)
 	waitFor(t, 10*time.Second, "a leads", ia.lease.IsLeader)
@@ -98,7 +101,7 @@ func TestLease_failover(t *testing.T) {
 	ia.stop()
 	killed := ia.committed()
 	s.Mine(5)
-	waitFor(t, 10*time.Second, "b takes over", ib.lease.IsLeader)
+	waitFor(t, 30*time.Second, "b takes over", ib.lease.IsLeader)
 	require.Greater(t, ib.lease.Token(), ia.lease.Token())
 	s.Mine(5)
 	head, _ := s.Head()
