@@ -337,27 +337,13 @@ func (c *conn) replay(from string) error {
 	last := from
 	batch := c.hub.cfg.ReplayBatch
 	idle := 0 // rounds in a row that replayed nothing and could not go live
-	var failingSince time.Time
-	wait := mendMinBackoff
 	for {
 		before := last
-		err := c.hub.history.Scan(c.ctx, c.req.SubscriptionID, last, batch, func(recs []Record) error {
-			msgs := make([][]byte, len(recs))
-			for i, r := range recs {
-				msgs[i] = r.JSON
-			}
-			if err := c.write(msgs); err != nil {
-				return DisconnectConnectionLost
-			}
-			c.hub.metrics.replayed.Add(float64(len(recs)))
-			last = recs[len(recs)-1].Cursor
-			if now := time.Now(); !now.Before(c.nextPing) {
-				c.nextPing = now.Add(c.hub.cfg.PingInterval)
-				if err := c.t.WriteControl(websocket.PingMessage, nil); err != nil {
-					return DisconnectConnectionLost
-				}
-			}
-			return c.ctx.Err()
+		// History failing (MongoDB restarting, the events stream electing
+		// a leader) is read again from where it stopped, as a gap on the
+		// live path is, for up to the fill timeout.
+		err := c.hub.retryHistory(c.ctx, c.req.SubscriptionID, "replay", func(ctx context.Context) error {
+			return c.hub.history.Scan(ctx, c.req.SubscriptionID, last, batch, c.replayBatch(&last))
 		})
 		switch {
 		case c.ctx.Err() != nil:
@@ -365,30 +351,8 @@ func (c *conn) replay(from string) error {
 		case errors.Is(err, DisconnectConnectionLost):
 			return DisconnectConnectionLost
 		case err != nil:
-			// History failing (MongoDB restarting, the events stream
-			// electing a leader): read again from where it stopped, as
-			// a gap on the live path does, for up to the fill timeout.
-			if failingSince.IsZero() {
-				failingSince = time.Now()
-			} else if time.Since(failingSince) > c.hub.cfg.FillTimeout {
-				return c.historyLost(err)
-			}
-			c.hub.log.Warn("stream: replay failed; retrying", "subscription_id", c.req.SubscriptionID, "after", last, "err", err, "retry_in", wait)
-			select {
-			case <-c.ctx.Done():
-				return context.Cause(c.ctx)
-			case <-time.After(wait):
-			}
-			wait = min(2*wait, mendMaxBackoff)
-			if now := time.Now(); !now.Before(c.nextPing) {
-				c.nextPing = now.Add(c.hub.cfg.PingInterval)
-				if err := c.t.WriteControl(websocket.PingMessage, nil); err != nil {
-					return DisconnectConnectionLost
-				}
-			}
-			continue
+			return c.historyLost(err)
 		}
-		failingSince, wait = time.Time{}, mendMinBackoff
 		c.mu.Lock()
 		if c.overflow {
 			c.overflow = false
@@ -430,6 +394,30 @@ func (c *conn) replay(from string) error {
 func (c *conn) historyLost(err error) Disconnect {
 	c.hub.log.Warn("stream: history unreadable past the fill timeout; closing with 1012", "subscription_id", c.req.SubscriptionID, "err", err, "timeout", c.hub.cfg.FillTimeout)
 	return DisconnectUnmendable
+}
+
+// replayBatch returns the callback of a replay's history scan: it writes
+// each batch, moves *last to its last cursor, and pings between batches so
+// a long replay does not trip the client's read deadline.
+func (c *conn) replayBatch(last *string) func([]Record) error {
+	return func(recs []Record) error {
+		msgs := make([][]byte, len(recs))
+		for i, r := range recs {
+			msgs[i] = r.JSON
+		}
+		if err := c.write(msgs); err != nil {
+			return DisconnectConnectionLost
+		}
+		c.hub.metrics.replayed.Add(float64(len(recs)))
+		*last = recs[len(recs)-1].Cursor
+		if now := time.Now(); !now.Before(c.nextPing) {
+			c.nextPing = now.Add(c.hub.cfg.PingInterval)
+			if err := c.t.WriteControl(websocket.PingMessage, nil); err != nil {
+				return DisconnectConnectionLost
+			}
+		}
+		return c.ctx.Err()
+	}
 }
 
 // maxIdleReplays bounds the rounds of a replay that read nothing new while

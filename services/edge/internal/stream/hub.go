@@ -577,14 +577,16 @@ func (h *Hub) goBackground(fn func()) bool {
 	return true
 }
 
-// retryHistory runs fn until it succeeds, ctx ends, or it has failed for
-// longer than the fill timeout, with a backoff in between.
+// retryHistory runs fn until it succeeds, ctx ends, it returns a
+// [Disconnect] (a decision, not a failure of history), or it has failed
+// for longer than the fill timeout, with a backoff in between.
 func (h *Hub) retryHistory(ctx context.Context, subscriptionID, what string, fn func(context.Context) error) error {
 	wait := mendMinBackoff
 	deadline := time.Now().Add(h.cfg.FillTimeout)
 	for {
 		err := fn(ctx)
-		if err == nil || ctx.Err() != nil {
+		var d Disconnect
+		if err == nil || ctx.Err() != nil || errors.As(err, &d) {
 			return err
 		}
 		if time.Now().After(deadline) {
