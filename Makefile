@@ -15,8 +15,36 @@ export GOFLAGS := $(strip $(GOFLAGS) -buildvcs=false)
 endif
 
 MODULES := $(patsubst $(CURDIR)/%,%,$(shell go list -m -f '{{.Dir}}'))
+# The import path patterns of every module of the workspace.
+MODULE_PATTERNS := $(addsuffix /...,$(shell go list -m -f '{{.Path}}'))
 BIN := bin
 BINARIES := $(BIN)/ingest $(BIN)/edge $(BIN)/tronsim $(BIN)/mongotron $(BIN)/devstack
+
+# The linters' versions are pinned in tools/go.mod, a module of its own
+# that is deliberately not in go.work (its dependencies must not mix with
+# ours). `make lint` builds them into $(TOOLS) the first time (a few
+# minutes) and again whenever tools/go.mod or tools/go.sum changes. To
+# move to newer versions: cd tools && GOWORK=off go get -tool
+# github.com/golangci/golangci-lint/v2/cmd/golangci-lint@vX.Y.Z (or
+# golang.org/x/vuln/cmd/govulncheck@vX.Y.Z) && GOWORK=off go mod tidy.
+TOOLS := $(BIN)/tools
+GOLANGCI_LINT := $(TOOLS)/golangci-lint
+GOVULNCHECK := $(TOOLS)/govulncheck
+# govulncheck reads the Go vulnerability database from this version of
+# the golang.org/x/vulndb module, fetched through the module proxy like
+# any dependency: no access to vuln.go.dev is needed, and the answer only
+# changes when this pin moves. Refresh it about once a month, and when a
+# vulnerability is in the news:
+#   make lint-vuln VULNDB=$(go list -m -f '{{.Version}}' golang.org/x/vulndb@latest)
+# then write that version here.
+VULNDB ?= v0.0.0-20261105234957-e22db6528018
+# Vulnerabilities that do not fail `make lint-vuln` (it still prints
+# them), comma-separated, each with the reason it does not apply:
+# - GO-2026-6872 (echo's RealIP trusts X-Forwarded-For, so its rate
+#   limiter can be bypassed) and GO-2026-6875 (echo's Proxy middleware
+#   forwards X-Real-IP): no echo v4 release fixes them, and the edge uses
+#   neither RealIP, the rate limiter nor the proxy middleware.
+VULN_IGNORE := GO-2026-6872,GO-2026-6875
 
 # How long `make fuzz` runs each fuzz target.
 FUZZTIME ?= 20s
@@ -30,7 +58,7 @@ RUN_FLAGS ?=
 # --help), such as SOAK_FLAGS='--duration 2m --seed 42'.
 SOAK_FLAGS ?=
 
-.PHONY: help build test fmt-check vet lint bench fuzz run soak clean $(BINARIES)
+.PHONY: help build test fmt-check vet lint lint-go lint-vuln lint-tidy bench fuzz run soak docs clean $(BINARIES)
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -49,7 +77,9 @@ $(BIN)/mongotron:
 $(BIN)/devstack:
 	go build -o $@ ./services/devstack
 
-test: lint ## gofmt check, go vet, then go test -race in every module
+# `make test` stays within its time budget by leaving the slower linters
+# to `make lint`; CI (.ci/run) runs both.
+test: fmt-check vet ## gofmt check, go vet, then go test -race in every module
 	@failed=""; \
 	for m in $(MODULES); do \
 		echo "== go test -race $$m"; \
@@ -57,7 +87,46 @@ test: lint ## gofmt check, go vet, then go test -race in every module
 	done; \
 	if [ -n "$$failed" ]; then echo "FAIL: tests failed in:$$failed" >&2; exit 1; fi
 
-lint: fmt-check vet ## gofmt check and go vet
+# The policy behind each check, and how to deal with a finding, is in
+# CONTRIBUTING.md ("Lint").
+lint: fmt-check vet lint-go lint-vuln lint-tidy ## gofmt check, go vet, golangci-lint, govulncheck and go mod tidy check
+
+# --allow-serial-runners: a second golangci-lint on the machine (another
+# checkout, an editor) waits for the first instead of failing.
+lint-go: $(GOLANGCI_LINT) ## golangci-lint (.golangci.yml) in every module
+	@failed=""; \
+	for m in $(MODULES); do \
+		echo "== golangci-lint $$m"; \
+		(cd "$$m" && $(CURDIR)/$(GOLANGCI_LINT) run --allow-serial-runners --config $(CURDIR)/.golangci.yml ./...) || failed="$$failed $$m"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "FAIL: golangci-lint found problems in:$$failed" >&2; exit 1; fi
+
+# One govulncheck run over every module's packages: the shipped binaries
+# are built in the workspace (deploy/Dockerfile), so that build list is the
+# one to check. govulncheck starts from a module directory, hence -C.
+# Findings in our dependencies fail; findings in the standard library,
+# which only a newer Go fixes, are printed as a warning that names the Go
+# release to move to (see services/devstack/cmd/vulncheck).
+lint-vuln: $(GOVULNCHECK) ## govulncheck over every module (VULNDB=version of golang.org/x/vulndb)
+	@echo "== govulncheck (golang.org/x/vulndb@$(VULNDB))"
+	@go run ./services/devstack/cmd/vulncheck --govulncheck $(CURDIR)/$(GOVULNCHECK) --vulndb '$(VULNDB)' \
+		--ignore '$(VULN_IGNORE)' -C $(firstword $(MODULES)) $(MODULE_PATTERNS)
+
+# go mod tidy ignores go.work and reads each go.mod with its replace
+# directives, which is what a module's own build and `go mod tidy` in it
+# see; -diff prints what it would change and exits 1 without writing.
+lint-tidy: ## fail if go mod tidy would change a go.mod or go.sum
+	@failed=""; \
+	for m in $(MODULES) tools; do \
+		echo "== go mod tidy -diff $$m"; \
+		(cd "$$m" && GOWORK=off go mod tidy -diff) || failed="$$failed $$m"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "FAIL: go.mod or go.sum not tidy in:$$failed (run go mod tidy there)" >&2; exit 1; fi
+
+$(GOLANGCI_LINT): tools/go.mod tools/go.sum
+	cd tools && GOWORK=off go build -o $(CURDIR)/$@ github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+$(GOVULNCHECK): tools/go.mod tools/go.sum
+	cd tools && GOWORK=off go build -o $(CURDIR)/$@ golang.org/x/vuln/cmd/govulncheck
 
 fmt-check: ## fail listing the Go files gofmt would change
 	@out=$$(gofmt -l $(MODULES)); \
@@ -96,6 +165,11 @@ run: build ## build everything and start the dev stack (bin/devstack $(RUN_FLAGS
 # test`.
 soak: ## run the system under random faults, then check nothing was lost (SOAK_FLAGS=…)
 	go run ./services/devstack/cmd/soak $(SOAK_FLAGS)
+
+# docs/configuration.md is generated from the binaries' --help; a test in
+# services/devstack/internal/gendocs fails when it is out of date.
+docs: ## regenerate docs/configuration.md from the binaries' --help
+	go run ./services/devstack/cmd/gendocs
 
 clean: ## remove bin/
 	rm -rf $(BIN)

@@ -3,6 +3,7 @@ module github.com/mongotron/mongotron/services/cli
 go 1.26.0
 
 require (
+	github.com/gorilla/websocket v1.5.3
 	github.com/mongotron/mongotron/pkg v0.0.0
 	github.com/mongotron/mongotron/services/tronsim v0.0.0
 	github.com/stretchr/testify v1.12.1
@@ -10,12 +11,18 @@ require (
 )
 
 require (
+	github.com/getkin/kin-openapi v0.153.0 // indirect
+	github.com/go-openapi/jsonpointer v0.22.5 // indirect
+	github.com/go-openapi/swag/jsonname v0.25.5 // indirect
 	github.com/goccy/go-json v0.12.0 // indirect
-	github.com/gorilla/websocket v1.5.3 // indirect
+	github.com/gorilla/mux v1.8.0 // indirect
 	github.com/holiman/uint256 v1.3.2 // indirect
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
-	golang.org/x/sys v0.49.0 // indirect
-	golang.org/x/term v0.47.0 // indirect
+	go.yaml.in/yaml/v4 v4.0.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+	golang.org/x/term v0.48.0 // indirect
+	golang.org/x/text v0.44.0 // indirect
 )
 
 replace github.com/mongotron/mongotron/pkg => ../../pkg
