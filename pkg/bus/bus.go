@@ -30,12 +30,15 @@ const (
 	HeadSubject = "mongotron.control.head"
 )
 
-// PrevCursorHeader, on an event message, names the cursor of the
+// PrevCursorHeader names, on an event message, the cursor of the
 // subscription's event just before it: no event of the subscription has a
-// cursor between the two. The ingest sets it when it knows that event (it
-// does not for the first event of a subscription after it starts). An edge replaying from the
-// events stream follows these links and trusts the stream only as far as
-// the chain is unbroken; past a break it reads MongoDB.
+// cursor between the two. It is the event's own prev_cursor
+// (event.Event.PrevCursor), which the ingest sets on every event: the
+// message of a subscription's first event has no header. Readers take the
+// link from the event's JSON and fall back to the header for events
+// published before the field existed. An edge replaying from the events
+// stream follows these links and trusts the stream only as far as the
+// chain is unbroken; past a break it reads MongoDB.
 const PrevCursorHeader = "Mongotron-Prev-Cursor"
 
 // Defaults of the events stream.
@@ -120,7 +123,9 @@ type SubscriptionChange struct {
 }
 
 // Operations of a [KeyChange].
-const OpRevoke = "revoke"
+const (
+	OpRevoke = "revoke"
+)
 
 // KeyChange tells every edge that an API key stopped working, so its open
 // streams close with 1008 at once rather than at the next auth check.

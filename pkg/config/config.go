@@ -7,6 +7,10 @@
 // variable MONGOTRON_TRON_NODE_URL ([EnvKey]); a flag given on the command
 // line wins over the environment. A MONGOTRON_* variable that names no flag
 // of the binary is an error, so a typo never turns into a silent default.
+//
+// A renamed flag keeps its old name for a release as a deprecated alias
+// ([Renamed]), which --help marks and [Deprecated] reports so that the binary
+// can warn at start.
 package config
 
 import (
@@ -14,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -41,6 +46,9 @@ type options struct {
 	prefixes []string
 	aliases  map[string]string
 	noEnv    map[string]bool
+	// namespace starts every derived key in place of [EnvPrefix]; see
+	// [Namespace].
+	namespace string
 }
 
 // IgnoreKeys makes [Load] accept the environment variables named, though
@@ -90,9 +98,27 @@ func NoEnv(flagNames ...string) Option {
 	}
 }
 
+// Namespace makes the flags read MONGOTRON_<NAMESPACE>_<FLAG> instead of
+// MONGOTRON_<FLAG>, for a program whose settings must not meet the
+// daemons' in one environment file: the simulator's http.addr is
+// MONGOTRON_TRONSIM_HTTP_ADDR, not the ingest's MONGOTRON_HTTP_ADDR. The
+// MONGOTRON_* variables outside the namespace belong to other programs and
+// are ignored; one inside it that names no flag is an error, whatever
+// [IgnoreKeys] says. prefix is the namespace's whole prefix, such as
+// "MONGOTRON_TRONSIM_".
+func Namespace(prefix string) Option {
+	return func(o *options) error {
+		if !strings.HasPrefix(prefix, EnvPrefix) || !strings.HasSuffix(prefix, "_") || len(prefix) <= len(EnvPrefix)+1 {
+			return fmt.Errorf("config: namespace %q: want %sSOMETHING_", prefix, EnvPrefix)
+		}
+		o.namespace = prefix
+		return nil
+	}
+}
+
 // SharedKeys returns the keys that Mongotron binaries share, which a binary
 // not reading one of them should still accept (pass them to [IgnoreKeys]):
-// the keys of API.md's Configuration section, the simulator's own
+// the keys of docs/api.md's Configuration section, the simulator's own
 // MONGOTRON_TRONSIM_* keys, and MONGOTRON_FIXTURES, which only tests read.
 func SharedKeys() []string {
 	return []string{
@@ -113,8 +139,10 @@ func SharedKeys() []string {
 // EnvKey returns the environment variable that sets the flag named name:
 // [EnvPrefix] followed by the name upper-cased, with "." and "-" replaced by
 // "_" ("mongo.uri" gives MONGOTRON_MONGO_URI).
-func EnvKey(name string) string {
-	return EnvPrefix + strings.NewReplacer(".", "_", "-", "_").Replace(strings.ToUpper(name))
+func EnvKey(name string) string { return envKey(EnvPrefix, name) }
+
+func envKey(prefix, name string) string {
+	return prefix + strings.NewReplacer(".", "_", "-", "_").Replace(strings.ToUpper(name))
 }
 
 func newOptions(opts []Option) (*options, error) {
@@ -136,10 +164,28 @@ func (o *options) key(name string) string {
 	if k, ok := o.aliases[name]; ok {
 		return k
 	}
+	if o.namespace != "" {
+		return envKey(o.namespace, name)
+	}
 	return EnvKey(name)
 }
 
+// flagKey returns the environment variable of f, or "" when it has none.
+// An alias whose derived variable is its flag's own (log-level and
+// log.level both give MONGOTRON_LOG_LEVEL) has none: that variable was
+// not renamed.
+func (o *options) flagKey(f *flag.Flag) string {
+	k := o.key(f.Name)
+	if a, ok := f.Value.(*alias); ok && k == o.key(a.target.Name) {
+		return ""
+	}
+	return k
+}
+
 func (o *options) ignored(key string) bool {
+	if o.namespace != "" {
+		return !strings.HasPrefix(key, o.namespace)
+	}
 	if o.ignore[key] {
 		return true
 	}
@@ -195,10 +241,24 @@ func Load(fs *flag.FlagSet, args, environ []string, opts ...Option) error {
 		return fmt.Errorf("config: unexpected argument %q", fs.Arg(0))
 	}
 
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-
+	// The names given on the command line, per setting: an alias and its
+	// flag are one setting, which may be given only once.
+	given := map[string][]string{}
+	fs.Visit(func(f *flag.Flag) { given[canonical(f)] = append(given[canonical(f)], "--"+f.Name) })
 	var errs, unknown []string
+	for _, name := range slices.Sorted(maps.Keys(given)) {
+		if names := given[name]; len(names) > 1 {
+			errs = append(errs, fmt.Sprintf("%s name the same setting: give only --%s", strings.Join(names, " and "), name))
+		}
+	}
+
+	// The environment's values, per setting; the current name's variable
+	// wins over a deprecated one's.
+	type entry struct {
+		key, value string
+		f          *flag.Flag
+	}
+	pending := map[string][]entry{}
 	for _, kv := range environ {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || !strings.HasPrefix(k, EnvPrefix) {
@@ -211,15 +271,39 @@ func Load(fs *flag.FlagSet, args, environ []string, opts ...Option) error {
 			}
 			continue
 		}
-		if set[f.Name] {
-			continue
-		}
-		if err := fs.Set(f.Name, v); err != nil {
-			typ, _ := flag.UnquoteUsage(f)
-			if typ == "" {
-				typ = "boolean"
+		pending[canonical(f)] = append(pending[canonical(f)], entry{k, v, f})
+	}
+	for _, name := range slices.Sorted(maps.Keys(pending)) {
+		entries := pending[name]
+		// Sorted so that the current name comes first, then the aliases
+		// by variable: which value applies never depends on the order of
+		// the environment.
+		slices.SortFunc(entries, func(a, b entry) int {
+			_, aAlias := a.f.Value.(*alias)
+			_, bAlias := b.f.Value.(*alias)
+			if aAlias != bAlias {
+				if aAlias {
+					return 1
+				}
+				return -1
 			}
-			errs = append(errs, fmt.Sprintf("%s=%q: invalid %s value for flag --%s: %v", k, v, typ, f.Name, err))
+			return strings.Compare(a.key, b.key)
+		})
+		for i, e := range entries {
+			applied := i == 0 && len(given[name]) == 0
+			if a, ok := e.f.Value.(*alias); ok {
+				a.env, a.newEnv, a.envIgnored = e.key, o.key(name), !applied
+			}
+			if !applied {
+				continue
+			}
+			if err := fs.Set(name, e.value); err != nil {
+				typ, _ := flag.UnquoteUsage(fs.Lookup(name))
+				if typ == "" {
+					typ = "boolean"
+				}
+				errs = append(errs, fmt.Sprintf("%s=%q: invalid %s value for flag --%s: %v", e.key, e.value, typ, e.f.Name, err))
+			}
 		}
 	}
 	if len(unknown) > 0 {
@@ -238,7 +322,7 @@ func keys(fs *flag.FlagSet, o *options) (map[string]*flag.Flag, error) {
 	byKey := map[string]*flag.Flag{}
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
-		k := o.key(f.Name)
+		k := o.flagKey(f)
 		if k == "" {
 			return
 		}
@@ -252,8 +336,9 @@ func keys(fs *flag.FlagSet, o *options) (map[string]*flag.Flag, error) {
 
 // PrintFlags writes fs's flags to w, one block per flag giving its
 // environment variable, its usage and its default, like
-// [flag.FlagSet.PrintDefaults] with the keys [Load] reads. opts must be the
-// ones given to Load.
+// [flag.FlagSet.PrintDefaults] with the keys [Load] reads. A deprecated
+// name ([Renamed]) says "Deprecated:" and names its replacement and that
+// one's variable. opts must be the ones given to Load.
 func PrintFlags(w io.Writer, fs *flag.FlagSet, opts ...Option) {
 	o, err := newOptions(opts)
 	if err != nil {
@@ -262,11 +347,19 @@ func PrintFlags(w io.Writer, fs *flag.FlagSet, opts ...Option) {
 	}
 	fs.VisitAll(func(f *flag.Flag) {
 		typ, usage := flag.UnquoteUsage(f)
+		if a, ok := f.Value.(*alias); ok {
+			typ, _ = flag.UnquoteUsage(a.target)
+			use := "--" + a.target.Name
+			if k := o.key(a.target.Name); k != "" && o.flagKey(f) != "" {
+				use += " (" + k + ")"
+			}
+			usage = "Deprecated: use " + use + " instead. This name is removed in the next release."
+		}
 		line := "  --" + f.Name
 		if typ != "" {
 			line += " " + typ
 		}
-		if k := o.key(f.Name); k != "" {
+		if k := o.flagKey(f); k != "" {
 			line += "   (" + k + ")"
 		}
 		fmt.Fprintln(w, line)

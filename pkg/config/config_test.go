@@ -299,3 +299,268 @@ func TestCheckURL(t *testing.T) {
 		})
 	}
 }
+
+// renamed is a configuration whose flags were renamed: the old names are
+// deprecated aliases.
+type renamed struct {
+	Timeout time.Duration
+	Verbose bool
+	Addr    string
+}
+
+func (c *renamed) RegisterFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&c.Timeout, "connect-timeout", 10*time.Second, "how long to try reaching the dependencies")
+	config.Renamed(fs, "start-timeout", "connect-timeout")
+	fs.BoolVar(&c.Verbose, "log.verbose", false, "log more")
+	config.Renamed(fs, "verbose", "log.verbose")
+	fs.StringVar(&c.Addr, "http.addr", ":80", "listen `address`")
+	config.Renamed(fs, "addr", "http.addr")
+	config.Renamed(fs, "listen", "http.addr")
+}
+
+func TestRenamed(t *testing.T) {
+	t.Parallel()
+	defaults := renamed{Timeout: 10 * time.Second, Addr: ":80"}
+	tests := []struct {
+		name    string
+		args    []string
+		env     []string
+		opts    []config.Option
+		want    renamed
+		wantDep []config.Deprecation
+		wantErr string
+	}{
+		{name: "no alias used", want: defaults},
+		{
+			name:    "old flag sets the new one",
+			args:    []string{"--start-timeout", "3s", "--verbose"},
+			want:    renamed{Timeout: 3 * time.Second, Verbose: true, Addr: ":80"},
+			wantDep: []config.Deprecation{{Old: "--start-timeout", New: "--connect-timeout"}, {Old: "--verbose", New: "--log.verbose"}},
+		},
+		{
+			name:    "old variable sets the new flag",
+			env:     []string{"MONGOTRON_START_TIMEOUT=4s", "MONGOTRON_VERBOSE=true"},
+			want:    renamed{Timeout: 4 * time.Second, Verbose: true, Addr: ":80"},
+			wantDep: []config.Deprecation{{Old: "MONGOTRON_START_TIMEOUT", New: "MONGOTRON_CONNECT_TIMEOUT"}, {Old: "MONGOTRON_VERBOSE", New: "MONGOTRON_LOG_VERBOSE"}},
+		},
+		{
+			name: "new variable wins over the old, in either order",
+			env:  []string{"MONGOTRON_START_TIMEOUT=4s", "MONGOTRON_CONNECT_TIMEOUT=5s", "MONGOTRON_LISTEN=:2", "MONGOTRON_HTTP_ADDR=:1", "MONGOTRON_ADDR=:3"},
+			want: renamed{Timeout: 5 * time.Second, Addr: ":1"},
+			wantDep: []config.Deprecation{
+				{Old: "MONGOTRON_ADDR", New: "MONGOTRON_HTTP_ADDR", Ignored: true},
+				{Old: "MONGOTRON_LISTEN", New: "MONGOTRON_HTTP_ADDR", Ignored: true},
+				{Old: "MONGOTRON_START_TIMEOUT", New: "MONGOTRON_CONNECT_TIMEOUT", Ignored: true},
+			},
+		},
+		{
+			name:    "two old variables: the first by name applies",
+			env:     []string{"MONGOTRON_LISTEN=:2", "MONGOTRON_ADDR=:3"},
+			want:    renamed{Timeout: 10 * time.Second, Addr: ":3"},
+			wantDep: []config.Deprecation{{Old: "MONGOTRON_ADDR", New: "MONGOTRON_HTTP_ADDR"}, {Old: "MONGOTRON_LISTEN", New: "MONGOTRON_HTTP_ADDR", Ignored: true}},
+		},
+		{
+			name:    "old flag wins over the new variable",
+			args:    []string{"--start-timeout=6s"},
+			env:     []string{"MONGOTRON_CONNECT_TIMEOUT=5s"},
+			want:    renamed{Timeout: 6 * time.Second, Addr: ":80"},
+			wantDep: []config.Deprecation{{Old: "--start-timeout", New: "--connect-timeout"}},
+		},
+		{
+			name:    "new flag wins over the old variable",
+			args:    []string{"--connect-timeout=6s"},
+			env:     []string{"MONGOTRON_START_TIMEOUT=5s"},
+			want:    renamed{Timeout: 6 * time.Second, Addr: ":80"},
+			wantDep: []config.Deprecation{{Old: "MONGOTRON_START_TIMEOUT", New: "MONGOTRON_CONNECT_TIMEOUT", Ignored: true}},
+		},
+		{
+			name:    "both names on the command line",
+			args:    []string{"--connect-timeout=6s", "--start-timeout=7s"},
+			wantErr: "config: --connect-timeout and --start-timeout name the same setting: give only --connect-timeout",
+		},
+		{
+			name:    "malformed old variable names the old flag",
+			env:     []string{"MONGOTRON_START_TIMEOUT=soon"},
+			wantErr: `config: MONGOTRON_START_TIMEOUT="soon": invalid duration value for flag --start-timeout`,
+		},
+		{
+			name:    "malformed old flag",
+			args:    []string{"--start-timeout=soon"},
+			wantErr: `config: invalid value "soon" for flag -start-timeout`,
+		},
+		{
+			name:    "in a namespace",
+			env:     []string{"MONGOTRON_SIM_ADDR=:4", "MONGOTRON_ADDR=:5"},
+			opts:    []config.Option{config.Namespace("MONGOTRON_SIM_")},
+			want:    renamed{Timeout: 10 * time.Second, Addr: ":4"},
+			wantDep: []config.Deprecation{{Old: "MONGOTRON_SIM_ADDR", New: "MONGOTRON_SIM_HTTP_ADDR"}},
+		},
+		{
+			name:    "new name read from the command line only",
+			env:     []string{"MONGOTRON_START_TIMEOUT=2s"},
+			opts:    []config.Option{config.NoEnv("connect-timeout")},
+			want:    renamed{Timeout: 2 * time.Second, Addr: ":80"},
+			wantDep: []config.Deprecation{{Old: "MONGOTRON_START_TIMEOUT", New: "--connect-timeout"}},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var got renamed
+			fs := flag.NewFlagSet("test", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			got.RegisterFlags(fs)
+			err := config.Load(fs, tc.args, tc.env, tc.opts...)
+			if tc.wantErr != "" {
+				require.ErrorContains(t, err, tc.wantErr)
+				require.NotContains(t, err.Error(), "\n")
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want, got)
+			require.Equal(t, tc.wantDep, config.Deprecated(fs))
+		})
+	}
+}
+
+func TestRenamed_withoutLoad(t *testing.T) {
+	t.Parallel()
+	var c renamed
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	c.RegisterFlags(fs)
+	require.NoError(t, fs.Parse([]string{"--addr", ":9", "--verbose"}))
+	require.Equal(t, renamed{Timeout: 10 * time.Second, Verbose: true, Addr: ":9"}, c)
+	require.Equal(t, []config.Deprecation{{Old: "--addr", New: "--http.addr"}, {Old: "--verbose", New: "--log.verbose"}}, config.Deprecated(fs))
+}
+
+func TestRenamed_mistakesPanic(t *testing.T) {
+	t.Parallel()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.Int("n", 0, "n")
+	require.Panics(t, func() { config.Renamed(fs, "old", "missing") })
+	config.Renamed(fs, "m", "n")
+	require.Panics(t, func() { config.Renamed(fs, "l", "m") }, "an alias of an alias")
+	require.Panics(t, func() { config.Renamed(fs, "m", "n") }, "a name taken")
+}
+
+func TestPrintFlags_renamed(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		opts []config.Option
+		want string
+	}{
+		{
+			name: "default keys",
+			want: "  --addr address   (MONGOTRON_ADDR)\n" +
+				"    \tDeprecated: use --http.addr (MONGOTRON_HTTP_ADDR) instead. This name is removed in the next release.\n" +
+				"  --http.addr address   (MONGOTRON_HTTP_ADDR)\n    \tlisten address (default \":80\")\n" +
+				"  --log-level string\n" +
+				"    \tDeprecated: use --log.level instead. This name is removed in the next release.\n" +
+				"  --log.level string   (MONGOTRON_LOG_LEVEL)\n    \tlevel (default \"info\")\n" +
+				"  --verbose   (MONGOTRON_VERBOSE)\n" +
+				"    \tDeprecated: use --log.verbose (MONGOTRON_LOG_VERBOSE) instead. This name is removed in the next release.\n" +
+				"  --log.verbose   (MONGOTRON_LOG_VERBOSE)\n    \tlog more\n",
+		},
+		{
+			name: "namespace",
+			opts: []config.Option{config.Namespace("MONGOTRON_SIM_"), config.NoEnv("log.verbose", "verbose")},
+			want: "  --addr address   (MONGOTRON_SIM_ADDR)\n" +
+				"    \tDeprecated: use --http.addr (MONGOTRON_SIM_HTTP_ADDR) instead. This name is removed in the next release.\n" +
+				"  --http.addr address   (MONGOTRON_SIM_HTTP_ADDR)\n    \tlisten address (default \":80\")\n" +
+				"  --log-level string\n" +
+				"    \tDeprecated: use --log.level instead. This name is removed in the next release.\n" +
+				"  --log.level string   (MONGOTRON_SIM_LOG_LEVEL)\n    \tlevel (default \"info\")\n" +
+				"  --verbose\n" +
+				"    \tDeprecated: use --log.verbose instead. This name is removed in the next release.\n" +
+				"  --log.verbose\n    \tlog more\n",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fs := flag.NewFlagSet("test", flag.ContinueOnError)
+			fs.String("http.addr", ":80", "listen `address`")
+			config.Renamed(fs, "addr", "http.addr")
+			fs.String("log.level", "info", "level")
+			// log-level derives the variable log.level reads: that
+			// variable was not renamed, so the old name has none.
+			config.Renamed(fs, "log-level", "log.level")
+			fs.Bool("log.verbose", false, "log more")
+			config.Renamed(fs, "verbose", "log.verbose")
+			var out strings.Builder
+			config.PrintFlags(&out, fs, tc.opts...)
+			// VisitAll sorts by name; compare the blocks as a set.
+			require.ElementsMatch(t, blocks(tc.want), blocks(out.String()))
+		})
+	}
+}
+
+// blocks splits PrintFlags output into one string per flag.
+func blocks(s string) []string {
+	var out []string
+	for _, line := range strings.SplitAfter(s, "\n") {
+		if strings.HasPrefix(line, "  --") || len(out) == 0 {
+			out = append(out, line)
+			continue
+		}
+		out[len(out)-1] += line
+	}
+	return out
+}
+
+func TestNamespace(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		env     []string
+		opts    []config.Option
+		want    testConfig
+		wantErr string
+	}{
+		{
+			name: "reads the namespace's keys, ignores the others",
+			env:  []string{"MONGOTRON_SIM_WORKERS=7", "MONGOTRON_WORKERS=9", "MONGOTRON_EDGE_ADDR=:1"},
+			want: testConfig{URI: "mongodb://localhost", Timeout: 10 * time.Second, Workers: 7},
+		},
+		{
+			name:    "an unknown key in the namespace is an error",
+			env:     []string{"MONGOTRON_SIM_WORKRES=7"},
+			wantErr: "config: unknown key MONGOTRON_SIM_WORKRES: no flag of this program reads it",
+		},
+		{
+			name:    "even when ignored by a wider pattern",
+			env:     []string{"MONGOTRON_SIM_WORKRES=7"},
+			opts:    []config.Option{config.IgnoreKeys("MONGOTRON_SIM_*", "MONGOTRON_*")},
+			wantErr: "config: unknown key MONGOTRON_SIM_WORKRES: no flag of this program reads it",
+		},
+		{
+			name: "an empty value is a value",
+			env:  []string{"MONGOTRON_SIM_MONGO_URI="},
+			want: testConfig{Timeout: 10 * time.Second, Workers: 4},
+		},
+		{
+			name:    "a namespace must end in an underscore",
+			opts:    []config.Option{config.Namespace("MONGOTRON_SIM")},
+			wantErr: `config: namespace "MONGOTRON_SIM": want MONGOTRON_SOMETHING_`,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var got testConfig
+			fs := flag.NewFlagSet("test", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			got.RegisterFlags(fs)
+			opts := append([]config.Option{config.Namespace("MONGOTRON_SIM_")}, tc.opts...)
+			err := config.Load(fs, nil, tc.env, opts...)
+			if tc.wantErr != "" {
+				require.EqualError(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want, got)
+		})
+	}
+}

@@ -33,11 +33,6 @@ func (c Cursor) String() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Less reports whether c comes before o.
-func (c Cursor) Less(o Cursor) bool {
-	return c.Step < o.Step || c.Step == o.Step && c.Pos < o.Pos
-}
-
 // Parse decodes a cursor a client sent back.
 func Parse(s string) (Cursor, error) {
 	if len(s) != Len {

@@ -112,10 +112,11 @@ func syntheticBlock(tb testing.TB, seed uint64, n int) (*tron.Block, []tron.TxIn
 
 // BenchmarkDecodeBlock300 measures decoding of parsed 300-transaction blocks,
 // with every id verified: what the ingest does per block once the JSON is
-// read, internal transfers, memos and flags included. The figures of issue
-// 2 are blocks/s and events/s on one core (run with -cpu 1); blocks/cpu-s
-// divides by the CPU time the process used instead of the wall time, so
-// that it stays a per-core figure on a busy machine.
+// read, internal transfers, memos and flags included. The figures that
+// matter are blocks/s and events/s on one core (run with -cpu 1; see
+// docs/benchmarks.md); blocks/cpu-s divides by the CPU time the process
+// used instead of the wall time, so that it stays a per-core figure on a
+// busy machine.
 func BenchmarkDecodeBlock300(b *testing.B) {
 	blk, infos := syntheticBlock(b, 1, 300)
 	d := decode.NewDecoder(decode.DecoderConfig{})

@@ -104,7 +104,7 @@ func TestDecodeBlock_Mainnet43811922(t *testing.T) {
 
 	out, err := json.Marshal(evs[3])
 	require.NoError(t, err)
-	require.JSONEq(t, `{"type":"event","id":"de3dee59b20a2ad2cdfefba435232d68379f1695c8619c77e29690f207a7fdc4:0",
+	require.JSONEq(t, `{"type":"event","prev_cursor":"","id":"de3dee59b20a2ad2cdfefba435232d68379f1695c8619c77e29690f207a7fdc4:0",
 		"kind":"trc10_transfer","network":"mainnet",
 		"block":{"number":43811922,"id":"00000000029c845221998b944fbc7fdb174bdee264ecea7edcdad50d198bc305","timestamp":"2022-09-01T06:40:42Z"},
 		"tx_id":"de3dee59b20a2ad2cdfefba435232d68379f1695c8619c77e29690f207a7fdc4","tx_index":3,"index":0,
@@ -123,7 +123,7 @@ func TestDecodeBlock_RefusesTamperedData(t *testing.T) {
 		"header":        func(b *tron.Block) { b.BlockHeader.RawData.Timestamp += 3000 },
 		"tx raw data":   func(b *tron.Block) { b.Transactions[5].RawDataHex = b.Transactions[6].RawDataHex },
 		"tx id":         func(b *tron.Block) { b.Transactions[7].TxID = b.Transactions[8].TxID },
-		"missing infos": func(b *tron.Block) {},
+		"missing infos": func(*tron.Block) {},
 		"bad owner hex": func(b *tron.Block) { b.Transactions[0].RawData.Contract[0].Parameter.Value.OwnerAddress = "41zz" },
 	}
 	for name, mutate := range cases {

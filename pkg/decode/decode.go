@@ -490,7 +490,7 @@ func (d *Decoder) fillContract(e *event.Event, c *tron.Contract, info *tron.TxIn
 		}
 	default:
 		// Other contract types (witness, proposal, exchange, asset
-		// issue, …) have no kind in API.md yet; their logs still decode.
+		// issue, …) have no kind in docs/api.md yet; their logs still decode.
 		return false, nil
 	}
 	if e.Data != nil {
@@ -525,7 +525,7 @@ func optAddress(h, field string) (tron.Address, error) {
 	}
 	a, err := tron.ParseHex(h)
 	if err != nil {
-		return tron.Address{}, fmt.Errorf("%w: %s: %v", ErrMalformed, field, err)
+		return tron.Address{}, fmt.Errorf("%w: %s: %w", ErrMalformed, field, err)
 	}
 	return a, nil
 }
@@ -657,7 +657,7 @@ func logAddress(h string) (tron.Address, error) {
 	}
 	a, err := tron.ParseHex(h)
 	if err != nil {
-		return tron.Address{}, fmt.Errorf("%w: log address: %v", ErrMalformed, err)
+		return tron.Address{}, fmt.Errorf("%w: log address: %w", ErrMalformed, err)
 	}
 	return a, nil
 }

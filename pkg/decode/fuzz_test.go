@@ -92,7 +92,7 @@ func FuzzDecodeTxInfo(f *testing.F) {
 	})
 }
 
-// FuzzDecodeMemo feeds arbitrary raw_data.data: DecodeMemo refuses what
+// FuzzDecodeMemo feeds arbitrary raw_data.data: Memo refuses what
 // is not hex, and otherwise returns either the exact bytes as valid UTF-8
 // or their lower-case hex, never both and never a lossy mix.
 func FuzzDecodeMemo(f *testing.F) {
@@ -100,7 +100,7 @@ func FuzzDecodeMemo(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, data string) {
-		memo, enc, err := decode.DecodeMemo(data)
+		memo, enc, err := decode.Memo(data)
 		raw, hexErr := hex.DecodeString(data)
 		if hexErr != nil {
 			if err == nil {

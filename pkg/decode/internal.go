@@ -134,7 +134,7 @@ func InternalStats(b *tron.Block, infos []tron.TxInfo) (callsWithValue, frames i
 	if infos == nil {
 		return 0, frames
 	}
-	pair := pairInfos(b, infos)
+	pair := pairInfos(infos)
 	for i := range b.Transactions {
 		tx := &b.Transactions[i]
 		c, ok := valueCall(tx)
@@ -165,7 +165,7 @@ func MissingInternalFrames(b *tron.Block, infos []tron.TxInfo) int {
 	if infos == nil {
 		return 0
 	}
-	pair := pairInfos(b, infos)
+	pair := pairInfos(infos)
 	missing := 0
 	for i := range b.Transactions {
 		tx := &b.Transactions[i]
@@ -204,9 +204,9 @@ func valueCall(tx *tron.Transaction) (*tron.Contract, bool) {
 	return &tx.RawData.Contract[0], true
 }
 
-// pairInfos pairs infos with b's transactions by id, trying the position
-// first (the node answers in transaction order).
-func pairInfos(b *tron.Block, infos []tron.TxInfo) func(int, string) *tron.TxInfo {
+// pairInfos pairs infos with a block's transactions by id, trying the
+// transaction's position first (the node answers in transaction order).
+func pairInfos(infos []tron.TxInfo) func(int, string) *tron.TxInfo {
 	var m map[string]*tron.TxInfo
 	return func(i int, id string) *tron.TxInfo {
 		if i < len(infos) && infos[i].ID == id {

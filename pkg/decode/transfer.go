@@ -15,13 +15,13 @@ const (
 	MemoHex  = "hex"
 )
 
-// DecodeMemo decodes a transaction's raw_data.data, hex as the node sends
+// Memo decodes a transaction's raw_data.data, hex as the node sends
 // it: the text and MemoUTF8 when the bytes are valid UTF-8, else their
 // lower-case hex and MemoHex. An empty data gives ("", "", nil); data that
 // is not hex is an [ErrMalformed] error. The memo is free text the sender
 // chose and nobody checked: it proves nothing about the transfer (scam
 // links are common), and a client must escape it before showing it.
-func DecodeMemo(data string) (memo, encoding string, err error) {
+func Memo(data string) (memo, encoding string, err error) {
 	if data == "" {
 		return "", "", nil
 	}
@@ -39,7 +39,7 @@ func DecodeMemo(data string) (memo, encoding string, err error) {
 }
 
 func setMemo(e *event.Event, data string) error {
-	memo, enc, err := DecodeMemo(data)
+	memo, enc, err := Memo(data)
 	if err != nil {
 		return err
 	}

@@ -53,7 +53,7 @@ func mustAddr(t testing.TB, h string) tron.Address {
 	return a
 }
 
-func TestDecodeMemo(t *testing.T) {
+func TestMemo(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name, data, wantMemo, wantEnc string
@@ -75,7 +75,7 @@ func TestDecodeMemo(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			memo, enc, err := decode.DecodeMemo(tt.data)
+			memo, enc, err := decode.Memo(tt.data)
 			if tt.wantErr {
 				require.ErrorIs(t, err, decode.ErrMalformed)
 				return

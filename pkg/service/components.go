@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mongotron/mongotron/pkg/logging"
 )
 
 // Defaults of [Components].
@@ -58,7 +60,7 @@ func (c *Components) Go(ctx context.Context, name string, run func(context.Conte
 	minWait, maxWait, stable := orDefault(c.MinBackoff, DefaultRestartMinBackoff), orDefault(c.MaxBackoff, DefaultRestartMaxBackoff), orDefault(c.StableAfter, DefaultStableAfter)
 	logger := c.Logger
 	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+		logger = logging.Discard()
 	}
 	c.wg.Go(func() {
 		defer close(done)

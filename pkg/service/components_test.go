@@ -10,19 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mongotron/mongotron/pkg/service"
+	"github.com/mongotron/mongotron/pkg/testenv"
 )
-
-// eventually polls cond every 5 ms for up to 10 s.
-func eventually(tb testing.TB, cond func() bool, msg string) {
-	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatal(msg)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 func TestComponents_Go(t *testing.T) {
 	t.Parallel()
@@ -57,13 +46,13 @@ func TestComponents_Go(t *testing.T) {
 				return nil
 			})
 			if tt.fails > 0 {
-				eventually(t, func() bool { return runs.Load() == int64(tt.fails) }, "the failing runs ran")
+				testenv.WaitFor(t, 10*time.Second, func() bool { return runs.Load() == int64(tt.fails) }, "the failing runs ran")
 				close(release)
-				eventually(t, func() bool { return c.Failing()["sync"] != "" }, "reported failing")
+				testenv.WaitFor(t, 10*time.Second, func() bool { return c.Failing()["sync"] != "" }, "reported failing")
 				require.Equal(t, "sync: "+tt.wantFailing, c.FailingSummary())
-				eventually(t, func() bool { return runs.Load() == int64(tt.fails)+1 }, "restarted")
+				testenv.WaitFor(t, 10*time.Second, func() bool { return runs.Load() == int64(tt.fails)+1 }, "restarted")
 				require.NotEmpty(t, c.Failing(), "still failing until the restart is stable")
-				eventually(t, func() bool { return c.Failing() == nil }, "recovered after StableAfter")
+				testenv.WaitFor(t, 10*time.Second, func() bool { return c.Failing() == nil }, "recovered after StableAfter")
 			} else {
 				close(release)
 				time.Sleep(150 * time.Millisecond)
@@ -81,7 +70,7 @@ func TestComponents_Go_stopsDuringBackoff(t *testing.T) {
 	c := &service.Components{MinBackoff: time.Hour}
 	ctx, cancel := context.WithCancel(context.Background())
 	c.Go(ctx, "deliverer", func(context.Context) error { return errors.New("boom") })
-	eventually(t, func() bool { return c.Failing() != nil }, "failing")
+	testenv.WaitFor(t, 10*time.Second, func() bool { return c.Failing() != nil }, "failing")
 	cancel()
 	c.Wait()
 }

@@ -44,6 +44,9 @@ type Program struct {
 	Name string
 	// Summary is one sentence for the usage text. Empty means none.
 	Summary string
+	// Help ends the usage text, after the flags: what the flags alone do
+	// not say, such as a control API. Empty means nothing more.
+	Help string
 	// Config is the root configuration: it registers every flag and
 	// validates every component.
 	Config config.Component
@@ -63,7 +66,8 @@ type Program struct {
 // name) and the environment environ, and returns the exit status: a
 // configuration error is one line on stderr and [ExitUsage]; an error from
 // p.Run is logged and gives [ExitFailure]; --help prints the usage and
-// gives [ExitOK]. Logs go to stderr.
+// gives [ExitOK]. Logs go to stderr; the first are warnings naming each
+// deprecated setting name used ([config.Renamed]) and its replacement.
 func Main(ctx context.Context, p Program, args, environ []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet(p.Name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -76,6 +80,9 @@ func Main(ctx context.Context, p Program, args, environ []string, stderr io.Writ
 		}
 		fmt.Fprintf(stderr, "\nFlags; each is also read from the environment variable shown, and a flag wins:\n\n")
 		config.PrintFlags(stderr, fs, opts...)
+		if p.Help != "" {
+			fmt.Fprintf(stderr, "\n%s", p.Help)
+		}
 	}
 	if err := config.Load(fs, args, environ, opts...); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -94,11 +101,25 @@ func Main(ctx context.Context, p Program, args, environ []string, stderr io.Writ
 	if err != nil {
 		return usageError(stderr, p.Name, err)
 	}
+	WarnDeprecated(logger, fs)
 	if err := p.Run(ctx, logger); err != nil {
 		logger.Error(p.Name+" failed", "err", err)
 		return ExitFailure
 	}
 	return ExitOK
+}
+
+// WarnDeprecated logs a warning for each deprecated setting name
+// ([config.Renamed]) that fs was given, naming the one to use instead, so
+// that an operator learns of a rename before the old name goes.
+func WarnDeprecated(logger *slog.Logger, fs *flag.FlagSet) {
+	for _, d := range config.Deprecated(fs) {
+		attrs := []any{"name", d.Old, "use", d.New}
+		if d.Ignored {
+			attrs = append(attrs, "ignored", true)
+		}
+		logger.Warn("deprecated setting name; it is removed in the next release", attrs...)
+	}
 }
 
 // LoadConfig parses args and environ into c exactly as [Main] does (the

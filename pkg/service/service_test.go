@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/mongotron/mongotron/pkg/config"
 	"github.com/mongotron/mongotron/pkg/logging"
 	"github.com/mongotron/mongotron/pkg/service"
 )
@@ -93,7 +94,7 @@ func TestHTTPServer_Serve_shutdownTimeout(t *testing.T) {
 	t.Parallel()
 	entered := make(chan struct{})
 	release := make(chan struct{})
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		close(entered)
 		<-release
 	})
@@ -135,6 +136,7 @@ func (c *rootConfig) RegisterFlags(fs *flag.FlagSet) {
 	c.HTTP.RegisterFlags(fs)
 	c.Log.RegisterFlags(fs)
 	fs.StringVar(&c.Name, "name", "x", "a name")
+	config.Renamed(fs, "title", "name")
 }
 
 func (c *rootConfig) Validate() error {
@@ -163,6 +165,10 @@ func TestMain_exitStatus(t *testing.T) {
 		{name: "bad flag", args: []string{"--nope"}, want: service.ExitUsage, wantStderr: "svc: config: flag provided but not defined: -nope\n"},
 		{name: "unknown env key", env: []string{"MONGOTRON_NAEM=y"}, want: service.ExitUsage, wantStderr: "svc: config: unknown key MONGOTRON_NAEM"},
 		{name: "malformed env value", env: []string{"MONGOTRON_SHUTDOWN_TIMEOUT=1"}, want: service.ExitUsage, wantStderr: `MONGOTRON_SHUTDOWN_TIMEOUT="1"`},
+		{name: "help shows the deprecated name and ends with Help", args: []string{"--help"}, want: service.ExitOK, wantStderr: "  --title string   (MONGOTRON_TITLE)\n    \tDeprecated: use --name (MONGOTRON_NAME) instead. This name is removed in the next release.\n\nMore help.\n"},
+		{name: "deprecated flag warns", args: []string{"--title=y"}, want: service.ExitOK, wantRun: true, wantStderr: `"level":"WARN","msg":"deprecated setting name; it is removed in the next release","name":"--title","use":"--name"}`},
+		{name: "deprecated variable warns", env: []string{"MONGOTRON_TITLE=y"}, want: service.ExitOK, wantRun: true, wantStderr: `"name":"MONGOTRON_TITLE","use":"MONGOTRON_NAME"}`},
+		{name: "deprecated variable ignored warns", env: []string{"MONGOTRON_TITLE=y", "MONGOTRON_NAME=z"}, want: service.ExitOK, wantRun: true, wantStderr: `"name":"MONGOTRON_TITLE","use":"MONGOTRON_NAME","ignored":true}`},
 		{name: "all validation errors on one line", args: []string{"--name=", "--log.level=loud", "--http.addr=80"}, want: service.ExitUsage, wantStderr: `svc: name is empty; service: http.addr "80": address 80: missing port in address; logging: log.level "loud": want debug, info, warn or error` + "\n"},
 	}
 	for _, tc := range tests {
@@ -173,9 +179,10 @@ func TestMain_exitStatus(t *testing.T) {
 			ran := false
 			p := service.Program{
 				Name:    "svc",
+				Help:    "More help.\n",
 				Config:  &cfg,
 				Logging: &cfg.Log,
-				Run: func(ctx context.Context, logger *slog.Logger) error {
+				Run: func(_ context.Context, logger *slog.Logger) error {
 					ran = true
 					logger.Info("running", "addr", cfg.HTTP.Addr)
 					return tc.runErr

@@ -5,6 +5,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -13,6 +14,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/mongotron/mongotron/pkg/event"
 )
 
 // Collections.
@@ -31,6 +34,10 @@ const (
 	Leases = "leases"
 	// Keys holds [KeyDoc]s.
 	Keys = "api_keys"
+	// SubHeads holds, per subscription (_id), the cursor of its last
+	// event, so that the ingest links the next one to it (the events'
+	// prev_cursor) across restarts. The ingest's own.
+	SubHeads = "sub_heads"
 )
 
 // DefaultRetention is how long events are kept.
@@ -62,6 +69,40 @@ type EventDoc struct {
 
 // EventDocID returns the _id of an event document.
 func EventDocID(subscriptionID, cursor string) string { return subscriptionID + "|" + cursor }
+
+// NewEventDoc returns the document that stores ev, delivered to its
+// subscription with its cursor and link set, and the JSON it is published
+// and streamed as (the document's JSON). The live path and the backfill
+// both build their documents here, so history reads the same whichever
+// delivered an event.
+func NewEventDoc(ev *event.Event, now time.Time) (EventDoc, error) {
+	ev.Type = event.TypeEvent
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return EventDoc{}, fmt.Errorf("store: encoding event %s: %w", ev.ID, err)
+	}
+	// The history's address filter matches any party or the watched
+	// address.
+	addrs := make([]string, 0, 3)
+	seen := map[string]bool{}
+	for _, a := range ev.Parties() {
+		if s := a.String(); !seen[s] {
+			seen[s] = true
+			addrs = append(addrs, s)
+		}
+	}
+	if !ev.Watched.IsZero() {
+		if s := ev.Watched.String(); !seen[s] {
+			addrs = append(addrs, s)
+		}
+	}
+	sub := ev.SubscriptionID
+	return EventDoc{
+		ID: EventDocID(sub, ev.Cursor), SubscriptionID: sub, Cursor: ev.Cursor, EventID: ev.ID,
+		Removed: ev.Removed, Kind: string(ev.Kind), TxID: ev.TxID, Block: ev.Block.Number, BlockID: ev.Block.ID,
+		Addresses: addrs, CreatedAt: now, JSON: data,
+	}, nil
+}
 
 // Checkpoint is the last block the ingest committed: every event up to it
 // is in MongoDB and published.

@@ -11,7 +11,7 @@ import (
 // IDPrefix starts every subscription id.
 const IDPrefix = "sub_"
 
-// Defaults of API.md and the README.
+// Defaults of docs/api.md and the README.
 const (
 	// DefaultConfirmations is solidified: 19 blocks on top.
 	DefaultConfirmations = 19
@@ -58,6 +58,27 @@ type Webhook struct {
 	Secret string `json:"secret,omitempty" bson:"secret,omitempty"`
 }
 
+// WebhookDisabled says that a subscription's webhook is disabled, and why:
+// its receiver answered 410 Gone. One 410 is enough, whatever came before
+// it; other failures are retried and dead-lettered, and never disable a
+// webhook. While it is set, events are not sent to the webhook; a manual
+// retry, a replay, or a PATCH to another URL (or no webhook) enables the
+// webhook again and clears it.
+type WebhookDisabled struct {
+	// URL is the webhook URL that answered. A webhook moved to another
+	// URL since is not disabled, whatever an older document says.
+	URL string `json:"url" bson:"url"`
+	// At is when the webhook was disabled.
+	At time.Time `json:"at" bson:"at"`
+	// Reason says why, for people.
+	Reason string `json:"reason" bson:"reason"`
+	// StatusCode is the HTTP status that disabled it: 410.
+	StatusCode int `json:"status_code" bson:"status_code"`
+	// DeliveryID is the delivery whose attempt got that answer; empty in
+	// documents written before it was recorded.
+	DeliveryID string `json:"delivery_id" bson:"delivery_id,omitempty"`
+}
+
 // Backfill is the progress of a subscription created with a start_block in
 // the past: blocks From..To are replayed for it, Done once caught up.
 type Backfill struct {
@@ -99,6 +120,10 @@ type Subscription struct {
 	CreatedAt    time.Time `json:"created_at" bson:"created_at"`
 	UpdatedAt    time.Time `json:"updated_at" bson:"updated_at"`
 	Backfill     *Backfill `json:"backfill,omitempty" bson:"backfill,omitempty"`
+	// WebhookDisabled is set while the webhook is disabled (see
+	// [WebhookDisabled]), and null otherwise. The webhook deliverer
+	// writes it; PATCH and the deliverer's retry and replay clear it.
+	WebhookDisabled *WebhookDisabled `json:"webhook_disabled" bson:"webhook_disabled,omitempty"`
 
 	// Version grows by one with every change of the document or its
 	// address set; control messages carry it (bus.SubscriptionChange).
@@ -119,3 +144,13 @@ func AddressDocID(subscriptionID, address string) string { return subscriptionID
 
 // Solidified reports whether s delivers at the solidified level.
 func (s *Subscription) Solidified() bool { return s.Finality == FinalitySolidified }
+
+// DisabledWebhook returns why s's webhook is disabled, or nil when it is
+// not: s has no webhook, or WebhookDisabled names another URL than the
+// webhook's current one.
+func (s *Subscription) DisabledWebhook() *WebhookDisabled {
+	if s.Webhook == nil || s.WebhookDisabled == nil || s.WebhookDisabled.URL != s.Webhook.URL {
+		return nil
+	}
+	return s.WebhookDisabled
+}

@@ -135,7 +135,7 @@ func (f *Field[T]) UnmarshalJSON(b []byte) error {
 func (f Field[T]) has() bool { return f.Set && !f.Null }
 
 // Request is the body of a create (POST) or a change (PATCH) of a
-// subscription, as API.md defines it. Decode it with unknown fields
+// subscription, as docs/api.md defines it. Decode it with unknown fields
 // disallowed, then call [Request.New] or [Request.Apply].
 type Request struct {
 	Label         Field[string]         `json:"label"`
@@ -157,7 +157,7 @@ type Request struct {
 }
 
 // New validates a create request and returns the subscription it
-// describes, with the defaults of API.md applied (direction any,
+// describes, with the defaults of docs/api.md applied (direction any,
 // only_success true, confirmations 19), and its normalised, de-duplicated
 // addresses. The returned subscription has no id, tenant, status or times:
 // the caller sets them. A null field is the same as an absent one.
@@ -218,6 +218,11 @@ func (r *Request) Apply(cur *Subscription) (*Subscription, error) {
 		es.add("start_block", CodeNotPatchable, "start_block is set at creation only")
 	}
 	es = append(es, r.applyFilters(&s)...)
+	// A webhook moved to another URL, or removed, is no longer disabled:
+	// the record of its disabling goes.
+	if s.DisabledWebhook() == nil {
+		s.WebhookDisabled = nil
+	}
 	if len(es) == 0 && s.AddressCount == 0 && len(s.Contracts) == 0 && len(s.Kinds) == 0 && !s.All {
 		es.add("kinds", CodeEmptyFilter, `the change leaves no addresses, contracts or kinds, which would match the whole chain; keep one of them, or set "all": true`)
 	}

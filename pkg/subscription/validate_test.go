@@ -3,7 +3,6 @@ package subscription_test
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -98,7 +97,7 @@ func TestRequest_New(t *testing.T) {
 			}
 			require.ErrorIs(t, err, subscription.ErrInvalid)
 			var es subscription.Errors
-			require.True(t, errors.As(err, &es))
+			require.ErrorAs(t, err, &es)
 			require.Equal(t, tc.wantCode, es.Code(), err.Error())
 			require.Contains(t, err.Error(), tc.wantMsg)
 		})

@@ -237,7 +237,7 @@ func (c *NATSCluster) kill(i int) error {
 	nd.srv.WaitForShutdown()
 	nd.up = false
 	up := c.upLocked()
-	if !waitUntil(clusterReadyWait, func() bool {
+	if !Poll(clusterReadyWait, func() bool {
 		for _, j := range up {
 			if c.nodes[j].srv.NumRemotes() != len(up)-1 {
 				return false
@@ -325,7 +325,7 @@ func (c *NATSCluster) upLocked() []int {
 // current, so that it serves JetStream requests again.
 func (c *NATSCluster) waitReady(joined int) error {
 	up := c.upLocked()
-	ok := waitUntil(clusterReadyWait, func() bool {
+	ok := Poll(clusterReadyWait, func() bool {
 		leader := false
 		for _, j := range up {
 			s := c.nodes[j].srv
@@ -342,19 +342,4 @@ func (c *NATSCluster) waitReady(joined int) error {
 		return fmt.Errorf("testenv: nats cluster: not ready within %s", clusterReadyWait)
 	}
 	return nil
-}
-
-// waitUntil polls cond every 25 ms until it holds or total has passed,
-// and reports whether it held.
-func waitUntil(total time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(total)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
 }

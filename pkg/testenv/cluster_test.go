@@ -2,7 +2,6 @@ package testenv_test
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -136,7 +135,7 @@ func TestNATSCluster_KillAndRestart(t *testing.T) {
 
 	info, err := js.Stream(ctx, "K")
 	require.NoError(t, err)
-	require.Len(t, info.CachedInfo().Cluster.Replicas, 2, fmt.Sprintf("%+v", info.CachedInfo().Cluster))
+	require.Len(t, info.CachedInfo().Cluster.Replicas, 2, "%+v", info.CachedInfo().Cluster)
 }
 
 func TestNATSCluster_RestartRunningNodeBouncesIt(t *testing.T) {

@@ -240,7 +240,7 @@ func StartMongo(cfg MongoConfig) (*Mongo, error) {
 			return nil, fmt.Errorf("testenv: ferretdb dir: %w", err)
 		}
 		dir, tmp = d, d
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("testenv: ferretdb dir: %w", err)
 	}
 	addr := cfg.Addr

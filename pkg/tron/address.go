@@ -83,7 +83,7 @@ func ParseHex(s string) (Address, error) {
 	switch len(h) {
 	case 2 * AddressLen:
 		if _, err := hex.Decode(a[:], []byte(h)); err != nil {
-			return Address{}, fmt.Errorf("%w: %q is not hex: %v", ErrInvalidAddress, clip(s), err)
+			return Address{}, fmt.Errorf("%w: %q is not hex: %w", ErrInvalidAddress, clip(s), err)
 		}
 		if a[0] != AddressPrefix {
 			return Address{}, fmt.Errorf("%w: %q has prefix 0x%02x, want 0x41", ErrInvalidAddress, clip(s), a[0])
@@ -91,7 +91,7 @@ func ParseHex(s string) (Address, error) {
 	case 40:
 		a[0] = AddressPrefix
 		if _, err := hex.Decode(a[1:], []byte(h)); err != nil {
-			return Address{}, fmt.Errorf("%w: %q is not hex: %v", ErrInvalidAddress, clip(s), err)
+			return Address{}, fmt.Errorf("%w: %q is not hex: %w", ErrInvalidAddress, clip(s), err)
 		}
 	default:
 		return Address{}, fmt.Errorf("%w: hex address %q has %d digits, want 42 (41 + 20 bytes) or 40", ErrInvalidAddress, clip(s), len(h))
@@ -266,16 +266,7 @@ func base58Decode(s string) ([]byte, error) {
 }
 
 func isHex(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return false
-		}
-	}
-	return true
+	return s != "" && strings.Trim(s, "0123456789abcdefABCDEF") == ""
 }
 
 // clip keeps error messages short when the input is huge.

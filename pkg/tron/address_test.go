@@ -2,7 +2,6 @@ package tron_test
 
 import (
 	"encoding/json"
-	"errors"
 	"strings"
 	"testing"
 
@@ -67,7 +66,7 @@ func TestParseAddress_ErrorsSayWhatIsWrong(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := tron.ParseAddress(c.in)
 			require.Error(t, err)
-			require.True(t, errors.Is(err, tron.ErrInvalidAddress))
+			require.ErrorIs(t, err, tron.ErrInvalidAddress)
 			require.Contains(t, err.Error(), c.want)
 			require.Less(t, len(err.Error()), 300, "errors stay short on huge input")
 		})

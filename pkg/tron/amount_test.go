@@ -2,7 +2,6 @@ package tron_test
 
 import (
 	"encoding/json"
-	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -12,7 +11,7 @@ import (
 
 func TestParseAmount(t *testing.T) {
 	t.Parallel()
-	max := "115792089237316195423570985008687907853269984665640564039457584007913129639935"
+	largest := "115792089237316195423570985008687907853269984665640564039457584007913129639935"
 	cases := []struct {
 		in   string
 		ok   bool
@@ -21,8 +20,8 @@ func TestParseAmount(t *testing.T) {
 		{"0", true, "0"},
 		{"1500000", true, "1500000"},
 		{"18446744073709551616", true, "18446744073709551616"}, // 2^64
-		{max, true, max},
-		{max[:len(max)-1] + "6", false, ""},
+		{largest, true, largest},
+		{largest[:len(largest)-1] + "6", false, ""},
 		{"", false, ""},
 		{"-1", false, ""},
 		{"1.5", false, ""},
@@ -35,7 +34,7 @@ func TestParseAmount(t *testing.T) {
 		a, err := tron.ParseAmount(c.in)
 		if !c.ok {
 			require.Error(t, err, c.in)
-			require.True(t, errors.Is(err, tron.ErrInvalidAmount))
+			require.ErrorIs(t, err, tron.ErrInvalidAmount)
 			continue
 		}
 		require.NoError(t, err, c.in)

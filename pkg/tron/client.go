@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -18,6 +17,8 @@ import (
 	"unicode/utf8"
 
 	gojson "github.com/goccy/go-json"
+
+	"github.com/mongotron/mongotron/pkg/backoff"
 )
 
 // Blocks and transaction infos are decoded with goccy/go-json: a 300-tx
@@ -199,12 +200,12 @@ type ClientConfig struct {
 // Client calls a java-tron full node's HTTP API. It is safe for concurrent
 // use; close it with [Client.Close] when done.
 type Client struct {
-	base     string
-	apiKey   string
-	timeout  time.Duration
-	retries  int
-	minBack  time.Duration
-	maxBack  time.Duration
+	base    string
+	apiKey  string
+	timeout time.Duration
+	retries int
+	// wait is the backoff between retries.
+	wait     backoff.Policy
 	maxAfter time.Duration
 	maxBody  int64
 	batch    int
@@ -255,8 +256,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		apiKey:   cfg.APIKey,
 		timeout:  orDefault(cfg.Timeout, 10*time.Second),
 		retries:  cfg.MaxRetries,
-		minBack:  orDefault(cfg.MinBackoff, 100*time.Millisecond),
-		maxBack:  orDefault(cfg.MaxBackoff, 5*time.Second),
+		wait:     backoff.Policy{Min: orDefault(cfg.MinBackoff, 100*time.Millisecond), Max: orDefault(cfg.MaxBackoff, 5*time.Second)},
 		maxAfter: orDefault(cfg.MaxRetryAfter, 30*time.Second),
 		maxBody:  orDefault(cfg.MaxResponseBytes, 64<<20),
 		batch:    orDefault(cfg.RangeBatch, MaxBlocksPerRange),
@@ -269,8 +269,8 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	case c.retries < 0:
 		c.retries = 0
 	}
-	if c.minBack > c.maxBack {
-		return nil, fmt.Errorf("tron: client: MinBackoff %v exceeds MaxBackoff %v", c.minBack, c.maxBack)
+	if c.wait.Min > c.wait.Max {
+		return nil, fmt.Errorf("tron: client: MinBackoff %v exceeds MaxBackoff %v", c.wait.Min, c.wait.Max)
 	}
 	if c.http == nil {
 		c.http = &http.Client{Transport: newTransport()}
@@ -441,33 +441,6 @@ func (c *Client) TxInfosByBlockNum(ctx context.Context, num int64) ([]TxInfo, er
 		infos = []TxInfo{}
 	}
 	return infos, nil
-}
-
-// TxInfoByID returns the info of one transaction, given its 64-hex-digit
-// id. It returns an error wrapping [ErrNotFound] when the node does not know
-// the transaction (yet).
-func (c *Client) TxInfoByID(ctx context.Context, txID string) (*TxInfo, error) {
-	if len(txID) != 64 || !isHex(txID) {
-		return nil, fmt.Errorf("tron: transaction id %q: want 64 hex digits", clip(txID))
-	}
-	const path = "/wallet/gettransactioninfobyid"
-	var info TxInfo
-	err := c.call(ctx, path, map[string]string{"value": txID}, func(body []byte) error {
-		if err := gojson.Unmarshal(body, &info); err != nil {
-			return err
-		}
-		if info.ID == "" {
-			return errNotFoundAnswer
-		}
-		if !strings.EqualFold(info.ID, txID) {
-			return fmt.Errorf("asked for transaction %s, got %q", txID, clip(info.ID))
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &info, nil
 }
 
 // NodeInfo returns the node's status: its head and solid block, peers and
@@ -652,7 +625,7 @@ func (c *Client) call(ctx context.Context, path string, req any, decode func([]b
 			}
 			return fmt.Errorf("tron: giving up after %d attempts: %w", attempt, re.err)
 		}
-		wait := c.backoff(attempt)
+		wait := c.wait.Delay(attempt)
 		if retryAfter > 0 {
 			wait = min(retryAfter, c.maxAfter)
 		}
@@ -672,7 +645,9 @@ func ctxError(path string, ctxErr, last error) error {
 	if last == nil {
 		return fmt.Errorf("tron: %s: %w", path, ctxErr)
 	}
-	return fmt.Errorf("tron: %s: %w (last error: %v)", path, ctxErr, last)
+	// The last attempt's error is context, not the cause: wrapping it
+	// would make a timeout match ErrNotFound or ErrBadResponse.
+	return fmt.Errorf("tron: %s: %w (last error: %v)", path, ctxErr, last) //nolint:errorlint // last is context, not the cause
 }
 
 // attempt makes one request. It returns the status (0 without an answer),
@@ -723,7 +698,7 @@ func (c *Client) attempt(ctx context.Context, path string, payload []byte, decod
 		if errors.Is(err, errNotFoundAnswer) {
 			return resp.StatusCode, 0, fmt.Errorf("tron: %s: %w", path, ErrNotFound)
 		}
-		return resp.StatusCode, 0, fmt.Errorf("tron: %s: %w: %v", path, ErrBadResponse, err)
+		return resp.StatusCode, 0, fmt.Errorf("tron: %s: %w: %w", path, ErrBadResponse, err)
 	}
 	return resp.StatusCode, 0, nil
 }
@@ -798,22 +773,6 @@ func parseRetryAfter(v string, now time.Time) (d time.Duration, ok bool) {
 		return 0, false
 	}
 	return max(t.Sub(now), 0), true
-}
-
-// backoff returns the wait before retry number attempt (from 1): MinBackoff
-// doubled each time up to MaxBackoff, of which a random half is taken off
-// so that clients that failed together do not retry together.
-func (c *Client) backoff(attempt int) time.Duration {
-	d := c.minBack
-	for i := 1; i < attempt && d < c.maxBack; i++ {
-		d *= 2
-	}
-	d = min(d, c.maxBack)
-	half := d / 2
-	if half <= 0 {
-		return d
-	}
-	return d - half + rand.N(half+1)
 }
 
 // sleep waits for d or until ctx is done, whichever is first.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -51,7 +50,7 @@ func hangUp(w http.ResponseWriter, _ *http.Request) {
 // stall answers nothing until the client gives up or the test ends. It
 // reads the body first: only then does the server watch the connection and
 // cancel r.Context when the client hangs up.
-func stall(w http.ResponseWriter, r *http.Request) {
+func stall(_ http.ResponseWriter, r *http.Request) {
 	_, _ = io.Copy(io.Discard, r.Body)
 	select {
 	case <-r.Context().Done():
@@ -172,7 +171,7 @@ func TestClient_BlockByNumRetries(t *testing.T) {
 				require.Equal(t, tt.wantStatus, he.StatusCode)
 				require.Equal(t, "/wallet/getblockbynum", he.Path)
 			} else {
-				require.False(t, errors.As(err, &he))
+				require.NotErrorAs(t, err, &he)
 			}
 		})
 	}
@@ -238,7 +237,7 @@ func TestClient_AttemptTimeout(t *testing.T) {
 	require.GreaterOrEqual(t, len(calls), 2)
 	require.ErrorIs(t, calls[0].Err, context.DeadlineExceeded)
 	var internal *retryable
-	require.False(t, errors.As(calls[0].Err, &internal), "observers see the error, not the retry marker")
+	require.NotErrorAs(t, calls[0].Err, &internal, "observers see the error, not the retry marker")
 	require.Zero(t, calls[0].StatusCode)
 	last := calls[len(calls)-1]
 	require.NoError(t, last.Err)
@@ -320,10 +319,6 @@ func TestClient_Request(t *testing.T) {
 			_, err := c.TxInfosByBlockNum(ctx, 1)
 			return err
 		}, "/wallet/gettransactioninfobyblocknum", map[string]any{"num": 1.0}},
-		{"tx info", "", func(ctx context.Context, c *Client) error {
-			_, err := c.TxInfoByID(ctx, strings.Repeat("ab", 32))
-			return err
-		}, "/wallet/gettransactioninfobyid", map[string]any{"value": strings.Repeat("ab", 32)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -492,40 +487,6 @@ func TestClient_TxInfosByBlockNum(t *testing.T) {
 	}
 }
 
-func TestClient_TxInfoByID(t *testing.T) {
-	t.Parallel()
-	id := strings.Repeat("c3", 32)
-	tests := []struct {
-		name    string
-		id      string
-		body    string
-		wantErr error
-		calls   int
-	}{
-		{"found", id, fmt.Sprintf(`{"id":"%s","blockNumber":5,"receipt":{"result":"SUCCESS"}}`, id), nil, 1},
-		{"unknown", id, "{}", ErrNotFound, 1},
-		{"other transaction", id, fmt.Sprintf(`{"id":"%s"}`, strings.Repeat("00", 32)), ErrBadResponse, 1},
-		{"bad id", "xyz", "", nil, 0},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			c, obs := newTestClient(t, sequence(replyOK(tt.body)), ClientConfig{})
-			info, err := c.TxInfoByID(t.Context(), tt.id)
-			require.Len(t, obs.all(), tt.calls)
-			switch {
-			case tt.calls == 0:
-				require.Error(t, err)
-			case tt.wantErr != nil:
-				require.ErrorIs(t, err, tt.wantErr)
-			default:
-				require.NoError(t, err)
-				require.Equal(t, "SUCCESS", info.Receipt.Result)
-			}
-		})
-	}
-}
-
 func TestClient_TriggerConstant(t *testing.T) {
 	t.Parallel()
 	usdt, err := ParseAddress("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t")
@@ -683,12 +644,12 @@ func TestClient_Backoff(t *testing.T) {
 	for attempt, full := range []time.Duration{100, 200, 400, 800, 1000, 1000, 1000} {
 		full *= time.Millisecond
 		for range 50 {
-			d := c.backoff(attempt + 1)
+			d := c.wait.Delay(attempt + 1)
 			require.GreaterOrEqual(t, d, full/2)
 			require.LessOrEqual(t, d, full)
 		}
 	}
-	require.LessOrEqual(t, c.backoff(1000), time.Second)
+	require.LessOrEqual(t, c.wait.Delay(1000), time.Second)
 }
 
 // failingReader makes io.ReadAll fail, for code paths that read bodies.

@@ -12,17 +12,6 @@ import (
 // the data it claims to identify.
 var ErrIntegrity = errors.New("tron: integrity check failed")
 
-// TxID returns the id of a transaction: sha256 of its raw_data protobuf
-// bytes, hex.
-func TxID(rawDataHex string) (string, error) {
-	raw, err := hex.DecodeString(rawDataHex)
-	if err != nil {
-		return "", fmt.Errorf("tron: raw_data_hex: %w", err)
-	}
-	sum := sha256.Sum256(raw)
-	return hex.EncodeToString(sum[:]), nil
-}
-
 // VerifyTxID checks that tx.TxID is sha256(raw_data_hex). Comparing the
 // digest bytes avoids formatting a string per transaction.
 func VerifyTxID(tx *Transaction) error {
@@ -100,80 +89,12 @@ func ComputeBlockID(h *BlockHeaderRaw) (string, error) {
 func VerifyBlockID(b *Block) error {
 	id, err := ComputeBlockID(&b.BlockHeader.RawData)
 	if err != nil {
-		return fmt.Errorf("%w: block %d: %v", ErrIntegrity, b.BlockHeader.RawData.Number, err)
+		return fmt.Errorf("%w: block %d: %w", ErrIntegrity, b.BlockHeader.RawData.Number, err)
 	}
 	if id != b.BlockID {
 		return fmt.Errorf("%w: block %d: blockID %q, header hashes to %s", ErrIntegrity, b.BlockHeader.RawData.Number, clip(b.BlockID), id)
 	}
 	return nil
-}
-
-// BlockNumberFromID returns the number a block id starts with.
-func BlockNumberFromID(id string) (int64, error) {
-	if len(id) != 64 {
-		return 0, fmt.Errorf("tron: block id %q: want 64 hex digits", clip(id))
-	}
-	var b [8]byte
-	if _, err := hex.Decode(b[:], []byte(id[:16])); err != nil {
-		return 0, fmt.Errorf("tron: block id %q: %w", clip(id), err)
-	}
-	return int64(binary.BigEndian.Uint64(b[:])), nil
-}
-
-// DecodeHeaderRaw parses protobuf header bytes, the inverse of
-// [EncodeHeaderRaw]. Unknown fields are an error, so a round trip is exact.
-func DecodeHeaderRaw(raw []byte) (BlockHeaderRaw, error) {
-	var r BlockHeaderRaw
-	for len(raw) > 0 {
-		key, n := binary.Uvarint(raw)
-		if n <= 0 {
-			return r, errors.New("tron: header: bad field key")
-		}
-		raw = raw[n:]
-		field, wire := key>>3, key&7
-		switch wire {
-		case 0:
-			v, n := binary.Uvarint(raw)
-			if n <= 0 {
-				return r, fmt.Errorf("tron: header: bad varint in field %d", field)
-			}
-			raw = raw[n:]
-			switch field {
-			case 1:
-				r.Timestamp = int64(v)
-			case 7:
-				r.Number = int64(v)
-			case 8:
-				r.WitnessID = int64(v)
-			case 10:
-				r.Version = int32(v)
-			default:
-				return r, fmt.Errorf("tron: header: unknown varint field %d", field)
-			}
-		case 2:
-			l, n := binary.Uvarint(raw)
-			if n <= 0 || l > uint64(len(raw)-n) {
-				return r, fmt.Errorf("tron: header: bad length in field %d", field)
-			}
-			v := hex.EncodeToString(raw[n : n+int(l)])
-			raw = raw[n+int(l):]
-			switch field {
-			case 2:
-				r.TxTrieRoot = v
-			case 3:
-				r.ParentHash = v
-			case 9:
-				r.WitnessAddress = v
-			case 11:
-				r.AccountStateRoot = v
-			default:
-				return r, fmt.Errorf("tron: header: unknown bytes field %d", field)
-			}
-		default:
-			return r, fmt.Errorf("tron: header: unsupported wire type %d in field %d", wire, field)
-		}
-	}
-	return r, nil
 }
 
 func pbVarint(b []byte, field int, v uint64) []byte {

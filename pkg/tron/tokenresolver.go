@@ -53,9 +53,9 @@ type TokenResolverConfig struct {
 	// MaxEntries bounds the cache. When it is full, expired entries are
 	// dropped, then random ones. Zero means 100000; negative means 1.
 	MaxEntries int
-	// MaxConcurrent bounds the lookups running at once across all callers
-	// and ResolveAll calls, to spare the node (and a TronGrid quota). Zero
-	// means 4; negative means 1.
+	// MaxConcurrent bounds the lookups running at once across all
+	// callers, to spare the node (and a TronGrid quota). Zero means 4;
+	// negative means 1.
 	MaxConcurrent int
 
 	// Now returns the time for the TTLs. Nil means time.Now.
@@ -64,7 +64,7 @@ type TokenResolverConfig struct {
 
 // TokenResolver answers token metadata: from the built-in table, from its
 // cache, or by asking the contract for decimals() and symbol(). It
-// implements [TokenLookup] from memory, so [TokenResolver.ResolveAll] a
+// implements [TokenLookup] from memory, so [TokenResolver.Resolve] a
 // block's contracts before decoding it. It is safe for concurrent use.
 type TokenResolver struct {
 	client     ConstantCaller
@@ -307,58 +307,6 @@ func (r *TokenResolver) text(ctx context.Context, a Address, selector string) (s
 	default:
 		return "", fmt.Errorf("tron: token %s: %s: %w", a, selector, err)
 	}
-}
-
-// ResolveAll resolves every address not known yet, at most
-// [TokenResolverConfig.MaxConcurrent] at a time, so that [TokenResolver.Token]
-// can answer them from memory. The error joins the failures of each
-// address; the addresses that resolved stay resolved.
-func (r *TokenResolver) ResolveAll(ctx context.Context, addrs []Address) error {
-	todo := make([]Address, 0, len(addrs))
-	seen := make(map[Address]struct{}, len(addrs))
-	r.mu.RLock()
-	for _, a := range addrs {
-		if _, dup := seen[a]; dup {
-			continue
-		}
-		seen[a] = struct{}{}
-		if _, ok := r.table[a]; ok {
-			continue
-		}
-		if e, ok := r.cache[a]; ok && r.fresh(e) && e.err == nil {
-			continue
-		}
-		todo = append(todo, a)
-	}
-	r.mu.RUnlock()
-	if len(todo) == 0 {
-		return nil
-	}
-
-	work := make(chan int)
-	errs := make([]error, len(todo))
-	var wg sync.WaitGroup
-	for range min(r.workers, len(todo)) {
-		wg.Go(func() {
-			for i := range work {
-				_, errs[i] = r.Resolve(ctx, todo[i])
-			}
-		})
-	}
-feed:
-	for i := range todo {
-		select {
-		case work <- i:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(work)
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("tron: resolving %d tokens: %w", len(todo), err)
-	}
-	return errors.Join(errs...)
 }
 
 // decodeABIUint8 reads a uint8 returned in one 32-byte word. Contracts
