@@ -1,8 +1,11 @@
-// Package client is the Go client of Mongotron's public API (API.md): the
+// Package client is the Go client of Mongotron's public API (docs/api.md): the
 // REST calls for API keys, subscriptions, their address sets and their
 // history, and a WebSocket [Stream] that reconnects on its own and resumes
 // from the last cursor it delivered, so a caller sees every event once, in
-// order, across edge restarts and network failures.
+// order, across edge restarts and network failures. Every event names its
+// predecessor (PrevCursor): the stream checks each link and mends a break
+// by resuming, and webhook receivers check theirs with [VerifyChain] and
+// fetch what is missing with [Client.FetchMissing].
 //
 // Errors of the REST API come back as [*APIError]; test them with
 // errors.Is against [ErrNotFound], [ErrUnauthorized], [ErrRateLimited] and

@@ -119,7 +119,7 @@ func TestClient_errors(t *testing.T) {
 				require.Equal(t, 7*time.Second, ae.RetryAfter)
 			}
 			for _, other := range []error{client.ErrNotFound, client.ErrUnauthorized, client.ErrRateLimited} {
-				if other != tc.is {
+				if !errors.Is(other, tc.is) {
 					require.NotErrorIs(t, err, other)
 				}
 			}
@@ -145,9 +145,9 @@ func TestClient_subscriptions(t *testing.T) {
 		return 404, `{"error":{"code":"not_found","message":"no route"}}`
 	})
 	ctx := t.Context()
-	min := "5"
+	minAmount := "5"
 	one := 1
-	s, err := c.CreateSubscription(ctx, client.CreateRequest{Label: "hot", Kinds: []string{"trx_transfer"}, MinAmount: &min, Confirmations: &one})
+	s, err := c.CreateSubscription(ctx, client.CreateRequest{Label: "hot", Kinds: []string{"trx_transfer"}, MinAmount: &minAmount, Confirmations: &one})
 	require.NoError(t, err)
 	require.Equal(t, "sub_1", s.ID)
 	require.Equal(t, "5", *s.MinAmount)
@@ -233,7 +233,8 @@ func TestClient_AllSubscriptions(t *testing.T) {
 
 	// Stopping early makes no further call.
 	n := 0
-	for range c.AllSubscriptions(t.Context(), 2) {
+	for _, err := range c.AllSubscriptions(t.Context(), 2) {
+		require.NoError(t, err)
 		n++
 		break
 	}
@@ -377,6 +378,6 @@ func TestClient_networkError(t *testing.T) {
 	_, err := c.GetSubscription(t.Context(), "sub_1")
 	require.Error(t, err)
 	var ae *client.APIError
-	require.False(t, errors.As(err, &ae), "a network failure is not an API error")
+	require.NotErrorAs(t, err, &ae, "a network failure is not an API error")
 	require.ErrorContains(t, err, "GET /v1/subscriptions/sub_1")
 }

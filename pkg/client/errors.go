@@ -39,7 +39,7 @@ var (
 )
 
 // APIError is an error answer of the REST API: its HTTP status and the
-// body {"error": {"code", "message"}} of API.md.
+// body {"error": {"code", "message"}} of docs/api.md.
 type APIError struct {
 	// Status is the HTTP status code.
 	Status int
@@ -125,7 +125,7 @@ func retryAfter(h string) time.Duration {
 	return 0
 }
 
-// Close codes of the stream (API.md).
+// Close codes of the stream (docs/api.md).
 const (
 	CloseNormal              = 1000
 	CloseGoingAway           = 1001

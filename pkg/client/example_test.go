@@ -66,6 +66,7 @@ func ExampleClient_Stream() {
 	for {
 		ev, err := s.Next(ctx)
 		if errors.Is(err, client.ErrSubscriptionDeleted) {
+			log.Printf("subscription deleted; last event processed: %q", lastCursor)
 			return
 		}
 		if err != nil {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/mongotron/mongotron/pkg/backoff"
 )
 
 // Defaults of [StreamOptions].
@@ -81,6 +82,17 @@ const (
 	StatusReconnecting
 	// StatusStopped: the stream ended for good; Err says why.
 	StatusStopped
+	// StatusChainBroken: an event did not name the last event handed
+	// out as its predecessor (Break says which): events were lost on the
+	// way. The event is held back and the stream resumes at once after
+	// the last event handed out, so the server sends the missing events
+	// first. When the server sends the same break again (its history
+	// lacks them too), Gap is true and the event is handed out: the
+	// events of Break are lost to this stream.
+	StatusChainBroken
+	// StatusChainRecovered: after a break, the missing events came: the
+	// chain is whole again.
+	StatusChainRecovered
 )
 
 func (s Status) String() string {
@@ -95,6 +107,10 @@ func (s Status) String() string {
 		return "reconnecting"
 	case StatusStopped:
 		return "stopped"
+	case StatusChainBroken:
+		return "chain broken"
+	case StatusChainRecovered:
+		return "chain recovered"
 	}
 	return fmt.Sprintf("Status(%d)", int(s))
 }
@@ -116,8 +132,12 @@ type State struct {
 	// Gap is true when the stream asked to resume after a cursor and the
 	// server could not (the cursor is older than its retention): events
 	// between that cursor and the first one delivered next may be
-	// missing; [Client.History] cannot fill them either.
+	// missing; [Client.History] cannot fill them either. With
+	// StatusChainBroken, it says that resuming did not mend the break.
 	Gap bool
+	// Break names the missing events (StatusChainBroken, and
+	// StatusChainRecovered for the break it mended).
+	Break *MissingEventsError
 	// Heartbeat is the server's heartbeat interval (StatusConnected).
 	Heartbeat time.Duration
 	// HeadBlock, SolidifiedBlock and Time are the chain head, the
@@ -146,10 +166,39 @@ type Stream struct {
 	// touches it, so resuming and dropping replays never race with the
 	// caller reading Cursor.
 	sent string
+	// linked says the next event must name sent as its predecessor:
+	// false until the stream holds a position (a live-only start), and
+	// after a resume the server could not make (hello resumed:false).
+	linked bool
+	// mending is the break the stream resumed to mend, nil when none.
+	mending *MissingEventsError
 
 	mu     sync.Mutex
 	cursor string // of the last event Next returned
 	err    error  // set before done is closed
+	chain  ChainStats
+}
+
+// ChainStats counts what a [Stream]'s check of the events' links found.
+type ChainStats struct {
+	// Breaks counts the events that did not name the last event handed
+	// out: events were lost on the way to this stream.
+	Breaks int
+	// Recovered counts the breaks that resuming mended: the missing
+	// events were handed out, in order, before the rest.
+	Recovered int
+	// Unrecovered counts the breaks the server could not mend (its
+	// history lacks the events): see StatusChainBroken.
+	Unrecovered int
+}
+
+// ChainStats returns what the stream's check of the events' links found
+// so far. Every event names its predecessor, and the stream checks each
+// one against the last it handed out (see [StatusChainBroken]).
+func (s *Stream) ChainStats() ChainStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.chain
 }
 
 // Stream opens a subscription's event stream, connecting in the
@@ -158,7 +207,11 @@ type Stream struct {
 // failures, silence past the idle timeout, and closes with 1000, 1001,
 // 1011, 1012, 4008 (it read too slowly) and 4029 (too many connections),
 // resuming after the last event delivered and dropping any event at or
-// before it, so the caller sees neither a gap nor a duplicate. It stops
+// before it, so the caller sees neither a gap nor a duplicate. It checks
+// that each event names the last one delivered as its predecessor: on a
+// break it holds the event back and resumes at once after the last one
+// delivered, so the server sends the missing events first
+// ([StatusChainBroken], [Stream.ChainStats]). It stops
 // for good on 4404 ([ErrSubscriptionDeleted]), 4004 ([ErrNotFound]), 1008
 // ([ErrUnauthorized]), 1009, and on a handshake refused with 400, 401,
 // 403 or 404 ([*APIError]). It ends when ctx does or on [Stream.Close];
@@ -179,6 +232,7 @@ func (c *Client) Stream(ctx context.Context, subID string, opts StreamOptions) *
 		cancel: cancel,
 		cursor: opts.After,
 		sent:   opts.After,
+		linked: opts.After != "",
 	}
 	go s.run(ctx)
 	return s
@@ -262,6 +316,13 @@ func (s *Stream) run(ctx context.Context) {
 			err = res.err
 			return
 		}
+		if res.chainBreak != nil {
+			// Resume at once after the last event handed out: the
+			// server sends what is missing first.
+			attempt = 0
+			s.state(State{Status: StatusReconnecting, Err: res.err})
+			continue
+		}
 		if res.healthy {
 			attempt = 0
 		}
@@ -293,12 +354,7 @@ func (s *Stream) stopErr(ctx context.Context) error {
 // backoff returns the delay before attempt (from 1): MinBackoff doubled
 // per attempt up to MaxBackoff, then drawn between half and all of it.
 func (s *Stream) backoff(attempt int) time.Duration {
-	d := s.opts.MaxBackoff
-	if attempt < 31 {
-		d = min(d, s.opts.MinBackoff<<(attempt-1))
-	}
-	half := d / 2
-	return half + rand.N(d-half+1)
+	return backoff.Policy{Min: s.opts.MinBackoff, Max: s.opts.MaxBackoff}.Delay(attempt)
 }
 
 // sessionResult is how one connection ended.
@@ -311,6 +367,8 @@ type sessionResult struct {
 	healthy bool
 	// retryAfter is the least wait the server asked for.
 	retryAfter time.Duration
+	// chainBreak is the break the connection was ended for.
+	chainBreak *MissingEventsError
 }
 
 func (s *Stream) url() string {
@@ -354,7 +412,9 @@ func (s *Stream) session(ctx context.Context) sessionResult {
 		}
 		return sessionResult{err: fmt.Errorf("client: stream %s: dial: %w", s.subID, err)}
 	}
-	defer conn.Close()
+	// The session is over when this returns: a failed close has nothing
+	// left to lose or report.
+	defer func() { _ = conn.Close() }()
 	// The read below blocks; ending ctx must end it, and tell the server
 	// why on the way.
 	stop := context.AfterFunc(ctx, func() {
@@ -422,6 +482,11 @@ func (s *Stream) session(ctx context.Context) sessionResult {
 				idle = 3 * hb
 				_ = conn.SetReadDeadline(time.Now().Add(idle))
 			}
+			if after != "" && !head.Resumed {
+				// The gap is reported below; the chain starts again
+				// with the next event.
+				s.linked, s.mending = false, nil
+			}
 			s.state(State{Status: StatusConnected, Resumed: head.Resumed, Gap: after != "" && !head.Resumed, Heartbeat: hb})
 		case "heartbeat":
 			s.state(State{Status: StatusHeartbeat, HeadBlock: head.HeadBlock, SolidifiedBlock: head.Solidified, Time: head.Time})
@@ -434,6 +499,14 @@ func (s *Stream) session(ctx context.Context) sessionResult {
 				res.err = err
 				return res
 			}
+			if brk := s.check(ev); brk != nil {
+				// Never hand out an event before the ones it shows
+				// missing: resume after the last one handed out.
+				_ = conn.WriteControl(websocket.CloseMessage,
+					websocket.FormatCloseMessage(websocket.CloseNormalClosure, "events missing, resuming"), time.Now().Add(closeWait))
+				res.err, res.chainBreak, res.healthy = brk, brk, true
+				return res
+			}
 			select {
 			case s.events <- ev:
 			case <-ctx.Done():
@@ -441,13 +514,49 @@ func (s *Stream) session(ctx context.Context) sessionResult {
 			}
 			res.healthy = true
 			if head.Cursor != "" {
-				s.sent = head.Cursor
+				s.sent, s.linked = head.Cursor, true
 			}
 		default:
 			// A message type this version does not know: clients
 			// ignore what they do not understand.
 		}
 	}
+}
+
+// check checks ev's link against the last event handed out. It returns
+// the break to resume for; nil when ev may be handed out, after telling
+// the state handler of a break mended, or of one resuming could not mend.
+func (s *Stream) check(ev Event) *MissingEventsError {
+	if !s.linked || !ev.Linked() {
+		s.mending = nil
+		return nil
+	}
+	if ev.PrevCursor == s.sent {
+		if m := s.mending; m != nil {
+			s.mending = nil
+			s.count(func(c *ChainStats) { c.Recovered++ })
+			s.state(State{Status: StatusChainRecovered, Break: m})
+		}
+		return nil
+	}
+	brk := &MissingEventsError{SubscriptionID: s.subID, After: s.sent, Before: ev.Cursor, Prev: ev.PrevCursor}
+	if s.mending == nil {
+		s.mending = brk
+		s.count(func(c *ChainStats) { c.Breaks++ })
+		s.state(State{Status: StatusChainBroken, Break: brk, Err: brk})
+		return brk
+	}
+	// The resume sent a break again: the server lacks the events too.
+	s.mending = nil
+	s.count(func(c *ChainStats) { c.Unrecovered++ })
+	s.state(State{Status: StatusChainBroken, Break: brk, Err: brk, Gap: true})
+	return nil
+}
+
+func (s *Stream) count(f func(*ChainStats)) {
+	s.mu.Lock()
+	f(&s.chain)
+	s.mu.Unlock()
 }
 
 // cursorAfter reports whether cursor a comes after b in delivery order.

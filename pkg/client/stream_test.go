@@ -15,6 +15,7 @@ import (
 
 	"github.com/mongotron/mongotron/pkg/client"
 	"github.com/mongotron/mongotron/pkg/cursor"
+	"github.com/mongotron/mongotron/pkg/testenv"
 )
 
 // cur returns the cursor of the i-th test event.
@@ -301,7 +302,7 @@ func TestStream_Close(t *testing.T) {
 	require.NoError(t, s.Close(), "Close twice is fine")
 	_, err = s.Next(t.Context())
 	require.ErrorIs(t, err, client.ErrStreamClosed)
-	eventually(t, 5*time.Second, func() bool {
+	testenv.WaitFor(t, 5*time.Second, func() bool {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		return len(f.closes) == 1 && f.closes[0] == websocket.CloseNormalClosure
@@ -314,7 +315,7 @@ func TestStream_contextEnds(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	s := newClient(t, f.srv.URL).Stream(ctx, "sub_1", fastOpts("", nil))
 	defer s.Close()
-	eventually(t, 5*time.Second, func() bool { return f.connections() == 1 }, "connected")
+	testenv.WaitFor(t, 5*time.Second, func() bool { return f.connections() == 1 }, "connected")
 	cancel()
 	<-s.Done()
 	_, err := s.Next(t.Context())

@@ -40,6 +40,19 @@ type Webhook struct {
 	Secret string `json:"secret,omitempty"`
 }
 
+// WebhookDisabled says why the server stopped sending events to a
+// subscription's webhook: its receiver answered 410 Gone (StatusCode) to
+// the delivery DeliveryID, at At. A manual retry of a delivery or a
+// replay (the REST deliveries API), or an update to another URL, enables
+// the webhook again.
+type WebhookDisabled struct {
+	URL        string    `json:"url"`
+	At         time.Time `json:"at"`
+	Reason     string    `json:"reason"`
+	StatusCode int       `json:"status_code"`
+	DeliveryID string    `json:"delivery_id"`
+}
+
 // Backfill is the progress of a subscription created with a start block in
 // the past.
 type Backfill struct {
@@ -79,6 +92,9 @@ type Subscription struct {
 	CreatedAt    time.Time      `json:"created_at"`
 	UpdatedAt    time.Time      `json:"updated_at"`
 	Backfill     *Backfill      `json:"backfill,omitempty"`
+	// WebhookDisabled is set while the webhook is disabled, nil
+	// otherwise.
+	WebhookDisabled *WebhookDisabled `json:"webhook_disabled"`
 }
 
 // CreateRequest is the body of [Client.CreateSubscription]. Every field is

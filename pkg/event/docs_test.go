@@ -4,6 +4,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -78,21 +79,17 @@ func TestDocs_ErrorCodes(t *testing.T) {
 // mdLink matches an inline Markdown link's target.
 var mdLink = regexp.MustCompile(`\]\(([^)\s]+)\)`)
 
-// TestDocs_Links checks that every relative link of the README and of
-// docs/ points at a file inside the repository (the repository must stand
-// on its own), and that a link to a heading of a Markdown file finds it.
+// TestDocs_Links checks that every relative link of every Markdown file of
+// the repository (the README, CONTRIBUTING.md, docs/, the testdata
+// READMEs) points at a file inside the repository, which must stand on its
+// own, and that a link to a heading of a Markdown file finds it.
 func TestDocs_Links(t *testing.T) {
 	t.Parallel()
 	root, err := filepath.Abs(repoRoot)
 	require.NoError(t, err)
-	files := []string{"README.md"}
-	docs, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
-	require.NoError(t, err)
-	require.NotEmpty(t, docs, "docs/*.md")
-	for _, d := range docs {
-		rel, err := filepath.Rel(root, d)
-		require.NoError(t, err)
-		files = append(files, rel)
+	files := markdownFiles(t, root)
+	for _, must := range []string{"README.md", "CONTRIBUTING.md", filepath.Join("docs", "api.md")} {
+		require.Contains(t, files, must)
 	}
 	anchors := map[string]map[string]bool{}
 	anchorsOf := func(path string) map[string]bool {
@@ -126,6 +123,69 @@ func TestDocs_Links(t *testing.T) {
 			if frag != "" && strings.HasSuffix(abs, ".md") {
 				require.True(t, anchorsOf(abs)[frag], "%s links %q: no such heading in %s", file, target, rel)
 			}
+		}
+	}
+}
+
+// markdownFiles returns the Markdown files of the repository, relative to
+// root, leaving out hidden directories (.git, .data) and bin/.
+func markdownFiles(tb testing.TB, root string) []string {
+	tb.Helper()
+	var files []string
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != root && (strings.HasPrefix(d.Name(), ".") || d.Name() == "bin" || d.Name() == "node_modules") {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(d.Name(), ".md") {
+			rel, err := filepath.Rel(root, path)
+			if err != nil {
+				return err
+			}
+			files = append(files, rel)
+		}
+		return nil
+	})
+	require.NoError(tb, err)
+	return files
+}
+
+// TestDocs_ReadmeIsShort checks that the README stays a front page of at
+// most 200 lines: what Mongotron is, the two commands, the tour, the
+// layout and the links into docs/, where everything else lives.
+func TestDocs_ReadmeIsShort(t *testing.T) {
+	t.Parallel()
+	readme := readDoc(t, "README.md")
+	lines := strings.Count(readme, "\n")
+	if !strings.HasSuffix(readme, "\n") {
+		lines++
+	}
+	require.LessOrEqual(t, lines, 200, "README.md has %d lines: move the detail into docs/", lines)
+	for _, want := range []string{"make run", "make test", "mongotron tail", "docs/api.md", "CONTRIBUTING.md"} {
+		require.Contains(t, readme, want)
+	}
+}
+
+// trackerRef matches a reference to an issue of a tracker the reader of a
+// clone cannot see ("issue 6", "issue #6", "(#12)").
+var trackerRef = regexp.MustCompile(`(?i)\bissues? #?\d+|\(#\d+\)`)
+
+// TestDocs_NoReferencesOutsideTheRepository checks that no Markdown file
+// cites a tracker issue or a path outside the repository (../shared was
+// where the contract used to live): a reader has the clone, nothing more.
+func TestDocs_NoReferencesOutsideTheRepository(t *testing.T) {
+	t.Parallel()
+	root, err := filepath.Abs(repoRoot)
+	require.NoError(t, err)
+	for _, file := range markdownFiles(t, root) {
+		text := readDoc(t, file)
+		if m := trackerRef.FindString(text); m != "" {
+			t.Errorf("%s cites %q, a tracker issue a reader cannot see; say what it is instead", file, m)
+		}
+		if strings.Contains(text, "../shared") {
+			t.Errorf("%s points at ../shared, outside the repository", file)
 		}
 	}
 }

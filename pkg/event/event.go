@@ -1,5 +1,5 @@
 // Package event defines the normalised chain event of the public contract
-// (API.md): what the ingest stores and publishes, what the edge streams and
+// (docs/api.md): what the ingest stores and publishes, what the edge streams and
 // pages through, and what `mongotron decode` prints.
 package event
 
@@ -13,7 +13,7 @@ import (
 // ones may be added.
 type Kind string
 
-// The kinds of API.md.
+// The kinds of docs/api.md.
 const (
 	KindTRXTransfer        Kind = "trx_transfer"
 	KindTRC10Transfer      Kind = "trc10_transfer"
@@ -45,7 +45,7 @@ const (
 	KindTRC10InternalTransfer Kind = "trc10_internal_transfer"
 )
 
-// Kinds lists every kind this version emits, in the order of API.md.
+// Kinds lists every kind this version emits, in the order of docs/api.md.
 func Kinds() []Kind {
 	return []Kind{
 		KindTRXTransfer, KindTRC10Transfer, KindTRC20Transfer, KindTRC20Approval,
@@ -126,7 +126,7 @@ func (k Kind) Valid() bool {
 // Direction says how a matched event relates to the watched address.
 type Direction string
 
-// The directions of API.md.
+// The directions of docs/api.md.
 const (
 	DirectionIn   Direction = "in"
 	DirectionOut  Direction = "out"
@@ -205,7 +205,7 @@ type Data struct {
 	Note          string `json:"note,omitempty"`
 }
 
-// Event is one normalised chain event, in the shape of API.md. Fields that
+// Event is one normalised chain event, in the shape of docs/api.md. Fields that
 // belong to a subscription (Cursor, SubscriptionID, Watched, Direction) are
 // empty until the ingest matches the event to one.
 //
@@ -216,8 +216,16 @@ type Data struct {
 // its internal transactions (entries that give no event are counted too),
 // so that indexes never collide or shift.
 type Event struct {
-	Type           string       `json:"type"`
-	Cursor         string       `json:"cursor,omitempty"`
+	Type   string `json:"type"`
+	Cursor string `json:"cursor,omitempty"`
+	// PrevCursor is the cursor of the previous event of the same
+	// subscription, "" only for the subscription's very first event:
+	// every event names its predecessor, so a client can check it holds
+	// them all. It is exact across restarts of the ingest, a redo after a
+	// crash, a leader change and a backfill's hand-over to live delivery.
+	// A retraction (Removed) links like any other event. Events stored
+	// before this field existed lack it in their JSON.
+	PrevCursor     string       `json:"prev_cursor"`
 	ID             string       `json:"id"`
 	SubscriptionID string       `json:"subscription_id,omitempty"`
 	Kind           Kind         `json:"kind"`

@@ -242,13 +242,14 @@ func (s *stringList) Set(v string) error {
 // readList reads whitespace- or comma-separated entries from path ("-":
 // stdin), skipping blank lines and # comments.
 func readList(path string, stdin io.Reader) ([]string, error) {
-	var r io.Reader = stdin
+	r := stdin
 	if path != "-" {
 		f, err := os.Open(path)
 		if err != nil {
 			return nil, usageError{err}
 		}
-		defer f.Close()
+		// Only read: a failed close loses nothing.
+		defer func() { _ = f.Close() }()
 		r = f
 	}
 	var out []string
@@ -256,9 +257,7 @@ func readList(path string, stdin io.Reader) ([]string, error) {
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		line, _, _ := strings.Cut(sc.Text(), "#")
-		for _, f := range strings.FieldsFunc(line, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
-			out = append(out, f)
-		}
+		out = append(out, strings.FieldsFunc(line, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })...)
 	}
 	if err := sc.Err(); err != nil {
 		return nil, usageError{fmt.Errorf("%s: %w", path, err)}

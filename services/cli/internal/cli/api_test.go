@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -18,21 +19,35 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mongotron/mongotron/pkg/cursor"
+	"github.com/mongotron/mongotron/pkg/openapitest"
 	"github.com/mongotron/mongotron/pkg/service"
 	"github.com/mongotron/mongotron/pkg/service/servicetest"
+	"github.com/mongotron/mongotron/pkg/tron"
 )
 
 // The CLI module cannot import the edge (its packages are internal), so
-// these tests run the commands against a fake edge that speaks API.md:
+// these tests run the commands against a fake edge that speaks docs/api.md:
 // it checks each request and answers as the edge does. The client library
 // itself is tested end to end against the real edge in
 // services/edge/internal/app/client_e2e_test.go.
 
 const (
-	testKey   = "mtk_tenant"
+	testKey   = "mt_tenantAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 	adminKey  = "admin-key-for-tests"
 	testSubID = "sub_1"
 )
+
+// openAPIDoc loads docs/openapi.yaml, seen from this package's
+// directory, once.
+var openAPIDoc = func() func(testing.TB) *openapitest.Doc {
+	load := sync.OnceValues(func() (*openapitest.Doc, error) { return openapitest.Load("../../../../docs/openapi.yaml") })
+	return func(tb testing.TB) *openapitest.Doc {
+		tb.Helper()
+		d, err := load()
+		require.NoError(tb, err)
+		return d
+	}
+}()
 
 type apiRequest struct {
 	method, path, query, auth, body string
@@ -53,7 +68,10 @@ type fakeEdge struct {
 func newFakeEdge(t testing.TB) *fakeEdge {
 	t.Helper()
 	f := &fakeEdge{t: t}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	// Every request the CLI makes, and every answer the fake gives, is
+	// held to the edge's OpenAPI document, so that the fake cannot drift
+	// from the edge it stands in for.
+	f.srv = httptest.NewServer(openAPIDoc(t).Handler(t, http.HandlerFunc(f.serve), openapitest.Options{Requests: true}))
 	t.Cleanup(f.srv.Close)
 	return f
 }
@@ -69,6 +87,9 @@ func (f *fakeEdge) requests() []apiRequest {
 }
 
 func apiError(w http.ResponseWriter, status int, code, msg string) {
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="mongotron"`)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	fmt.Fprintf(w, `{"error":{"code":%q,"message":%q}}`, code, msg)
@@ -86,15 +107,34 @@ func testEvent(i int, removed bool) string {
 	return fmt.Sprintf(`{"type":"event","cursor":%q,"id":"%064x:0","subscription_id":"sub_1","kind":"trc20_transfer","network":"mainnet",`+
 		`"block":{"number":%d,"id":"%064x","timestamp":"2025-01-02T03:04:05Z"},"tx_id":"%064x","tx_index":1,"index":0,"success":true,`+
 		`"confirmations":19,"removed":%t,"watched":"TLa2f6VPqDgRE67v1736s7bJ8Ray5wYjU7","direction":"in","from":"TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t",`+
-		`"to":"TLa2f6VPqDgRE67v1736s7bJ8Ray5wYjU7","contract":"TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t","token":{"symbol":"USDT","decimals":6},`+
-		`"amount":"%d500000","amount_decimal":"%d.5"}`, testCursor(i), i, 68_000_000+i, i, i, removed, i, i)
+		`"to":"TLa2f6VPqDgRE67v1736s7bJ8Ray5wYjU7","contract":"TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t","token":{"symbol":"USDT","decimals":6,"verified":true},`+
+		`"amount":"%d500000","amount_decimal":"%d.5","flags":[],"solidified":true}`, testCursor(i), i, 68_000_000+i, i, i, removed, i, i)
 }
 
+// subJSON is a subscription as a list returns it; withAddresses adds the
+// address set, as create, get and update return it.
 func subJSON(id, label string) string {
 	return fmt.Sprintf(`{"id":%q,"label":%q,"contracts":[],"kinds":["trc20_transfer"],"direction":"in","min_amount":null,"max_amount":null,`+
-		`"only_success":true,"confirmations":19,"start_block":null,"all":false,"webhook":null,"metadata":null,"status":"active",`+
-		`"address_count":2,"created_at":"2025-01-02T03:04:05Z","updated_at":"2025-01-02T03:04:05Z"}`, id, label)
+		`"only_success":true,"confirmations":19,"finality":"confirmations","exclude_flags":[],"only_verified":false,"start_block":null,`+
+		`"all":false,"webhook":null,"metadata":null,"status":"active","address_count":2,"created_at":"2025-01-02T03:04:05Z",`+
+		`"updated_at":"2025-01-02T03:04:05Z","webhook_disabled":null}`, id, label)
 }
+
+func withAddresses(sub string) string {
+	return strings.TrimSuffix(sub, "}") + `,"addresses":["TLa2f6VPqDgRE67v1736s7bJ8Ray5wYjU7","TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"]}`
+}
+
+// testAddress returns the i-th of a series of distinct valid addresses.
+func testAddress(i int) string {
+	var a tron.Address
+	a[0] = tron.AddressPrefix
+	a[1], a[2], a[3] = byte(i>>16), byte(i>>8), byte(i)
+	a[20] = 7
+	return a.String()
+}
+
+// newKey is the key the fake creates: mt_ and 43 base64url characters.
+var newKey = "mt_" + strings.Repeat("n", 43)
 
 func (f *fakeEdge) serve(w http.ResponseWriter, r *http.Request) {
 	b, _ := io.ReadAll(r.Body)
@@ -107,20 +147,29 @@ func (f *fakeEdge) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	admin := req.auth == "Bearer "+adminKey
-	if strings.HasPrefix(req.path, "/v1/keys") != admin {
+	switch keys := strings.HasPrefix(req.path, "/v1/keys"); {
+	case keys && !admin:
 		apiError(w, 403, "admin_key_required", "only the admin key may manage API keys")
+		return
+	case !keys && admin:
+		apiError(w, 403, "tenant_key_required", "the admin key manages keys only; use a tenant's API key")
 		return
 	}
 	route := req.method + " " + req.path
 	switch {
 	case route == "POST /v1/keys":
 		var body struct{ Tenant string }
-		require.NoError(f.t, json.Unmarshal(b, &body))
-		reply(w, 201, fmt.Sprintf(`{"id":"key_1","tenant":%q,"key":"mtk_new"}`, body.Tenant))
+		if err := json.Unmarshal(b, &body); err != nil {
+			apiError(w, 400, "invalid_json", "the body is not the JSON this route takes")
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		reply(w, 201, fmt.Sprintf(`{"id":"key_1","tenant":%q,"key":%q}`, body.Tenant, newKey))
 	case route == "DELETE /v1/keys/key_1":
 		w.WriteHeader(204)
 	case route == "POST /v1/subscriptions":
-		reply(w, 201, subJSON(testSubID, "created"))
+		w.Header().Set("Location", "/v1/subscriptions/"+testSubID)
+		reply(w, 201, withAddresses(subJSON(testSubID, "created")))
 	case route == "GET /v1/subscriptions":
 		switch r.URL.Query().Get("cursor") {
 		case "":
@@ -129,12 +178,15 @@ func (f *fakeEdge) serve(w http.ResponseWriter, r *http.Request) {
 			reply(w, 200, `{"subscriptions":[`+subJSON("sub_2", "")+`],"next":null}`)
 		}
 	case route == "GET /v1/subscriptions/sub_1", route == "PATCH /v1/subscriptions/sub_1":
-		reply(w, 200, subJSON(testSubID, "one"))
+		reply(w, 200, withAddresses(subJSON(testSubID, "one")))
 	case route == "DELETE /v1/subscriptions/sub_1":
 		w.WriteHeader(204)
 	case route == "POST /v1/subscriptions/sub_1/addresses", route == "DELETE /v1/subscriptions/sub_1/addresses":
 		var body struct{ Addresses []string }
-		require.NoError(f.t, json.Unmarshal(b, &body))
+		if err := json.Unmarshal(b, &body); err != nil {
+			apiError(w, 400, "invalid_json", "the body is not the JSON this route takes")
+			return
+		}
 		if len(body.Addresses) > 10_000 {
 			apiError(w, 422, "too_many_addresses", "over 10,000")
 			return
@@ -192,8 +244,10 @@ func (f *fakeEdge) stream(w http.ResponseWriter, r *http.Request) {
 	_ = ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"hello","subscription_id":"sub_1","resumed":true,"heartbeat_s":15}`))
 	for _, m := range script {
 		if code, ok := strings.CutPrefix(m, "close:"); ok {
-			var c int
-			fmt.Sscan(code, &c)
+			c, err := strconv.Atoi(code)
+			if err != nil {
+				f.t.Errorf("bad scripted close %q", m)
+			}
 			_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(c, "scripted"), time.Now().Add(time.Second))
 			break
 		}
@@ -239,7 +293,7 @@ func TestRun_apiErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			r := run(t, t.Context(), tc.env, tc.args...)
+			r := run(t.Context(), t, tc.env, tc.args...)
 			require.Equal(t, tc.code, r.code, "stdout %s stderr %s", r.stdout, r.stderr)
 			require.Contains(t, r.stderr, tc.stderr)
 			if !strings.HasPrefix(r.stderr, "Usage") {
@@ -252,11 +306,11 @@ func TestRun_apiErrors(t *testing.T) {
 func TestRun_help(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{{"--help"}, {"subs", "--help"}, {"subs", "create", "--help"}, {"addrs", "add", "-h"}, {"tail", "--help"}, {"history", "--help"}, {"keys", "help"}, {"help", "tail"}} {
-		r := run(t, t.Context(), nil, args...)
+		r := run(t.Context(), t, nil, args...)
 		require.Equal(t, service.ExitOK, r.code, "%v: %s", args, r.stderr)
 		require.Contains(t, r.stdout, "Usage", args)
 	}
-	r := run(t, t.Context(), nil, "tail", "--help")
+	r := run(t.Context(), t, nil, "tail", "--help")
 	require.Contains(t, r.stdout, "MONGOTRON_URL")
 	require.Contains(t, r.stdout, "MONGOTRON_API_KEY")
 }
@@ -266,12 +320,12 @@ func TestKeys(t *testing.T) {
 	f := newFakeEdge(t)
 	env := []string{"MONGOTRON_URL=" + f.srv.URL, "MONGOTRON_API_KEY=" + testKey}
 	// The flag wins over the environment.
-	r := run(t, t.Context(), env, "keys", "create", "acme", "--api-key", adminKey)
+	r := run(t.Context(), t, env, "keys", "create", "acme", "--api-key", adminKey)
 	require.Equal(t, service.ExitOK, r.code, r.stderr)
-	require.JSONEq(t, `{"id":"key_1","tenant":"acme","key":"mtk_new"}`, r.stdout)
-	r = run(t, t.Context(), env, "keys", "create", "--tenant=beta", "--api-key="+adminKey)
+	require.JSONEq(t, `{"id":"key_1","tenant":"acme","key":"`+newKey+`"}`, r.stdout)
+	r = run(t.Context(), t, env, "keys", "create", "--tenant=beta", "--api-key="+adminKey)
 	require.Equal(t, service.ExitOK, r.code, r.stderr)
-	r = run(t, t.Context(), env, "keys", "revoke", "key_1", "--api-key", adminKey)
+	r = run(t.Context(), t, env, "keys", "revoke", "key_1", "--api-key", adminKey)
 	require.Equal(t, service.ExitOK, r.code, r.stderr)
 	require.Equal(t, "revoked key_1\n", r.stdout)
 	reqs := f.requests()
@@ -285,7 +339,7 @@ func TestSubs(t *testing.T) {
 	f := newFakeEdge(t)
 	ctx := t.Context()
 
-	r := run(t, ctx, f.env(), "subs", "create", "--label", "deposits", "--kind", "trc20_transfer,trx_transfer",
+	r := run(ctx, t, f.env(), "subs", "create", "--label", "deposits", "--kind", "trc20_transfer,trx_transfer",
 		"--contract", "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t", "--address", "TLa2f6VPqDgRE67v1736s7bJ8Ray5wYjU7",
 		"--direction", "in", "--min-amount", "1000000", "--confirmations", "0", "--metadata", `{"team":"payments"}`,
 		"--webhook-url", "https://example.com/hook", "--webhook-secret", "s3cret")
@@ -298,27 +352,27 @@ func TestSubs(t *testing.T) {
 		"metadata":{"team":"payments"},"webhook":{"url":"https://example.com/hook","secret":"s3cret"}}`, f.requests()[0].body)
 
 	// A list walks every page; piped, it is JSON lines.
-	r = run(t, ctx, f.env(), "subs", "list")
+	r = run(ctx, t, f.env(), "subs", "list")
 	require.Equal(t, service.ExitOK, r.code, r.stderr)
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	require.Len(t, lines, 2)
 	require.Contains(t, lines[1], `"id":"sub_2"`)
-	r = run(t, ctx, f.env(), "subs", "list", "--format", "table")
+	r = run(ctx, t, f.env(), "subs", "list", "--format", "table")
 	require.Equal(t, service.ExitOK, r.code, r.stderr)
 	require.Regexp(t, `(?m)^ID\s+LABEL\s+STATUS`, r.stdout)
 	require.Regexp(t, `(?m)^sub_2\s+-\s+active\s+2\s+0\s+trc20_transfer\s+19`, r.stdout)
 
-	r = run(t, ctx, f.env(), "subs", "show", "sub_1")
+	r = run(ctx, t, f.env(), "subs", "show", "sub_1")
 	require.Equal(t, service.ExitOK, r.code, r.stderr)
 	require.Contains(t, r.stdout, `"label":"one"`)
 
 	before := len(f.requests())
-	r = run(t, ctx, f.env(), "subs", "update", "sub_1", "--label", "renamed", "--clear", "webhook,min-amount", "--only-success=false")
+	r = run(ctx, t, f.env(), "subs", "update", "sub_1", "--label", "renamed", "--clear", "webhook,min-amount", "--only-success=false")
 	require.Equal(t, service.ExitOK, r.code, r.stderr)
 	require.JSONEq(t, `{"label":"renamed","webhook":null,"min_amount":null,"only_success":false}`, f.requests()[before].body)
 	require.Equal(t, "PATCH", f.requests()[before].method)
 
-	r = run(t, ctx, f.env(), "subs", "delete", "sub_1")
+	r = run(ctx, t, f.env(), "subs", "delete", "sub_1")
 	require.Equal(t, service.ExitOK, r.code, r.stderr)
 	require.Equal(t, "deleted sub_1\n", r.stdout)
 }
@@ -330,10 +384,10 @@ func TestSubs_createManyAddresses(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("# watched wallets\n")
 	for i := range 12_345 {
-		fmt.Fprintf(&b, "T%d\n", i)
+		fmt.Fprintf(&b, "%s\n", testAddress(i))
 	}
 	require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o600))
-	r := run(t, t.Context(), f.env(), "subs", "create", "--addresses-file", path, "--kind", "trx_transfer")
+	r := run(t.Context(), t, f.env(), "subs", "create", "--addresses-file", path, "--kind", "trx_transfer")
 	require.Equal(t, service.ExitOK, r.code, r.stderr)
 	reqs := f.requests()
 	require.Len(t, reqs, 3, "create with 10,000, add the rest, read it back")
@@ -348,13 +402,13 @@ func TestAddrs(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "addrs.txt")
 	var b strings.Builder
 	for i := range 25_000 {
-		fmt.Fprintf(&b, "T%d, ", i)
+		fmt.Fprintf(&b, "%s, ", testAddress(i))
 		if i%7 == 0 {
 			b.WriteString("\n")
 		}
 	}
 	require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o600))
-	r := run(t, t.Context(), f.env(), "addrs", "add", "sub_1", "TA", "TB", "--file", path)
+	r := run(t.Context(), t, f.env(), "addrs", "add", "sub_1", testAddress(100_000), testAddress(100_001), "--file", path)
 	require.Equal(t, service.ExitOK, r.code, r.stderr)
 	require.Equal(t, "added 25002 of 25002 addresses in 3 call(s); the subscription now has 25002\n", r.stdout)
 	var sizes []int
@@ -363,15 +417,15 @@ func TestAddrs(t *testing.T) {
 	}
 	require.Equal(t, []int{10_000, 10_000, 5_002}, sizes)
 
-	r = run(t, t.Context(), f.env(), "addrs", "remove", "sub_1", "TA")
+	r = run(t.Context(), t, f.env(), "addrs", "remove", "sub_1", testAddress(100_000))
 	require.Equal(t, service.ExitOK, r.code, r.stderr)
 	require.Equal(t, "removed 1 of 1 addresses in 1 call(s); the subscription now has 25001\n", r.stdout)
 
-	r = run(t, t.Context(), f.env(), "addrs", "list", "sub_1", "--page-size", "1")
+	r = run(t.Context(), t, f.env(), "addrs", "list", "sub_1", "--page-size", "1")
 	require.Equal(t, service.ExitOK, r.code, r.stderr)
 	require.Equal(t, "TLa2f6VPqDgRE67v1736s7bJ8Ray5wYjU7\nTR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t\n", r.stdout)
 
-	r = run(t, t.Context(), f.env(), "addrs", "add", "sub_absent", "TA")
+	r = run(t.Context(), t, f.env(), "addrs", "add", "sub_absent", testAddress(100_000))
 	require.Equal(t, service.ExitFailure, r.code)
 	require.Contains(t, r.stderr, "not_found")
 }
@@ -379,7 +433,7 @@ func TestAddrs(t *testing.T) {
 func TestHistory(t *testing.T) {
 	t.Parallel()
 	f := newFakeEdge(t)
-	r := run(t, t.Context(), f.env(), "history", "sub_1", "--kind", "trc20_transfer", "--page-size", "2")
+	r := run(t.Context(), t, f.env(), "history", "sub_1", "--kind", "trc20_transfer", "--page-size", "2")
 	require.Equal(t, service.ExitOK, r.code, r.stderr)
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	require.Len(t, lines, 3)
@@ -388,7 +442,7 @@ func TestHistory(t *testing.T) {
 	}
 	require.Equal(t, "kind=trc20_transfer&limit=2", f.requests()[0].query)
 
-	r = run(t, t.Context(), f.env(), "history", "sub_1", "--format", "table", "--max", "3")
+	r = run(t.Context(), t, f.env(), "history", "sub_1", "--format", "table", "--max", "3")
 	require.Equal(t, service.ExitOK, r.code, r.stderr)
 	require.Regexp(t, `(?m)^TIME \(UTC\)\s+BLOCK\s+KIND\s+AMOUNT\s+FROM\s+TO\s+TX\s+CONF`, r.stdout)
 	require.Contains(t, r.stdout, "2025-01-02 03:04:05    68000001  trc20_transfer")
@@ -397,7 +451,7 @@ func TestHistory(t *testing.T) {
 	require.Contains(t, r.stdout, "REMOVED")
 	require.Contains(t, r.stderr, "continue with --after "+testCursor(3))
 
-	r = run(t, t.Context(), f.env(), "history", "sub_1", "--max", "1")
+	r = run(t.Context(), t, f.env(), "history", "sub_1", "--max", "1")
 	require.Equal(t, service.ExitOK, r.code, r.stderr)
 	require.Equal(t, 1, strings.Count(r.stdout, "\n"))
 }
@@ -445,7 +499,7 @@ func TestTail_deleted(t *testing.T) {
 	t.Parallel()
 	f := newFakeEdge(t)
 	f.sessions = [][]string{{testEvent(1, false), "close:4404"}}
-	r := run(t, t.Context(), f.env(), "tail", "sub_1", "--format", "table")
+	r := run(t.Context(), t, f.env(), "tail", "sub_1", "--format", "table")
 	require.Equal(t, service.ExitFailure, r.code)
 	require.Contains(t, r.stderr, "the subscription was deleted")
 	require.Contains(t, r.stdout, "trc20_transfer")

@@ -26,13 +26,15 @@ func commands() []command {
 		{name: "addrs", summary: "add, remove and list a subscription's watched addresses", run: subcommands("addrs", "Manage a subscription's address set (up to 100,000 addresses).", addrsCommands())},
 		{name: "tail", summary: "follow a subscription's events live, resuming across edge restarts", run: single(tailCommand())},
 		{name: "history", summary: "print a subscription's stored events", run: single(historyCommand())},
+		{name: "verify", summary: "check that a subscription's history is whole: every event names its predecessor", run: single(verifyCommand())},
 	}
 }
 
 // Run runs the mongotron command line args (without the program name) with
 // the environment environ, and returns the exit status: 0 on success, 1
-// when a Tron node failed or the output could not be written, 2 for bad
-// input (flags, files, data).
+// when a Tron node or an edge failed or the output could not be written, 2
+// for bad input (flags, files, data), 3 when verify found a break in a
+// subscription's events.
 func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		usage(stderr)
@@ -94,6 +96,9 @@ func exit(stderr io.Writer, cmd string, err error) int {
 	fmt.Fprintf(stderr, "mongotron %s: %v\n", cmd, err)
 	if errors.As(err, new(usageError)) {
 		return service.ExitUsage
+	}
+	if isChainBroken(err) {
+		return exitChainBroken
 	}
 	return service.ExitFailure
 }

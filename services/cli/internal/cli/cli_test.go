@@ -43,7 +43,7 @@ type result struct {
 	stderr string
 }
 
-func run(tb testing.TB, ctx context.Context, env []string, args ...string) result {
+func run(ctx context.Context, tb testing.TB, env []string, args ...string) result {
 	tb.Helper()
 	var stdout, stderr bytes.Buffer
 	code := Run(ctx, args, env, &stdout, &stderr)
@@ -107,7 +107,7 @@ func TestRun_commands(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			r := run(t, t.Context(), nil, tc.args...)
+			r := run(t.Context(), t, nil, tc.args...)
 			require.Equal(t, tc.want, r.code, r.stderr)
 			require.Contains(t, r.stdout, tc.wantStdout)
 			require.Contains(t, r.stderr, tc.wantStderr)
@@ -117,7 +117,7 @@ func TestRun_commands(t *testing.T) {
 
 func TestDecode_block(t *testing.T) {
 	t.Parallel()
-	r := run(t, t.Context(), nil, "decode", "--block", fixture(t, blockFixture))
+	r := run(t.Context(), t, nil, "decode", "--block", fixture(t, blockFixture))
 	require.Equal(t, service.ExitOK, r.code, r.stderr)
 	require.Empty(t, r.stderr)
 	require.Equal(t, 198, strings.Count(r.stdout, "\n"))
@@ -144,7 +144,7 @@ func TestDecode_block(t *testing.T) {
 
 func TestDecode_pretty(t *testing.T) {
 	t.Parallel()
-	r := run(t, t.Context(), []string{"MONGOTRON_NETWORK=nile"}, "decode", "--block", fixture(t, blockFixture), "--pretty")
+	r := run(t.Context(), t, []string{"MONGOTRON_NETWORK=nile"}, "decode", "--block", fixture(t, blockFixture), "--pretty")
 	require.Equal(t, service.ExitOK, r.code, r.stderr)
 	dec := json.NewDecoder(strings.NewReader(r.stdout))
 	n := 0
@@ -173,7 +173,7 @@ func ledgerInfos(t *testing.T) map[string]tron.TxInfo {
 func TestDecode_txinfoMap(t *testing.T) {
 	t.Parallel()
 	infos := ledgerInfos(t)
-	r := run(t, t.Context(), nil, "decode", "--txinfo", fixture(t, ledgerFixture))
+	r := run(t.Context(), t, nil, "decode", "--txinfo", fixture(t, ledgerFixture))
 	require.Equal(t, service.ExitOK, r.code, r.stderr)
 	got := events(t, r.stdout)
 	require.NotEmpty(t, got)
@@ -246,7 +246,7 @@ func TestDecode_txinfoShapes(t *testing.T) {
 
 	t.Run("array gives positions as tx_index", func(t *testing.T) {
 		t.Parallel()
-		r := run(t, t.Context(), nil, "decode", "--txinfo", writeFile(t, "infos.json", array))
+		r := run(t.Context(), t, nil, "decode", "--txinfo", writeFile(t, "infos.json", array))
 		require.Equal(t, service.ExitOK, r.code, r.stderr)
 		evs := events(t, r.stdout)
 		require.NotEmpty(t, evs)
@@ -259,7 +259,7 @@ func TestDecode_txinfoShapes(t *testing.T) {
 	})
 	t.Run("single answer gives tx_index -1", func(t *testing.T) {
 		t.Parallel()
-		r := run(t, t.Context(), nil, "decode", "--txinfo", writeFile(t, "info.json", single))
+		r := run(t.Context(), t, nil, "decode", "--txinfo", writeFile(t, "info.json", single))
 		require.Equal(t, service.ExitOK, r.code, r.stderr)
 		evs := events(t, r.stdout)
 		require.NotEmpty(t, evs)
@@ -270,7 +270,7 @@ func TestDecode_txinfoShapes(t *testing.T) {
 	})
 	t.Run("empty array gives nothing", func(t *testing.T) {
 		t.Parallel()
-		r := run(t, t.Context(), nil, "decode", "--txinfo", writeFile(t, "empty.json", []byte("[]\n")))
+		r := run(t.Context(), t, nil, "decode", "--txinfo", writeFile(t, "empty.json", []byte("[]\n")))
 		require.Equal(t, service.ExitOK, r.code, r.stderr)
 		require.Empty(t, r.stdout)
 	})
@@ -334,7 +334,7 @@ func TestDecode_badInput(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			r := run(t, t.Context(), tc.env, append([]string{"decode"}, tc.args...)...)
+			r := run(t.Context(), t, tc.env, append([]string{"decode"}, tc.args...)...)
 			require.Equal(t, service.ExitUsage, r.code, "stderr: %s", r.stderr)
 			require.Empty(t, r.stdout)
 			require.True(t, strings.HasPrefix(r.stderr, "mongotron decode: "), r.stderr)
@@ -351,7 +351,7 @@ func TestDecode_env(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	defer srv.Close()
 	env := []string{"MONGOTRON_MONGO_URI=mongodb://x", "MONGOTRON_EDGE_WS_WRITE_TIMEOUT=1s", "MONGOTRON_TRON_NODE_URL=" + srv.URL}
-	r := run(t, t.Context(), env, "decode", "--from", "5")
+	r := run(t.Context(), t, env, "decode", "--from", "5")
 	require.Equal(t, service.ExitFailure, r.code, r.stderr)
 	require.Contains(t, r.stderr, "mongotron decode: node head: ")
 	require.Contains(t, r.stderr, "404")

@@ -127,7 +127,7 @@ const decodeUsage = `Usage:
   mongotron decode --txinfo FILE                    saved transaction infos
 
 Prints the events of Tron blocks, one JSON object per line in chain order
-(block, transaction, index), in the shape of the public event (API.md)
+(block, transaction, index), in the shape of the public event (docs/api.md)
 without the subscription fields.
 
 A block alone gives what it tells without its transaction infos: transfers
@@ -190,7 +190,8 @@ func decodeMain(ctx context.Context, cfg decodeConfig, stdout, stderr io.Writer)
 	if err != nil {
 		return usageError{err}
 	}
-	defer client.Close()
+	// Close only drops idle connections; it has no error to report.
+	defer func() { _ = client.Close() }()
 	f := &fetcher{client: client, dec: dec, out: out, stderr: stderr, partialInfos: !cfg.Follow}
 	if cfg.Follow {
 		start := int64(-1)

@@ -43,7 +43,7 @@ func TestDecode_nodeRange(t *testing.T) {
 
 	// More than one getblockbylimitnext batch, so batches are joined.
 	from, to := first+3, head-2
-	r := run(t, t.Context(), nil, "decode", "--node", url, "--from", strconv.FormatInt(from, 10), "--to", strconv.FormatInt(to, 10))
+	r := run(t.Context(), t, nil, "decode", "--node", url, "--from", strconv.FormatInt(from, 10), "--to", strconv.FormatInt(to, 10))
 	require.Equal(t, service.ExitOK, r.code, r.stderr)
 	require.Empty(t, r.stderr)
 	got := events(t, r.stdout)
@@ -56,13 +56,13 @@ func TestDecode_nodeRange(t *testing.T) {
 
 	t.Run("from alone is one block", func(t *testing.T) {
 		t.Parallel()
-		r := run(t, t.Context(), nil, "decode", "--node", url, "--from", strconv.FormatInt(head, 10))
+		r := run(t.Context(), t, nil, "decode", "--node", url, "--from", strconv.FormatInt(head, 10))
 		require.Equal(t, service.ExitOK, r.code, r.stderr)
 		requireOutput(t, simEvents(t, s, head, head), r.stdout)
 	})
 	t.Run("past the head is bad input", func(t *testing.T) {
 		t.Parallel()
-		r := run(t, t.Context(), nil, "decode", "--node", url, "--from", strconv.FormatInt(head, 10), "--to", strconv.FormatInt(head+5, 10))
+		r := run(t.Context(), t, nil, "decode", "--node", url, "--from", strconv.FormatInt(head, 10), "--to", strconv.FormatInt(head+5, 10))
 		require.Equal(t, service.ExitUsage, r.code, r.stderr)
 		require.Contains(t, r.stderr, "is past the node's head")
 		require.Empty(t, r.stdout)
@@ -74,7 +74,7 @@ func TestDecode_nodeRange_faults(t *testing.T) {
 	// The client's retries absorb a flaky node.
 	s, url := simtest.Start(t, sim.Config{Seed: 3, TxsPerBlock: 10, InitialBlocks: 20, Instant: true, ErrorRate: 0.1})
 	first := s.First()
-	r := run(t, t.Context(), nil, "decode", "--node", url, "--from", strconv.FormatInt(first, 10), "--to", strconv.FormatInt(first+19, 10))
+	r := run(t.Context(), t, nil, "decode", "--node", url, "--from", strconv.FormatInt(first, 10), "--to", strconv.FormatInt(first+19, 10))
 	require.Equal(t, service.ExitOK, r.code, r.stderr)
 	requireOutput(t, simEvents(t, s, first, first+19), r.stdout)
 }
@@ -163,7 +163,7 @@ func TestDecode_follow_reorg(t *testing.T) {
 
 func TestDecode_follow_nodeDown(t *testing.T) {
 	t.Parallel()
-	r := run(t, t.Context(), nil, "decode", "--node", "http://127.0.0.1:1", "--follow", "--timeout", "1s")
+	r := run(t.Context(), t, nil, "decode", "--node", "http://127.0.0.1:1", "--follow", "--timeout", "1s")
 	require.Equal(t, service.ExitFailure, r.code, r.stderr)
 	require.Contains(t, r.stderr, "mongotron decode: node head: ")
 }
@@ -182,10 +182,10 @@ func TestDecode_replayReproducesRecordedBlocks(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "43811922.json"), []byte(rec), 0o644))
 	_, url := simtest.Start(t, sim.Config{BlocksDir: dir, Instant: true})
 
-	viaNode := run(t, t.Context(), nil, "decode", "--node", url, "--from", "43811922", "--to", "43811922")
+	viaNode := run(t.Context(), t, nil, "decode", "--node", url, "--from", "43811922", "--to", "43811922")
 	require.Equal(t, service.ExitOK, viaNode.code, viaNode.stderr)
 	require.Contains(t, viaNode.stderr, "0 transaction infos for 198 transactions")
-	offline := run(t, t.Context(), nil, "decode", "--block", fixture(t, blockFixture))
+	offline := run(t.Context(), t, nil, "decode", "--block", fixture(t, blockFixture))
 	require.Equal(t, service.ExitOK, offline.code, offline.stderr)
 	require.Equal(t, offline.stdout, viaNode.stdout)
 	require.Len(t, events(t, viaNode.stdout), 198)

@@ -38,6 +38,12 @@ duplicate. The stream survives edge restarts and network failures: it
 reconnects with backoff and resumes after the last event printed
 (connection notices go to stderr). Ctrl-C stops it (exit 0) and prints the
 cursor to resume from. A deleted subscription ends it with exit 1.
+
+Every event names its predecessor, and tail checks each one against the
+last event printed. Should one not follow (an event lost on the way), tail
+says so on stderr, holds it back, resumes after the last event printed so
+that the missing ones come first, and says when the chain is whole again;
+these notices show even with --quiet.
 `,
 		minArgs: 1, maxArgs: 1,
 		flags: func(fs *flag.FlagSet) {
@@ -57,13 +63,31 @@ cursor to resume from. A deleted subscription ends it with exit 1.
 					fmt.Fprintf(inv.stderr, "mongotron tail: "+format+"\n", args...)
 				}
 			}
+			// Chain notices show even with --quiet: they are about the
+			// events, not the connection.
+			warn := func(format string, args ...any) {
+				fmt.Fprintf(inv.stderr, "mongotron tail: "+format+"\n", args...)
+			}
 			reconnecting := false
 			s := c.Stream(ctx, inv.args[0], client.StreamOptions{
 				After: after,
 				StateHandler: func(st client.State) {
 					switch st.Status {
+					case client.StatusChainBroken:
+						if st.Gap {
+							warn("warning: chain broken: events after %s, up to %s, are missing, and the edge's history lacks them too; continuing with %s",
+								st.Break.After, orDash(st.Break.Prev), st.Break.Before)
+						} else {
+							warn("chain broken: event %s names %s as its predecessor, not %s, the last one printed; resuming after %s to fetch what is missing",
+								st.Break.Before, orDash(st.Break.Prev), st.Break.After, st.Break.After)
+						}
+					case client.StatusChainRecovered:
+						warn("chain recovered: the events missing after %s arrived; nothing was lost", st.Break.After)
 					case client.StatusReconnecting:
 						reconnecting = true
+						if errors.Is(st.Err, client.ErrChainBroken) {
+							return // said above
+						}
 						notify("%v; reconnecting in %s", explain(st.Err), st.Delay.Round(time.Millisecond))
 					case client.StatusConnected:
 						if st.Gap {
@@ -76,10 +100,14 @@ cursor to resume from. A deleted subscription ends it with exit 1.
 					}
 				},
 			})
-			defer s.Close()
+			// Close stops the stream and waits for it; its error is always nil.
+			defer func() { _ = s.Close() }()
 			for {
 				ev, err := s.Next(ctx)
 				if err != nil {
+					if cs := s.ChainStats(); cs.Breaks > 0 {
+						warn("chain breaks: %d, recovered: %d, not recovered: %d", cs.Breaks, cs.Recovered, cs.Unrecovered)
+					}
 					if ctx.Err() != nil {
 						if cur := s.Cursor(); cur != "" {
 							notify("stopped; resume with --after %s", cur)
@@ -101,10 +129,10 @@ cursor to resume from. A deleted subscription ends it with exit 1.
 
 func historyCommand() apiCommand {
 	var (
-		opts   client.HistoryOptions
-		kinds  stringList
-		max    int
-		format format
+		opts      client.HistoryOptions
+		kinds     stringList
+		maxEvents int
+		format    format
 	)
 	return apiCommand{
 		name: "history",
@@ -122,15 +150,15 @@ piped. Continue later with --after the last cursor printed.
 			fs.StringVar(&opts.Address, "address", "", "only events involving this `address`")
 			fs.StringVar(&opts.TxID, "tx-id", "", "only events of this transaction `id`")
 			fs.IntVar(&opts.Limit, "page-size", 100, "events per request (1 to 1000)")
-			fs.IntVar(&max, "max", 0, "stop after `N` events (0: all)")
+			fs.IntVar(&maxEvents, "max", 0, "stop after `N` events (0: all)")
 			format.register(fs)
 		},
 		run: func(ctx context.Context, c *client.Client, inv *invocation) error {
 			if opts.Limit < 1 || opts.Limit > 1000 {
 				return badInput("--page-size %d: want 1 to 1000", opts.Limit)
 			}
-			if max < 0 {
-				return badInput("--max %d is negative", max)
+			if maxEvents < 0 {
+				return badInput("--max %d is negative", maxEvents)
 			}
 			opts.Kinds = kinds
 			p := newEventPrinter(inv.stdout, format.table(inv.stdout))
@@ -144,7 +172,7 @@ piped. Continue later with --after the last cursor printed.
 					return err
 				}
 				last = ev.Cursor
-				if n++; n == max {
+				if n++; n == maxEvents {
 					break
 				}
 			}

@@ -14,12 +14,15 @@ import (
 // Event is what the harness reads of an event, from a stream frame, a
 // webhook body or a history page.
 type Event struct {
-	Type           string `json:"type"`
-	Cursor         string `json:"cursor"`
-	ID             string `json:"id"`
-	SubscriptionID string `json:"subscription_id"`
-	Kind           string `json:"kind"`
-	Removed        bool   `json:"removed"`
+	Type   string `json:"type"`
+	Cursor string `json:"cursor"`
+	// PrevCursor is the event's link to its subscription's previous
+	// event; nil when the JSON has none.
+	PrevCursor     *string `json:"prev_cursor"`
+	ID             string  `json:"id"`
+	SubscriptionID string  `json:"subscription_id"`
+	Kind           string  `json:"kind"`
+	Removed        bool    `json:"removed"`
 	Block          struct {
 		Number int64 `json:"number"`
 	} `json:"block"`
@@ -101,7 +104,7 @@ func (h *Harness) retryable(ctx context.Context, what string, call func(edgeURL 
 		}
 		select {
 		case <-ctx.Done():
-			return 0, nil, fmt.Errorf("chaos: %s: %w (last: %v)", what, ctx.Err(), last)
+			return 0, nil, fmt.Errorf("chaos: %s: %w (last: %w)", what, ctx.Err(), last)
 		case <-time.After(time.Duration(min(attempt+1, 10)) * 100 * time.Millisecond):
 		}
 	}
@@ -124,7 +127,7 @@ func (h *Harness) CreateKey(ctx context.Context, tenant string) (string, error) 
 	return out.Key, nil
 }
 
-// CreateSubscription creates a subscription with body (API.md's create
+// CreateSubscription creates a subscription with body (docs/api.md's create
 // body) under key.
 func (h *Harness) CreateSubscription(ctx context.Context, key, label string, body map[string]any) (Sub, error) {
 	var out struct {

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/mongotron/mongotron/pkg/testenv"
 )
 
 // maxEvidence bounds the lines of evidence a verdict keeps per kind of
@@ -257,21 +259,6 @@ func CheckWebhook(name string, sub Sub, got []string, hist []Event, through stri
 	return v
 }
 
-// Poll calls cond every interval until it returns true, and reports
-// whether it did within total.
-func Poll(total, interval time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(total)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(interval)
-	}
-}
-
 // Targets returns, for each subscription of clients and of hooks, its
 // newest stored event now: what they must all have received before the
 // check. Each history is read from the furthest cursor a client of the
@@ -315,7 +302,7 @@ func (h *Harness) WaitCaughtUp(ctx context.Context, total time.Duration, clients
 	}
 	h.Logs.Logf("chaos", "waiting for %d clients and %d webhook subscriptions to reach the newest stored events", len(clients), len(hooks))
 	var lag []string
-	ok := Poll(total, 200*time.Millisecond, func() bool {
+	ok := testenv.Poll(total, func() bool {
 		lag = lag[:0]
 		for _, c := range clients {
 			if err := c.Final(); err != nil {
@@ -355,6 +342,9 @@ func (h *Harness) WaitCaughtUp(ctx context.Context, total time.Duration, clients
 type Report struct {
 	Streams  []Verdict
 	Webhooks []Verdict
+	// Links are the checks of the events' links: each stream's against
+	// its history (CheckLinks), each history's own (CheckHistoryLinks).
+	Links []Verdict
 	// Delivered counts the events the streams received, repeats
 	// included; HookDeliveries the webhooks accepted.
 	Delivered, HookDeliveries int
@@ -378,6 +368,11 @@ func (r Report) Clean() bool {
 			return false
 		}
 	}
+	for _, v := range r.Links {
+		if !v.Clean(false) {
+			return false
+		}
+	}
 	return true
 }
 
@@ -394,13 +389,19 @@ func (r Report) Failures() []Verdict {
 			out = append(out, v)
 		}
 	}
+	for _, v := range r.Links {
+		if !v.Clean(false) {
+			out = append(out, v)
+		}
+	}
 	return out
 }
 
 // Check reads the history of every subscription of clients and hooks and
-// checks each client ([CheckStream]) and each hook subscription's
-// deliveries to rcv ([CheckWebhook], through its target of
-// [Harness.WaitCaughtUp]). Stop the clients first: the history is read
+// checks each client ([CheckStream], and its events' links,
+// [CheckLinks]), each history's links ([CheckHistoryLinks]) and each hook
+// subscription's deliveries to rcv ([CheckWebhook], through its target
+// of [Harness.WaitCaughtUp]). Stop the clients first: the history is read
 // after, so it holds everything they received.
 func (h *Harness) Check(ctx context.Context, clients []*Client, rcv *Receiver, hooks []Sub, targets map[string]Event) (Report, error) {
 	subs := map[string]Sub{}
@@ -431,6 +432,10 @@ func (h *Harness) Check(ctx context.Context, clients []*Client, rcv *Receiver, h
 		r.StreamDuplicates += v.Duplicates
 		r.Unexpected += v.Unexpected
 		r.OutOfOrder += v.OutOfOrder
+		r.Links = append(r.Links, CheckLinks(c, hist[c.Sub().ID]))
+	}
+	for id, s := range subs {
+		r.Links = append(r.Links, CheckHistoryLinks(s, hist[id]))
 	}
 	for _, s := range hooks {
 		v := CheckWebhook("webhook "+s.Label, s, got[s.ID], hist[s.ID], targets[s.ID].Cursor)

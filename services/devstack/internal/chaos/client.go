@@ -35,7 +35,7 @@ const (
 var errFinal = errors.New("final")
 
 // finalCodes are the close codes a client does not resume after
-// (API.md): the subscription is gone, or the key is not good.
+// (docs/api.md): the subscription is gone, or the key is not good.
 var finalCodes = map[int]bool{4404: true, 4004: true, websocket.ClosePolicyViolation: true}
 
 // ClientConfig configures a [Client].
@@ -68,8 +68,10 @@ type ClientConfig struct {
 // Received is one event a client received.
 type Received struct {
 	Cursor string
-	ID     string
-	Block  int64
+	// Prev is its prev_cursor, nil when it had none.
+	Prev  *string
+	ID    string
+	Block int64
 	// Session is the index of the stream, in [Client.Sessions], that
 	// delivered it.
 	Session int
@@ -339,7 +341,7 @@ func (c *Client) session(edge int) (final bool) {
 				c.note(idx, "an event before the hello")
 			}
 			c.mu.Lock()
-			c.events = append(c.events, Received{Cursor: f.Cursor, ID: f.ID, Block: f.Block.Number, Session: idx, At: time.Now()})
+			c.events = append(c.events, Received{Cursor: f.Cursor, Prev: f.PrevCursor, ID: f.ID, Block: f.Block.Number, Session: idx, At: time.Now()})
 			c.sessions[idx].Events++
 			n, began := c.sessions[idx].Events, c.sessions[idx].Start
 			c.last = f.Cursor

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/mongotron/mongotron/pkg/testenv"
 	"github.com/mongotron/mongotron/services/devstack/internal/chaos"
 )
 
@@ -44,7 +45,7 @@ func TestChaos_ClusterFailover(t *testing.T) {
 	require.GreaterOrEqual(t, first, 0, "edge-1 holds a NATS connection")
 	t.Logf("edges on nodes n%d and n%d; killing n%d", h.NATSNodeOf(0), h.NATSNodeOf(1), first)
 	require.NoError(t, h.KillNATS(first))
-	waitFor(t, 30*time.Second, 50*time.Millisecond, func() bool {
+	testenv.WaitFor(t, 30*time.Second, func() bool {
 		n := h.NATSNodeOf(0)
 		return n >= 0 && n != first
 	}, "edge-1 reconnects to another node")

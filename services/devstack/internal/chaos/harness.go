@@ -125,13 +125,10 @@ type Harness struct {
 
 	tmp string // Dir, when temporary
 
-	faultsMu sync.Mutex
-	faults   map[string]int
-
 	closeOnce sync.Once
 }
 
-// Fault kinds, the keys of [Harness.Faults].
+// Fault kinds, as the logs name them ("FAULT edge_kill: …").
 const (
 	FaultNATSKill   = "nats_node_kill"
 	FaultLinkCut    = "edge_link_cut"
@@ -163,10 +160,9 @@ func Start(cfg Config) (_ *Harness, err error) {
 		}
 	}
 	h := &Harness{
-		cfg:    cfg,
-		Logs:   cfg.Logs,
-		HTTP:   &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}, Timeout: 30 * time.Second},
-		faults: make(map[string]int),
+		cfg:  cfg,
+		Logs: cfg.Logs,
+		HTTP: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}, Timeout: 30 * time.Second},
 	}
 	defer func() {
 		if err != nil {
@@ -216,7 +212,7 @@ func Start(cfg Config) (_ *Harness, err error) {
 		name: "tronsim", path: filepath.Join(cfg.BinDir, "tronsim"), env: env, logs: h.Logs,
 		readyURL: h.SimURL + "/sim/status",
 		args: []string{
-			"--addr", simAddr, "--block-interval", cfg.BlockInterval.String(),
+			"--http.addr", simAddr, "--block-interval", cfg.BlockInterval.String(),
 			"--txs-per-block", strconv.Itoa(cfg.TxsPerBlock), "--initial-blocks", "20",
 		},
 	}
@@ -356,23 +352,9 @@ func (h *Harness) logErr(err error) {
 	}
 }
 
-// fault counts a fault of kind and logs it.
+// fault logs a fault of kind.
 func (h *Harness) fault(kind, format string, args ...any) {
-	h.faultsMu.Lock()
-	h.faults[kind]++
-	h.faultsMu.Unlock()
 	h.Logs.Logf("chaos", "FAULT %s: %s", kind, fmt.Sprintf(format, args...))
-}
-
-// Faults returns how many faults of each kind were injected.
-func (h *Harness) Faults() map[string]int {
-	h.faultsMu.Lock()
-	defer h.faultsMu.Unlock()
-	out := make(map[string]int, len(h.faults))
-	for k, v := range h.faults {
-		out[k] = v
-	}
-	return out
 }
 
 // KillNATS shuts NATS node i down (see [testenv.NATSCluster.Kill]).

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/mongotron/mongotron/pkg/testenv"
 	"github.com/mongotron/mongotron/services/devstack/internal/chaos"
 )
 
@@ -51,17 +52,9 @@ func dumpLogs(t testing.TB, logs *chaos.Logs) {
 	t.Logf("every log line is in %s; the tail:\n%s", path, logs.Tail(12000))
 }
 
-// waitFor polls cond every interval until it holds, failing t after
-// total.
-func waitFor(t testing.TB, total, interval time.Duration, cond func() bool, format string, args ...any) {
-	t.Helper()
-	if !chaos.Poll(total, interval, cond) {
-		t.Fatalf("after %s: %s", total, fmt.Sprintf(format, args...))
-	}
-}
-
 // ctx returns a context for t's REST calls, bounded by d.
 func ctx(t testing.TB, d time.Duration) context.Context {
+	t.Helper()
 	c, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return c
@@ -207,8 +200,7 @@ func (s *scenario) flowOf(t testing.TB, f *fleet, what string, n int, total time
 	t.Helper()
 	before := f.counts()
 	began := time.Now()
-	waitFor(t, total, 100*time.Millisecond, func() bool { return f.progressed(before, n) },
-		"%s: every client gets %d more events; behind: %s", what, n, f.laggards(before, n))
+	testenv.WaitFor(t, total, func() bool { return f.progressed(before, n) }, "%s: every client gets %d more events; behind: %s", what, n, f.laggards(before, n))
 	s.h.Logs.Logf("chaos", "%s: every client got %d more events in %s", what, n, time.Since(began).Round(time.Millisecond))
 	t.Logf("%s: every client got %d more events in %s", what, n, time.Since(began).Round(time.Millisecond))
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/mongotron/mongotron/pkg/testenv"
 	"github.com/mongotron/mongotron/services/devstack/internal/chaos"
 )
 
@@ -57,13 +58,13 @@ func TestChaos_EdgeLinkCut(t *testing.T) {
 	reconnects := edgeCounter(t, h, 0, "mongotron_edge_stream_nats_reconnects_total")
 	h.CutLink(0, shortCut)
 	began := time.Now()
-	waitFor(t, shortCut+20*time.Second, 50*time.Millisecond, func() bool {
+	testenv.WaitFor(t, shortCut+20*time.Second, func() bool {
 		return edgeCounter(t, h, 0, "mongotron_edge_stream_nats_reconnects_total") > reconnects
 	}, "edge-1 reconnects to NATS after the %s cut", shortCut)
 	t.Logf("edge-1 back on NATS %s after the cut began", time.Since(began).Round(time.Millisecond))
 	s.flow(t, "after the short cut", 8, 60*time.Second)
 	for i, c := range s.f.clients {
-		require.Equal(t, ends[i], len(c.Ends()), "%s: no stream ends during a cut within the grace; its streams: %v", c.Name(), c.Sessions())
+		require.Len(t, c.Ends(), ends[i], "%s: no stream ends during a cut within the grace; its streams: %v", c.Name(), c.Sessions())
 	}
 	for _, c := range onEdge[0] {
 		edge, live := c.Live()
@@ -76,7 +77,7 @@ func TestChaos_EdgeLinkCut(t *testing.T) {
 	ends = s.f.ends()
 	h.CutLink(1, longCut)
 	began = time.Now()
-	waitFor(t, shortGrace+15*time.Second, 50*time.Millisecond, func() bool {
+	testenv.WaitFor(t, shortGrace+15*time.Second, func() bool {
 		for i, c := range s.f.clients {
 			if c.Sessions()[0].Edge == 1 && len(c.Ends()) == ends[i] {
 				return false
@@ -87,7 +88,7 @@ func TestChaos_EdgeLinkCut(t *testing.T) {
 	t.Logf("edge-2's streams closed within %s of the cut", time.Since(began).Round(time.Millisecond))
 	for i, c := range s.f.clients {
 		if c.Sessions()[0].Edge != 1 {
-			require.Equal(t, ends[i], len(c.Ends()), "%s on edge-1 is not disturbed: %v", c.Name(), c.Sessions())
+			require.Len(t, c.Ends(), ends[i], "%s on edge-1 is not disturbed: %v", c.Name(), c.Sessions())
 			continue
 		}
 		end := c.Ends()[ends[i]]
@@ -108,7 +109,7 @@ func TestChaos_EdgeLinkCut(t *testing.T) {
 	}
 
 	// The sticky ones resume on edge-2 once its link is back.
-	waitFor(t, longCut+30*time.Second, 100*time.Millisecond, func() bool {
+	testenv.WaitFor(t, longCut+30*time.Second, func() bool {
 		for _, c := range sticky {
 			if edge, live := c.Live(); !live || edge != 1 {
 				return false

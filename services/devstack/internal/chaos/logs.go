@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"time"
 )
@@ -83,26 +82,6 @@ func (l *Logs) Tail(n int) string {
 		b = b[i+1:]
 	}
 	return string(b)
-}
-
-// Grep returns the lines that contain every one of subs.
-func (l *Logs) Grep(subs ...string) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []string
-	for line := range strings.SplitSeq(string(l.buf), "\n") {
-		ok := line != ""
-		for _, s := range subs {
-			if !strings.Contains(line, s) {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			out = append(out, line)
-		}
-	}
-	return out
 }
 
 // lineWriter turns a child's output into [Logs] lines. The exec package

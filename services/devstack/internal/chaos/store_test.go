@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/mongotron/mongotron/pkg/testenv"
 	"github.com/mongotron/mongotron/services/devstack/internal/chaos"
 )
 
@@ -102,12 +103,12 @@ func TestChaos_StoreOutage(t *testing.T) {
 	// Afterwards: the ingest commits again. (Whether a block went
 	// missing shows in the streams' and the webhook's checks: each
 	// block's events are stored before they are sent.)
-	waitFor(t, 60*time.Second, 200*time.Millisecond, func() bool {
+	testenv.WaitFor(t, 60*time.Second, func() bool {
 		c, err := h.Committed()
 		return err == nil && float64(c) >= committed+10
 	}, "the ingest commits 10 blocks past %g after the outage", committed)
 	for e := range h.Edges {
-		waitFor(t, 30*time.Second, 200*time.Millisecond, func() bool {
+		testenv.WaitFor(t, 30*time.Second, func() bool {
 			status, _, err := h.Do(context.Background(), http.MethodGet, h.Edges[e].URL+"/v1/subscriptions/"+s.subs[chaos.SubTRX].ID, s.key, nil, nil)
 			return err == nil && status == http.StatusOK
 		}, "edge-%d's REST API answers again", e+1)
@@ -116,7 +117,7 @@ func TestChaos_StoreOutage(t *testing.T) {
 
 	// The streams stayed open through it.
 	for i, c := range s.f.clients {
-		require.Equal(t, ends[i], len(c.Ends()), "%s: no stream ends during a store outage; its streams: %v", c.Name(), c.Sessions())
+		require.Len(t, c.Ends(), ends[i], "%s: no stream ends during a store outage; its streams: %v", c.Name(), c.Sessions())
 		_, live := c.Live()
 		require.True(t, live, "%s still streams", c.Name())
 	}

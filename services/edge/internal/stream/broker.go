@@ -6,7 +6,9 @@ type Message struct {
 	Data []byte
 	// Prev is the message's bus.PrevCursorHeader: the cursor of the
 	// subscription's event just before this one, "" when the publisher
-	// did not say.
+	// did not say. The event's own prev_cursor says the same and is
+	// preferred (messageLink); the header serves events published
+	// before that field existed.
 	Prev string
 }
 

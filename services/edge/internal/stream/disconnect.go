@@ -11,7 +11,7 @@ import (
 // that decides to end a stream returns or passes it like any other error
 // and the connection is closed with exactly this code.
 type Disconnect struct {
-	// Code is the close code (API.md "Close codes").
+	// Code is the close code (docs/api.md "Close codes").
 	Code int
 	// Reason is human text for logs and the close frame; it must stay
 	// under 123 bytes, the room a close frame has for it.
@@ -36,7 +36,7 @@ func (d Disconnect) frame() []byte {
 // (control frames hold 125 bytes).
 const maxReasonLen = 122
 
-// Every close code the stream uses (API.md). The comment on each says
+// Every close code the stream uses (docs/api.md). The comment on each says
 // whether a client should reconnect.
 var (
 	// DisconnectNormal: the stream ended normally (the client closed it).

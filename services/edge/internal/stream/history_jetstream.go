@@ -40,10 +40,11 @@ const streamNextWait = 5 * time.Second
 // over at memory speed, where MongoDB needs a sorted query (and FerretDB,
 // in the dev stack, reads the whole collection for it).
 //
-// Why it is exact: the ingest links every event message it can to the
-// subscription's previous event (bus.PrevCursorHeader). A stream message
-// is sent only when it links to the last event sent, starting from the
-// client's cursor, so what the stream serves has no gap by construction;
+// Why it is exact: the ingest links every event to the subscription's
+// previous event (its prev_cursor, and bus.PrevCursorHeader on its
+// message; see messageLink). A stream message is sent only when it links
+// to the last event sent, starting from the client's cursor, so what the
+// stream serves has no gap by construction;
 // a message at or below the last cursor sent is a repeat (a step published
 // again after a failure) and is skipped. The first message that neither
 // links nor repeats — an event published out of order, one discarded by
@@ -232,7 +233,7 @@ func (h *jetstreamHistory) scanStream(ctx context.Context, subscriptionID, after
 			return last, errors.Join(flush(), fmt.Errorf("%w: message %d has no cursor", errChainBroken, md.Sequence.Stream))
 		case c <= tail:
 			// A repeat: at or below a cursor the chain already covers.
-		case msg.Headers().Get(bus.PrevCursorHeader) == tail:
+		case messageLink(msg.Data(), msg.Headers().Get(bus.PrevCursorHeader)) == tail:
 			recs = append(recs, Record{Cursor: c, JSON: msg.Data()})
 			tail = c
 		default:

@@ -1,4 +1,4 @@
-// Package stream is the edge's WebSocket stream (API.md "WebSocket
+// Package stream is the edge's WebSocket stream (docs/api.md "WebSocket
 // stream"): it replays a subscription's events after a cursor — from the
 // JetStream events stream as far as the ingest's links vouch for it, then
 // from MongoDB — and then forwards the live events the ingest publishes
@@ -273,6 +273,10 @@ func newHub(cfg Config, b Broker, h History) (*Hub, error) {
 		// and the stream exposes nothing a cross-origin page could not
 		// get with the same key over REST.
 		CheckOrigin: func(*http.Request) bool { return true },
+		// Every refusal carries the JSON error body of docs/api.md, this
+		// one too: a request that passed every check but is no WebSocket
+		// handshake.
+		Error: RefuseHandshake,
 	}
 	return hub, nil
 }
@@ -424,6 +428,19 @@ func (h *Hub) onHead(data []byte) {
 	h.solid.Store(hd.Solidified)
 }
 
+// RefuseHandshake answers a request the WebSocket library refused (no
+// Upgrade header, a version other than 13) with the JSON error body;
+// the library has set Sec-WebSocket-Version already where it applies.
+func RefuseHandshake(w http.ResponseWriter, _ *http.Request, status int, reason error) {
+	body, _ := json.Marshal(map[string]any{"error": map[string]string{
+		"code":    "websocket_required",
+		"message": "this route takes a WebSocket handshake: " + reason.Error(),
+	}})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
 // Serve upgrades r to a WebSocket stream for req and returns at once; the
 // stream runs on its own goroutines. The caller has authenticated r and
 // checked the subscription; req.After is a valid cursor or "".
@@ -469,7 +486,10 @@ func (h *Hub) serveTransport(t Transport, req Request) *conn {
 		h.mu.Unlock()
 		go func() {
 			defer h.refusals.Done()
-			for t.ReadFrame() == nil {
+			for {
+				if err := t.ReadFrame(); err != nil {
+					return // closed: the peer's answer, or the transport gave up
+				}
 			}
 		}()
 		go func() {

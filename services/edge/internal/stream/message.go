@@ -28,6 +28,28 @@ func messageCursor(msg []byte) string {
 	return string(rest[:cursor.Len])
 }
 
+var prevKey = []byte(`"prev_cursor":"`)
+
+// messageLink returns the link of an event message, the cursor of its
+// subscription's previous event: its "prev_cursor" field ("" for the
+// subscription's first event), scanned for like its cursor; or, for an
+// event published before that field existed, header, the message's
+// bus.PrevCursorHeader. The two say the same when both are there.
+func messageLink(msg []byte, header string) string {
+	i := bytes.Index(msg, prevKey)
+	if i < 0 {
+		return header
+	}
+	rest := msg[i+len(prevKey):]
+	switch {
+	case len(rest) > 0 && rest[0] == '"':
+		return ""
+	case len(rest) > cursor.Len && rest[cursor.Len] == '"':
+		return string(rest[:cursor.Len])
+	}
+	return header
+}
+
 // helloMessage is the first frame of every stream.
 func helloMessage(subscriptionID string, resumed bool, heartbeat time.Duration) []byte {
 	b, _ := json.Marshal(struct {

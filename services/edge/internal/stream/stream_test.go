@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -69,6 +70,12 @@ type publisher struct {
 
 func (p *publisher) publish(tb testing.TB, n int) {
 	tb.Helper()
+	require.NoError(tb, p.tryPublish(n))
+}
+
+// tryPublish is publish for a goroutine other than the test's, which must
+// not stop the test: it returns the first failure instead.
+func (p *publisher) tryPublish(n int) error {
 	ctx := context.Background()
 	for range n {
 		p.step++
@@ -81,10 +88,15 @@ func (p *publisher) publish(tb testing.TB, n int) {
 			ID: store.EventDocID(p.sub, c), SubscriptionID: p.sub, Cursor: c,
 			EventID: "tx" + c + ":0", Kind: "trx_transfer", CreatedAt: time.Now(), JSON: msg,
 		})
-		require.NoError(tb, err)
-		require.NoError(tb, p.env.nc.PublishMsg(linkedMsg(p.sub, msg, p.last())))
+		if err != nil {
+			return fmt.Errorf("store event %s: %w", c, err)
+		}
+		if err := p.env.nc.PublishMsg(linkedMsg(p.sub, msg, p.last())); err != nil {
+			return fmt.Errorf("publish event %s: %w", c, err)
+		}
 		p.all = append(p.all, c)
 	}
+	return nil
 }
 
 // last returns the cursor of the last event published, "" before the
@@ -303,7 +315,10 @@ func TestHub_ResumeAcrossEdges(t *testing.T) {
 	edges := []*server{startHub(t, e, Config{ReplayBatch: 7}), startHub(t, e, Config{ReplayBatch: 7})}
 	p := &publisher{env: e, sub: randomID("sub_")}
 	const total = 400
-	var mu sync.Mutex
+	var (
+		mu     sync.Mutex
+		pubErr error // the publisher's failure, under mu
+	)
 	pubDone := make(chan struct{})
 	// The first stream has no cursor (live from now), so it must be live
 	// before the first event is published.
@@ -313,8 +328,12 @@ func TestHub_ResumeAcrossEdges(t *testing.T) {
 		defer close(pubDone)
 		for range total / 10 {
 			mu.Lock()
-			p.publish(t, 10)
+			err := p.tryPublish(10)
+			pubErr = err
 			mu.Unlock()
+			if err != nil {
+				return
+			}
 			time.Sleep(time.Millisecond) // pace it so reconnects land mid-stream
 		}
 	}()
@@ -333,6 +352,7 @@ func TestHub_ResumeAcrossEdges(t *testing.T) {
 			f, err := c.next(10 * time.Second)
 			if err != nil {
 				mu.Lock()
+				require.NoError(t, pubErr, "publishing")
 				t.Fatalf("reconnect %d after %q: %d of %d events: %v; published %d, got %d, last published %s, got tail %v", i, last, len(evs), n, err, len(p.all), len(got), p.all[len(p.all)-1], evs)
 			}
 			if f.Type == "event" {
@@ -346,6 +366,7 @@ func TestHub_ResumeAcrossEdges(t *testing.T) {
 	<-pubDone
 	mu.Lock()
 	defer mu.Unlock()
+	require.NoError(t, pubErr, "publishing")
 	require.Equal(t, p.all, got, "the concatenation equals the uninterrupted stream")
 }
 

@@ -160,7 +160,7 @@ func (t *topic) start() error {
 
 // receive takes a live message from the broker (one at a time).
 func (t *topic) receive(msg Message) {
-	m := liveMsg{data: msg.Data, cursor: messageCursor(msg.Data), prev: msg.Prev}
+	m := liveMsg{data: msg.Data, cursor: messageCursor(msg.Data), prev: messageLink(msg.Data, msg.Prev)}
 	if m.cursor == "" {
 		t.hub.log.Warn("stream: event message without a cursor dropped", "subscription_id", t.id)
 		return

@@ -60,7 +60,7 @@ func newWSTransport(ws *websocket.Conn, cfg wsTransportConfig) *wsTransport {
 	return t
 }
 
-// maxClientFrame is the largest frame a client may send (API.md: 4 KiB);
+// maxClientFrame is the largest frame a client may send (docs/api.md: 4 KiB);
 // a larger one ends the stream with 1009.
 const maxClientFrame = 4 << 10
 

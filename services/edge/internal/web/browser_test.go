@@ -21,7 +21,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
-	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 
 	"github.com/mongotron/mongotron/pkg/bus"
 	"github.com/mongotron/mongotron/pkg/config"
@@ -132,13 +131,20 @@ type testEvent struct {
 	removed bool
 	flags   []string
 	memo    string
+	// prev is the step of the subscription's event before this one, 0
+	// for its first.
+	prev uint64
 }
 
 func (ev testEvent) cursor() string { return cursor.Cursor{Step: ev.step}.String() }
 
 func (ev testEvent) json(sub string) []byte {
+	prev := ""
+	if ev.prev > 0 {
+		prev = cursor.Cursor{Step: ev.prev}.String()
+	}
 	b, _ := json.Marshal(map[string]any{
-		"type": "event", "cursor": ev.cursor(), "id": ev.tx + ":0", "subscription_id": sub,
+		"type": "event", "cursor": ev.cursor(), "prev_cursor": prev, "id": ev.tx + ":0", "subscription_id": sub,
 		"kind": "trc20_transfer", "network": "mainnet",
 		"block": map[string]any{"number": 68000000 + ev.step, "id": fmt.Sprintf("%064x", ev.step), "timestamp": "2025-01-02T03:04:05Z"},
 		"tx_id": ev.tx, "tx_index": 1, "index": 0, "success": true, "confirmations": 0, "removed": ev.removed,
@@ -176,6 +182,9 @@ func txID(n int) string { return fmt.Sprintf("%064x", 0xabc000+n) }
 type row struct {
 	Cursor, ID, Kind, Amount, From, FromTitle, Tx, Href, Conf, Class, Decoration string
 }
+
+// chainJS reads the viewer's chain state: "state|text".
+const chainJS = `document.getElementById('chain').dataset.chain + '|' + document.getElementById('chain').textContent`
 
 const rowsJS = `[...document.querySelectorAll('#events tbody tr')].map(tr => ({
 	Cursor: tr.dataset.cursor, ID: tr.dataset.id, Kind: tr.cells[2].textContent,
@@ -328,7 +337,7 @@ func TestViewer_browser(t *testing.T) {
 	// Pick the REST one and watch live events arrive, newest first.
 	run("pick the subscription", chromedp.Click(chromedp.CSS(`#subs button[data-sub="`+subID+`"]`)))
 	wait("the stream is live", stateIs+`'live' && document.getElementById('watching').textContent === '`+subID+`'`)
-	evs := []testEvent{{step: 1, tx: txID(1)}, {step: 2, tx: txID(2)}, {step: 3, tx: txID(3)}, {step: 4, tx: txID(4)}}
+	evs := []testEvent{{step: 1, tx: txID(1)}, {step: 2, tx: txID(2), prev: 1}, {step: 3, tx: txID(3), prev: 2}, {step: 4, tx: txID(4), prev: 3}}
 	ch.publish(t, evs[0])
 	ch.publish(t, evs[1])
 	wait("two rows", rowCount+`2`)
@@ -351,9 +360,10 @@ func TestViewer_browser(t *testing.T) {
 	ch.publish(t, evs[3])
 	wait("a live event after the resume", rowCount+`4`)
 	require.Equal(t, []string{evs[3].cursor(), evs[2].cursor(), evs[1].cursor(), evs[0].cursor()}, cursors(rows()))
+	require.Equal(t, "intact|chain intact", eval("chain state", chainJS), "every event named the one before it")
 
 	// A retraction strikes its own row and the row it takes back.
-	ch.publish(t, testEvent{step: 5, tx: txID(2), removed: true})
+	ch.publish(t, testEvent{step: 5, tx: txID(2), removed: true, prev: 4})
 	wait("the retraction", rowCount+`5`)
 	rs = rows()
 	require.Equal(t, txID(2)+":0", rs[0].ID)
@@ -375,19 +385,32 @@ func TestViewer_browser(t *testing.T) {
 
 	// A reload keeps the key and resumes the stream from its last cursor:
 	// an event stored meanwhile is replayed, and nothing before it.
-	ch.store(t, testEvent{step: 6, tx: txID(6)})
+	ch.store(t, testEvent{step: 6, tx: txID(6), prev: 5})
 	run("reload", chromedp.Reload())
 	wait("resumed after the reload", stateIs+`'live' && document.getElementById('watching').textContent === '`+subID+`' && `+rowCount+`1`)
 	require.Equal(t, []string{testEvent{step: 6}.cursor()}, cursors(rows()))
 
 	// Spoofing flags and memos show at a glance on the row.
-	ch.publish(t, testEvent{step: 7, tx: txID(7), flags: []string{"zero_amount", "lookalike"}, memo: "claim at http://x.example"})
+	ch.publish(t, testEvent{step: 7, tx: txID(7), flags: []string{"zero_amount", "lookalike"}, memo: "claim at http://x.example", prev: 6})
 	wait("the flagged event", rowCount+`2`)
 	rs = rows()
 	require.Contains(t, rs[0].Kind, "zero amount")
 	require.Contains(t, rs[0].Kind, "lookalike")
 	require.Contains(t, rs[0].Kind, "memo")
 	require.NotContains(t, rows()[1].Kind, "lookalike", "a clean event shows no flag")
+	require.Equal(t, "intact|chain intact", eval("chain state", chainJS), "the resume after the reload linked to the last row")
+
+	// An event naming a predecessor that was never stored: the viewer
+	// holds it back and resumes to fetch what is missing, the edge's
+	// history lacks it too, so the chain shows broken at that event,
+	// which is shown all the same.
+	lost := testEvent{step: 9, tx: txID(9), prev: 8}
+	ch.publish(t, lost)
+	wait("the broken chain", `document.getElementById('chain').dataset.chain === 'broken' && `+rowCount+`3`)
+	require.Equal(t, "broken|broken at cursor "+lost.cursor(), eval("chain state", chainJS))
+	require.Equal(t, lost.cursor(), rows()[0].Cursor)
+	title := eval("chain title", `document.getElementById('chain').title`)
+	require.Contains(t, title, "after cursor "+testEvent{step: 7}.cursor()+" up to "+testEvent{step: 8}.cursor())
 
 	// Deleting the subscription ends the stream for good (4404).
 	status, _ = ed.call(t, "DELETE", "/v1/subscriptions/"+subID, key, "")
@@ -406,12 +429,8 @@ func connect(t *testing.T, natsURL, mongoURI string) (*nats.Conn, *mongo.Databas
 	nc, err := nats.Connect(natsURL)
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
-	cs, err := connstring.ParseAndValidate(mongoURI)
+	name, err := store.DatabaseName(mongoURI)
 	require.NoError(t, err)
-	name := cs.Database
-	if name == "" {
-		name = app.DefaultDatabase
-	}
 	mc, err := mongo.Connect(options.Client().ApplyURI(mongoURI))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = mc.Disconnect(context.Background()) })

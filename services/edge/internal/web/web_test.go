@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -21,7 +20,9 @@ func assetVersion(tb testing.TB, page, name string) string {
 	return m[1]
 }
 
-func serve(h http.Handler, method, target string, hdr map[string]string) *http.Response {
+// serve answers one request in memory; the recorder holds the whole
+// answer, so there is no body to close.
+func serve(h http.Handler, method, target string, hdr map[string]string) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(method, target, nil)
 	r.Host = "edge.example:8080"
 	for k, v := range hdr {
@@ -29,23 +30,16 @@ func serve(h http.Handler, method, target string, hdr map[string]string) *http.R
 	}
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
-	return w.Result()
-}
-
-func body(tb testing.TB, resp *http.Response) string {
-	tb.Helper()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(tb, err)
-	require.NoError(tb, resp.Body.Close())
-	return string(b)
+	return w
 }
 
 func TestHandler(t *testing.T) {
 	t.Parallel()
 	h := web.Handler()
-	page := body(t, serve(h, http.MethodGet, "/", nil))
+	resp := serve(h, http.MethodGet, "/", nil)
+	page := resp.Body.String()
 	jsV, cssV := assetVersion(t, page, "app.js"), assetVersion(t, page, "app.css")
-	pageTag := serve(h, http.MethodGet, "/", nil).Header.Get("ETag")
+	pageTag := resp.Header().Get("ETag")
 	require.NotEmpty(t, pageTag)
 
 	tests := []struct {
@@ -74,18 +68,18 @@ func TestHandler(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			resp := serve(h, tc.method, tc.target, tc.hdr)
-			b := body(t, resp)
-			require.Equal(t, tc.status, resp.StatusCode, b)
+			b := resp.Body.String()
+			require.Equal(t, tc.status, resp.Code, b)
 			if tc.contentType != "" {
-				require.Equal(t, tc.contentType, resp.Header.Get("Content-Type"))
+				require.Equal(t, tc.contentType, resp.Header().Get("Content-Type"))
 			}
-			require.Equal(t, tc.cache, resp.Header.Get("Cache-Control"))
+			require.Equal(t, tc.cache, resp.Header().Get("Cache-Control"))
 			require.Contains(t, b, tc.bodyHas)
 			if tc.emptyBody {
 				require.Empty(t, b)
 			}
 			// Every answer, errors included, carries the policy.
-			csp := resp.Header.Get("Content-Security-Policy")
+			csp := resp.Header().Get("Content-Security-Policy")
 			for _, d := range []string{
 				"default-src 'none'", "script-src 'self'", "style-src 'self'",
 				"connect-src 'self' ws://edge.example:8080 wss://edge.example:8080",
@@ -94,10 +88,10 @@ func TestHandler(t *testing.T) {
 				require.Contains(t, csp, d)
 			}
 			require.NotContains(t, csp, "unsafe-inline")
-			require.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"))
-			require.Equal(t, "no-referrer", resp.Header.Get("Referrer-Policy"))
+			require.Equal(t, "nosniff", resp.Header().Get("X-Content-Type-Options"))
+			require.Equal(t, "no-referrer", resp.Header().Get("Referrer-Policy"))
 			if tc.status == 405 {
-				require.Equal(t, "GET, HEAD", resp.Header.Get("Allow"))
+				require.Equal(t, "GET, HEAD", resp.Header().Get("Allow"))
 			}
 		})
 	}
@@ -109,7 +103,8 @@ func TestHandler(t *testing.T) {
 func TestHandler_selfContained(t *testing.T) {
 	t.Parallel()
 	h := web.Handler()
-	page := body(t, serve(h, http.MethodGet, "/", nil))
+	resp := serve(h, http.MethodGet, "/", nil)
+	page := resp.Body.String()
 	for _, m := range regexp.MustCompile(`(?:src|href)="([^"]*)"`).FindAllStringSubmatch(page, -1) {
 		ref := m[1]
 		require.True(t, strings.HasPrefix(ref, web.AssetsPrefix) || ref == "data:,", "external or unexpected reference %q", ref)

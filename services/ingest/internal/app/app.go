@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,6 +45,9 @@ const Name = "ingest"
 // told otherwise; the edge takes :8080.
 const DefaultHTTPAddr = ":8081"
 
+// DefaultConnectTimeout bounds reaching each dependency at start.
+const DefaultConnectTimeout = 10 * time.Second
+
 // Config is the ingest's root configuration.
 type Config struct {
 	// HTTP is the health and metrics server. RegisterFlags makes an empty
@@ -55,7 +57,9 @@ type Config struct {
 	Log logging.Config
 
 	// MongoURI is the MongoDB connection string (mongodb:// or
-	// mongodb+srv://). It is required.
+	// mongodb+srv://); its path names the database, and none means
+	// [store.DefaultDatabase] (store.DatabaseName, as the edge reads it).
+	// It is required.
 	MongoURI string
 	// NATS lists the NATS servers and the replica count of the events
 	// stream (the nats.* flags).
@@ -84,9 +88,11 @@ type Config struct {
 	// Retention is how long events are kept. Zero means
 	// store.DefaultRetention (720h).
 	Retention time.Duration
-	// StartTimeout bounds connecting each dependency at start. Zero means
-	// 10s.
-	StartTimeout time.Duration
+	// ConnectTimeout bounds reaching each dependency (MongoDB, NATS, the
+	// Tron node) at start; an unreachable one is a start failure. Zero
+	// means [DefaultConnectTimeout]. The edge's setting of the same name
+	// means the same.
+	ConnectTimeout time.Duration
 
 	// LeaseTTL is how long the leader lease lasts without renewal; it is
 	// renewed every LeaseTTL/3, and a standby takes over at most about
@@ -108,7 +114,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	}
 	c.HTTP.RegisterFlags(fs)
 	c.Log.RegisterFlags(fs)
-	fs.StringVar(&c.MongoURI, "mongo.uri", "mongodb://127.0.0.1:27017/mongotron", "MongoDB connection `URI`")
+	fs.StringVar(&c.MongoURI, "mongo.uri", "mongodb://127.0.0.1:27017/mongotron", "MongoDB connection `URI`; its path names the database")
 	c.NATS.RegisterFlags(fs)
 	fs.StringVar(&c.TronNodeURL, "tron.node-url", "http://127.0.0.1:8090", "Tron full node HTTP API base `URL`")
 	fs.StringVar(&c.TronAPIKey, "tron.api-key", "", "TronGrid API `key`, sent as TRON-PRO-API-KEY (empty: none)")
@@ -118,7 +124,10 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.FetchConcurrency, "fetch-concurrency", follow.DefaultConcurrency, "block ranges fetched at once while catching up")
 	fs.DurationVar(&c.ResyncInterval, "resync-interval", subs.DefaultResyncInterval, "how often subscriptions are resynchronised from MongoDB")
 	fs.DurationVar(&c.Retention, "retention", store.DefaultRetention, "how long events are kept")
-	fs.DurationVar(&c.StartTimeout, "start-timeout", 10*time.Second, "how long to wait for each dependency at start")
+	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", DefaultConnectTimeout, "how long to try reaching each dependency (MongoDB, NATS, the Tron node) at start")
+	// Renamed to the edge's name for the same setting; the old name goes
+	// in the next release.
+	config.Renamed(fs, "start-timeout", "connect-timeout")
 	fs.DurationVar(&c.LeaseTTL, "lease.ttl", follow.DefaultLeaseTTL, "leader lease lifetime without renewal (renewed every third of it)")
 	fs.StringVar(&c.LeaseHolder, "lease.holder", "", "`name` of this ingest in the leader lease (empty: hostname-pid-random)")
 	c.Tokens.RegisterFlags(fs)
@@ -136,7 +145,7 @@ func (c *Config) Validate() error {
 		nonNegative("poll-interval", c.PollInterval),
 		nonNegative("resync-interval", c.ResyncInterval),
 		nonNegative("retention", c.Retention),
-		nonNegative("start-timeout", c.StartTimeout),
+		nonNegative("connect-timeout", c.ConnectTimeout),
 		checkLeaseTTL(c.LeaseTTL),
 		checkInt("start-block", c.StartBlock),
 		checkInt("fetch-concurrency", int64(c.FetchConcurrency)),
@@ -291,9 +300,9 @@ func (a *App) Run(ctx context.Context) (err error) {
 }
 
 func (a *App) run(ctx context.Context) error {
-	startTimeout := a.cfg.StartTimeout
+	startTimeout := a.cfg.ConnectTimeout
 	if startTimeout <= 0 {
-		startTimeout = 10 * time.Second
+		startTimeout = DefaultConnectTimeout
 	}
 	sctx, scancel := context.WithTimeout(ctx, startTimeout)
 	defer scancel()
@@ -306,7 +315,11 @@ func (a *App) run(ctx context.Context) error {
 	if err := mc.Ping(sctx, nil); err != nil {
 		return fmt.Errorf("mongo %s unreachable: %w", redact(a.cfg.MongoURI), err)
 	}
-	db := mc.Database(dbName(a.cfg.MongoURI))
+	dbName, err := store.DatabaseName(a.cfg.MongoURI)
+	if err != nil {
+		return err
+	}
+	db := mc.Database(dbName)
 
 	nc, err := nats.Connect(a.cfg.NATS.URL, nats.Name(Name), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second), nats.Timeout(startTimeout),
 		// Publishes wait in the client while it reconnects; the follower
@@ -398,7 +411,7 @@ func (a *App) run(ctx context.Context) error {
 	runner, err = backfill.New(backfill.Config{
 		DB: db, Node: bfClient, Publisher: pub, Live: lead, Fence: lead, Subs: mgr,
 		Decoder:    decode.NewDecoder(decode.DecoderConfig{Network: a.cfg.Network, Tokens: toks}),
-		Notify:     func(ch bus.SubscriptionChange) { a.publishChange(nc, ch) },
+		Notify:     func(ch bus.SubscriptionChange) { a.publishChange(ctx, nc, ch) },
 		Logger:     a.logger.With("component", "backfill"),
 		Registerer: a.reg,
 	})
@@ -441,12 +454,8 @@ func (a *App) run(ctx context.Context) error {
 // publishChange tells the edges and other ingests about a change the
 // ingest made (a backfill handed over). A failure is logged and not
 // retried: they resync from MongoDB periodically and on reconnect.
-func (a *App) publishChange(nc *nats.Conn, ch bus.SubscriptionChange) {
-	b, err := json.Marshal(ch)
-	if err == nil {
-		err = nc.Publish(bus.SubscriptionsSubject, b)
-	}
-	if err != nil {
+func (a *App) publishChange(ctx context.Context, nc *nats.Conn, ch bus.SubscriptionChange) {
+	if err := bus.PublishSubscriptionChange(ctx, nc, ch); err != nil {
 		a.logger.Warn("publish subscription change; receivers catch up at their next resync", "subscription_id", ch.SubscriptionID, "err", err)
 	}
 }
@@ -469,18 +478,6 @@ func (a *App) sweep(ctx context.Context, db *mongo.Database) {
 		case <-t.C:
 		}
 	}
-}
-
-// dbName is the database of a MongoDB URI's path, "mongotron" when none.
-func dbName(uri string) string {
-	u, err := url.Parse(uri)
-	if err != nil {
-		return "mongotron"
-	}
-	if name := strings.Trim(u.Path, "/"); name != "" {
-		return name
-	}
-	return "mongotron"
 }
 
 // redact drops a URI's password for logs.

@@ -56,7 +56,7 @@ func TestConfig(t *testing.T) {
 			},
 		},
 		{
-			name: "API.md keys",
+			name: "docs/api.md keys",
 			env: []string{
 				"MONGOTRON_MONGO_URI=mongodb://db:27017/x", "MONGOTRON_NATS_URL=nats://n:4222",
 				"MONGOTRON_TRON_NODE_URL=https://api.trongrid.io", "MONGOTRON_TRON_API_KEY=k",
@@ -76,7 +76,7 @@ func TestConfig(t *testing.T) {
 					FetchConcurrency: 4,
 					ResyncInterval:   30 * time.Second,
 					Retention:        720 * time.Hour,
-					StartTimeout:     10 * time.Second,
+					ConnectTimeout:   10 * time.Second,
 					LeaseTTL:         6 * time.Second,
 					Tokens: tokens.Config{
 						RefreshInterval: tokens.DefaultRefreshInterval, RetryInterval: tokens.DefaultRetryInterval,
@@ -95,6 +95,11 @@ func TestConfig(t *testing.T) {
 			require.Equal(t, 250*time.Millisecond, c.PollInterval)
 			require.Equal(t, int64(42), c.StartBlock)
 			require.Equal(t, 24*time.Hour, c.Retention)
+		}},
+		{name: "connect timeout", env: []string{"MONGOTRON_CONNECT_TIMEOUT=2s"}, check: func(t *testing.T, c app.Config) { require.Equal(t, 2*time.Second, c.ConnectTimeout) }},
+		{name: "deprecated start-timeout variable", env: []string{"MONGOTRON_START_TIMEOUT=3s"}, check: func(t *testing.T, c app.Config) { require.Equal(t, 3*time.Second, c.ConnectTimeout) }},
+		{name: "connect-timeout wins over the deprecated variable", env: []string{"MONGOTRON_START_TIMEOUT=3s", "MONGOTRON_CONNECT_TIMEOUT=2s"}, check: func(t *testing.T, c app.Config) {
+			require.Equal(t, 2*time.Second, c.ConnectTimeout)
 		}},
 		{name: "negative start block", args: []string{"--start-block=-1"}, wantErr: "config: start-block -1 is negative"},
 		{name: "lease flags", env: []string{"MONGOTRON_LEASE_TTL=3s", "MONGOTRON_LEASE_HOLDER=ingest-0"}, check: func(t *testing.T, c app.Config) {
@@ -204,7 +209,9 @@ func TestMain_exitStatus(t *testing.T) {
 		{Name: "help", Args: []string{"--help"}, Want: service.ExitOK, Out: "--tron.node-url URL   (MONGOTRON_TRON_NODE_URL)"},
 		{Name: "unknown key", Env: []string{"MONGOTRON_MONGO_URL=x"}, Want: service.ExitUsage, Out: "ingest: config: unknown key MONGOTRON_MONGO_URL"},
 		{Name: "listen fails", Args: []string{"--http.addr=256.0.0.1:1"}, Want: service.ExitFailure, Out: `"msg":"ingest failed"`},
-		{Name: "mongo unreachable", Args: []string{"--http.addr=127.0.0.1:0", "--mongo.uri=mongodb://127.0.0.1:1/x", "--start-timeout=300ms"}, Want: service.ExitFailure, Out: "mongo mongodb://127.0.0.1:1/x unreachable"},
+		{Name: "mongo unreachable", Args: []string{"--http.addr=127.0.0.1:0", "--mongo.uri=mongodb://127.0.0.1:1/x", "--connect-timeout=300ms"}, Want: service.ExitFailure, Out: "mongo mongodb://127.0.0.1:1/x unreachable"},
+		{Name: "deprecated start-timeout still works, with a warning", Args: []string{"--http.addr=127.0.0.1:0", "--mongo.uri=mongodb://127.0.0.1:1/x", "--start-timeout=300ms"}, Want: service.ExitFailure, Out: `"name":"--start-timeout","use":"--connect-timeout"`},
+		{Name: "help marks start-timeout deprecated", Args: []string{"--help"}, Want: service.ExitOK, Out: "--start-timeout duration   (MONGOTRON_START_TIMEOUT)\n    \tDeprecated: use --connect-timeout (MONGOTRON_CONNECT_TIMEOUT) instead."},
 	})
 }
 

@@ -35,8 +35,11 @@
 //     the highest block the follower delivered at the subscription's
 //     confirmation level (or at the solidified level), it replays the blocks left up to P (checking
 //     their ids against the follower's chain, since these may still be
-//     reorganised), marks the subscription active with backfill.done true
-//     and to P, and installs it in the live matcher. The follower's next
+//     reorganised), records its last backfilled event as the
+//     subscription's head ([follow.Boundary.Link], so that its first live
+//     event links to it, even after a restart), marks the subscription
+//     active with backfill.done true and to P, and installs it in the
+//     live matcher. The follower's next
 //     steps deliver it blocks above P only: blocks up to P came from the
 //     backfill, blocks above from live delivery. From then on a reorg
 //     retracts its backfilled events like any live one.

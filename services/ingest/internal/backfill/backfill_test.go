@@ -283,18 +283,6 @@ func loadSub(t testing.TB, db *mongo.Database, id string) subscription.Subscript
 	return s
 }
 
-// waitFor polls cond every 10ms for up to d.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // checkDelivery checks that the subscription got exactly want, in cursor
 // order, published once each in that order, and that its cursors go from
 // the backfill's reserved step to live steps above it.
@@ -321,6 +309,11 @@ func checkDelivery(t testing.TB, w *world, subID string, want []string) (backfil
 		require.NoError(t, json.Unmarshal(d.JSON, &ev))
 		require.Equal(t, d.Cursor, ev.Cursor)
 		require.Equal(t, subID, ev.SubscriptionID)
+		if i == 0 {
+			require.Empty(t, ev.PrevCursor, "the subscription's first event")
+		} else {
+			require.Equal(t, docs[i-1].Cursor, ev.PrevCursor, "the stored link of %s", d.Cursor)
+		}
 		cursors = append(cursors, d.Cursor)
 	}
 	require.Equal(t, cursors, published(t, w.js, subID, len(docs)), "each event published once, in cursor order")
@@ -337,7 +330,7 @@ func TestRunner_backfillThenLive(t *testing.T) {
 	start := w.s.First() + 1
 	in := startIngest(t, w, start, nil)
 	head, _ := w.s.Head()
-	waitFor(t, 30*time.Second, "the follower at the head", func() bool { return in.f.Committed() == head })
+	testenv.WaitFor(t, 30*time.Second, func() bool { return in.f.Committed() == head }, "the follower at the head")
 
 	from := head - 50
 	addSub(t, w, bf, &from)
@@ -346,10 +339,10 @@ func TestRunner_backfillThenLive(t *testing.T) {
 		w.s.Mine(1)
 		time.Sleep(15 * time.Millisecond)
 	}
-	waitFor(t, 30*time.Second, "the hand-over", func() bool { return loadSub(t, w.db, bf.id).Status == subscription.StatusActive })
+	testenv.WaitFor(t, 30*time.Second, func() bool { return loadSub(t, w.db, bf.id).Status == subscription.StatusActive }, "the hand-over")
 	w.s.Mine(10)
 	head, _ = w.s.Head()
-	waitFor(t, 30*time.Second, "the follower at the head", func() bool { return in.f.Committed() == head })
+	testenv.WaitFor(t, 30*time.Second, func() bool { return in.f.Committed() == head }, "the follower at the head")
 	in.stop()
 
 	got := loadSub(t, w.db, bf.id)
@@ -414,7 +407,7 @@ func TestRunner_restartMidBackfill(t *testing.T) {
 		cp = &crashingPublisher{Publisher: w.pub, ok: 2, cancel: cancel}
 		return cp
 	})
-	waitFor(t, 30*time.Second, "the crash", cp.crashed.Load)
+	testenv.WaitFor(t, 30*time.Second, cp.crashed.Load, "the crash")
 	in.stop()
 	var st struct {
 		Next int64 `bson:"next"`
@@ -435,27 +428,41 @@ func TestRunner_restartMidBackfill(t *testing.T) {
 
 	in = startIngest(t, w, start, nil)
 	w.s.Mine(25)
-	waitFor(t, 30*time.Second, "the hand-over", func() bool { return loadSub(t, w.db, bf.id).Status == subscription.StatusActive })
+	testenv.WaitFor(t, 30*time.Second, func() bool { return loadSub(t, w.db, bf.id).Status == subscription.StatusActive }, "the hand-over")
+	head, _ = w.s.Head()
+	testenv.WaitFor(t, 30*time.Second, func() bool { return in.f.Committed() == head }, "the follower at the head")
+
+	// A restart right after the hand-over: the first live event after it
+	// links to the last event before it, the last backfilled one when no
+	// live event came in between.
+	in.stop()
+	_, liveBefore := checkDelivery(t, w, bf.id, expected(t, w.s, bf, from, head))
+	t.Logf("live events before the restart: %d", liveBefore)
+	in = startIngest(t, w, start, nil)
 	w.s.Mine(5)
 	head, _ = w.s.Head()
-	waitFor(t, 30*time.Second, "the follower at the head", func() bool { return in.f.Committed() == head })
+	testenv.WaitFor(t, 30*time.Second, func() bool { return in.f.Committed() == head }, "the follower at the head")
 	in.stop()
 
 	backfilled, live := checkDelivery(t, w, bf.id, expected(t, w.s, bf, from, head))
 	require.Positive(t, backfilled)
-	require.Positive(t, live)
+	require.Greater(t, live, liveBefore, "no live event after the restart: the test proves little")
+	requireLinked(t, w.js, bf.id)
 }
 
-// requireLinked checks that every event of subID on the stream, but the
-// first, links (bus.PrevCursorHeader) to the one before it, across the
-// hand-over from backfill to live delivery too.
+// requireLinked checks that every event of subID names the one before it
+// ("" for the first), across the hand-over from backfill to live delivery
+// too: in the stored history (its JSON's prev_cursor), and on the stream,
+// in the JSON and in bus.PrevCursorHeader.
 func requireLinked(t testing.TB, js jetstream.JetStream, subID string) {
 	t.Helper()
 	prev := ""
 	for _, m := range testenv.SubjectMessages(t, js, bus.EventsStream, bus.EventsSubject(subID)) {
 		var ev event.Event
 		require.NoError(t, json.Unmarshal(m.Data, &ev))
-		require.Equal(t, prev, m.Header.Get(bus.PrevCursorHeader), "the link of %s", ev.Cursor)
+		require.Equal(t, prev, m.Header.Get(bus.PrevCursorHeader), "the header link of %s", ev.Cursor)
+		require.Equal(t, prev, ev.PrevCursor, "the link of %s", ev.Cursor)
+		require.Contains(t, string(m.Data), `"prev_cursor":`)
 		prev = ev.Cursor
 	}
 	require.NotEmpty(t, prev, "no event: the check proves little")

@@ -2,16 +2,14 @@ package backfill
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
+	"github.com/mongotron/mongotron/pkg/backoff"
 	"github.com/mongotron/mongotron/pkg/bus"
 	"github.com/mongotron/mongotron/pkg/cursor"
 	"github.com/mongotron/mongotron/pkg/event"
-	"github.com/mongotron/mongotron/pkg/store"
 	"github.com/mongotron/mongotron/pkg/subscription"
 	"github.com/mongotron/mongotron/pkg/tron"
 	"github.com/mongotron/mongotron/services/ingest/internal/follow"
@@ -53,20 +51,21 @@ type block struct {
 // subscription is gone, or ctx is done.
 func (r *Runner) backfill(ctx context.Context, id string) error {
 	w := &worker{r: r, id: id}
-	wait := r.cfg.RetryInterval
+	retry := backoff.Policy{Min: r.cfg.RetryInterval, Max: r.cfg.MaxBackoff}
+	failures := 0
 	for ctx.Err() == nil {
 		done, err := w.round(ctx)
 		switch {
 		case done:
 			return nil
 		case err == nil:
-			wait = r.cfg.RetryInterval
+			failures = 0
 		case errors.Is(err, errNotYet):
 			sleep(ctx, r.cfg.RetryInterval)
 		case ctx.Err() == nil:
 			r.log.Warn("backfill round", "subscription_id", id, "err", err)
-			sleep(ctx, wait/2+rand.N(wait/2+1))
-			wait = min(2*wait, r.cfg.MaxBackoff)
+			failures++
+			sleep(ctx, retry.Delay(failures))
 		}
 	}
 	return nil
@@ -181,6 +180,15 @@ func (w *worker) handover(ctx context.Context) (done bool, err error) {
 		if err := w.commit(ctx, blocks, p+1); err != nil {
 			return err
 		}
+		if w.st.Pos > 0 {
+			// The subscription's first live event links to its last
+			// backfilled one, even after a restart: the head is
+			// stored before the subscription goes live.
+			last := cursor.Cursor{Step: uint64(w.st.Step), Pos: uint64(w.st.Pos - 1)}.String()
+			if err := w.retry(ctx, func(ctx context.Context) error { return b.Link(ctx, w.id, last) }); err != nil {
+				return err
+			}
+		}
 		var version int64
 		var ok bool
 		err = w.retry(ctx, func(ctx context.Context) error {
@@ -197,9 +205,6 @@ func (w *worker) handover(ctx context.Context) (done bool, err error) {
 		}
 		if cfg.Notify != nil {
 			cfg.Notify(ch)
-		}
-		if w.st.Pos > 0 {
-			b.Link(w.id, cursor.Cursor{Step: uint64(w.st.Step), Pos: uint64(w.st.Pos - 1)}.String())
 		}
 		w.r.m.handovers.Inc()
 		w.r.log.Info("backfill handed over", "subscription_id", w.id, "from", w.st.From, "to", p, "events", w.st.Pos, "step", b.Step)
@@ -295,9 +300,15 @@ func (w *worker) commit(ctx context.Context, blocks []block, next int64) error {
 			if m.Lookalike {
 				ev.AddFlag(event.FlagLookalike)
 			}
-			doc, msg, err := deliver(&ev, cursor.Cursor{Step: uint64(w.st.Step), Pos: uint64(pos)}, now)
+			// A backfill's events are the subscription's first, numbered
+			// densely within its one step: each links to the one before.
+			prev := ""
+			if pos > 0 {
+				prev = cursor.Cursor{Step: uint64(w.st.Step), Pos: uint64(pos - 1)}.String()
+			}
+			doc, msg, err := follow.Deliver(&ev, cursor.Cursor{Step: uint64(w.st.Step), Pos: uint64(pos)}, prev, now)
 			if err != nil {
-				return err
+				return fmt.Errorf("backfill: %w", err)
 			}
 			pos++
 			docs = append(docs, doc)
@@ -330,43 +341,6 @@ func (w *worker) commit(ctx context.Context, blocks []block, next int64) error {
 	return nil
 }
 
-// deliver builds the document and message of ev with cursor c, exactly as
-// the follower builds a live delivery.
-func deliver(ev *event.Event, c cursor.Cursor, now time.Time) (store.EventDoc, follow.Msg, error) {
-	sub := ev.SubscriptionID
-	ev.Type = event.TypeEvent
-	ev.Cursor = c.String()
-	data, err := json.Marshal(ev)
-	if err != nil {
-		return store.EventDoc{}, follow.Msg{}, fmt.Errorf("backfill: encoding event %s: %w", ev.ID, err)
-	}
-	addrs := make([]string, 0, 3)
-	seen := map[string]bool{}
-	for _, a := range ev.Parties() {
-		if s := a.String(); !seen[s] {
-			seen[s] = true
-			addrs = append(addrs, s)
-		}
-	}
-	if !ev.Watched.IsZero() {
-		if s := ev.Watched.String(); !seen[s] {
-			addrs = append(addrs, s)
-		}
-	}
-	doc := store.EventDoc{
-		ID: store.EventDocID(sub, ev.Cursor), SubscriptionID: sub, Cursor: ev.Cursor, EventID: ev.ID,
-		Removed: ev.Removed, Kind: string(ev.Kind), TxID: ev.TxID, Block: ev.Block.Number, BlockID: ev.Block.ID,
-		Addresses: addrs, CreatedAt: now, JSON: data,
-	}
-	msg := follow.Msg{Subject: bus.EventsSubject(sub), ID: bus.MsgID(sub, ev.ID, ev.Block.ID, ev.Removed), Data: data}
-	if c.Pos > 0 {
-		// A backfill's events are the subscription's first, numbered
-		// densely within its one step.
-		msg.Prev = cursor.Cursor{Step: c.Step, Pos: c.Pos - 1}.String()
-	}
-	return doc, msg, nil
-}
-
 // retry runs fn until it succeeds or ctx is done.
 func (w *worker) retry(ctx context.Context, fn func(context.Context) error) error {
 	return w.retryN(ctx, 0, fn)
@@ -375,7 +349,7 @@ func (w *worker) retry(ctx context.Context, fn func(context.Context) error) erro
 // retryN runs fn up to attempts times (zero: until ctx is done), waiting
 // with jittered exponential backoff in between.
 func (w *worker) retryN(ctx context.Context, attempts int, fn func(context.Context) error) error {
-	wait := min(w.r.cfg.RetryInterval, 100*time.Millisecond)
+	retry := backoff.Policy{Min: min(w.r.cfg.RetryInterval, 100*time.Millisecond), Max: w.r.cfg.MaxBackoff}
 	for attempt := 1; ; attempt++ {
 		err := fn(ctx)
 		if err == nil {
@@ -388,7 +362,6 @@ func (w *worker) retryN(ctx context.Context, attempts int, fn func(context.Conte
 			return err
 		}
 		w.r.log.Debug("backfill retrying", "subscription_id", w.id, "attempt", attempt, "err", err)
-		sleep(ctx, wait/2+rand.N(wait/2+1))
-		wait = min(2*wait, w.r.cfg.MaxBackoff)
+		sleep(ctx, retry.Delay(attempt))
 	}
 }

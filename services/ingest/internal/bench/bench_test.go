@@ -58,7 +58,7 @@ func buildIndex(b *testing.B, s *sim.Sim, first, last int64) (*match.Index, floa
 	b.Helper()
 	dec := decode.NewDecoder(decode.DecoderConfig{})
 	seen := map[tron.Address]bool{}
-	var real []tron.Address
+	var watched []tron.Address
 	var evs []event.Event
 	for n := first; n <= last; n++ {
 		blk, infos, err := s.Block(n)
@@ -71,7 +71,7 @@ func buildIndex(b *testing.B, s *sim.Sim, first, last int64) (*match.Index, floa
 				if !seen[p] {
 					seen[p] = true
 					if len(seen)%watchedShare == 0 {
-						real = append(real, p)
+						watched = append(watched, p)
 					}
 				}
 			}
@@ -79,7 +79,7 @@ func buildIndex(b *testing.B, s *sim.Sim, first, last int64) (*match.Index, floa
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	all := make([]tron.Address, 0, numSubs*addrsPerSub)
-	all = append(all, real...)
+	all = append(all, watched...)
 	for len(all) < cap(all) {
 		var a tron.Address
 		a[0] = tron.AddressPrefix

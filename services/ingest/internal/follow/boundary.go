@@ -39,13 +39,20 @@ func (b Boundary) ChainID(n int64) (string, bool) {
 	return "", false
 }
 
-// Link records cursor as the last event of a subscription, so the
-// follower links its next live event to it (bus.PrevCursorHeader): the
-// backfill hands a subscription over with its last backfilled event.
-func (b Boundary) Link(subscriptionID, cursor string) {
-	if b.f.last != nil {
-		b.f.last[subscriptionID] = cursor
+// Link records cursor as the head of a subscription, its last event, so
+// that the follower links the subscription's next live event to it (its
+// prev_cursor), now and after a restart: the backfill hands a
+// subscription over with its last backfilled event. cursor's step must be
+// at or below Step (committed): a backfill's reserved step is.
+func (b Boundary) Link(ctx context.Context, subscriptionID, cursor string) error {
+	f := b.f
+	if err := saveHeads(ctx, f.cfg.DB, []headDoc{{ID: subscriptionID, Cursor: cursor, Base: cursor}}, f.fence()); err != nil {
+		return err
 	}
+	if f.last != nil {
+		f.last[subscriptionID] = cursor
+	}
+	return nil
 }
 
 // boundaryReq is a function waiting for the next step boundary.

@@ -91,7 +91,7 @@ func TestFollower_depositTrapsAreFlaggedWhereTheChainHasThem(t *testing.T) {
 
 	f := e.follower(t, newClient(t, url), start, false)
 	stop := run(t, f)
-	waitFor(t, 60*time.Second, "the head", func() bool { return f.Committed() == head })
+	testenv.WaitFor(t, 60*time.Second, func() bool { return f.Committed() == head }, "the head")
 	stop()
 	require.Equal(t, follow.InternalTxsRecorded, f.InternalTxs())
 
@@ -224,6 +224,6 @@ func TestFollower_nodeWithoutInternalTxsIsDetected(t *testing.T) {
 	require.Equal(t, follow.InternalTxsUnknown, f.InternalTxs())
 	run(t, f)
 	head, _ := s.Head()
-	waitFor(t, 60*time.Second, "the head", func() bool { return f.Committed() == head })
+	testenv.WaitFor(t, 60*time.Second, func() bool { return f.Committed() == head }, "the head")
 	require.Equal(t, follow.InternalTxsNotRecorded, f.InternalTxs())
 }

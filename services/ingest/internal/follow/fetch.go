@@ -154,7 +154,11 @@ func (f *Follower) fetchChunk(ctx context.Context, s, e int64) []*fetched {
 				return out
 			}
 			if r.err == nil {
-				fb, err = f.decodeWith(b, r.infos)
+				var derr error
+				if fb, derr = f.decodeWith(b, r.infos); derr != nil {
+					// Not an error yet: the careful way below settles it.
+					f.log.DebugContext(ctx, "prefetched infos do not fit the block; fetching again", "block", b.BlockHeader.RawData.Number, "err", derr)
+				}
 			}
 		}
 		if fb == nil {

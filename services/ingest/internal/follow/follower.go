@@ -20,13 +20,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
+	"maps"
 	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"github.com/mongotron/mongotron/pkg/backoff"
 	"github.com/mongotron/mongotron/pkg/bus"
 	"github.com/mongotron/mongotron/pkg/decode"
 	"github.com/mongotron/mongotron/pkg/event"
@@ -178,10 +179,13 @@ type Follower struct {
 
 	st     state
 	window map[int64]*entry
-	// last is the cursor of each subscription's last event this process
-	// committed, for bus.PrevCursorHeader. It is cleared whenever the
-	// follower (re)loads its checkpoint, since another leader may have
-	// delivered in between, and when it passes maxLast entries.
+	// last caches the cursor of each subscription's last committed event
+	// ("" for none yet), the link of its next event: its prev_cursor and
+	// bus.PrevCursorHeader. Subscriptions missing from it are read from
+	// their heads (store.SubHeads, see heads.go) before a step links an
+	// event of theirs. It is cleared whenever the follower (re)loads its
+	// checkpoint, since another leader may have delivered in between, and
+	// when it passes maxLast entries.
 	last map[string]string
 
 	head      atomic.Int64
@@ -404,7 +408,7 @@ func (f *Follower) nowBlock(ctx context.Context) (*tron.Block, error) {
 // database at StartBlock.
 func (f *Follower) init(ctx context.Context) error {
 	var st state
-	var ok bool
+	var heads, ok bool
 	err := f.retry(ctx, "mongo", func(ctx context.Context) error {
 		if f.cfg.Fence != nil {
 			// Stamp our token before reading: from here on, a
@@ -415,7 +419,7 @@ func (f *Follower) init(ctx context.Context) error {
 			}
 		}
 		var err error
-		st, ok, err = loadCheckpoint(ctx, f.cfg.DB)
+		st, heads, ok, err = loadCheckpoint(ctx, f.cfg.DB)
 		return err
 	})
 	if err != nil {
@@ -423,6 +427,11 @@ func (f *Follower) init(ctx context.Context) error {
 	}
 	f.window = map[int64]*entry{}
 	f.last = map[string]string{}
+	if ok && !heads {
+		if err := f.rebuildHeads(ctx, st.step); err != nil {
+			return err
+		}
+	}
 	if ok {
 		f.st = st
 		var docs []store.BlockDoc
@@ -506,7 +515,8 @@ func (f *Follower) catchUp(ctx context.Context, from, to int64) error {
 	blocks := f.fetchRange(fctx, from, to)
 	defer func() {
 		cancel()
-		for range blocks { //nolint:revive // drain so the fetcher exits
+		// Drain, so the fetcher, cancelled above, can exit.
+		for range blocks {
 		}
 	}()
 	var held *fetched
@@ -598,7 +608,7 @@ func (f *Follower) commitCheckpoint(ctx context.Context, st state) error {
 // waiting with jittered exponential backoff in between. target names the
 // dependency for metrics.
 func (f *Follower) retry(ctx context.Context, target string, fn func(context.Context) error) error {
-	wait := f.cfg.MinBackoff
+	wait := backoff.Policy{Min: f.cfg.MinBackoff, Max: f.cfg.MaxBackoff}
 	for attempt := 1; ; attempt++ {
 		err := fn(ctx)
 		if err == nil {
@@ -624,14 +634,13 @@ func (f *Follower) retry(ctx context.Context, target string, fn func(context.Con
 			lvl = slog.LevelWarn
 		}
 		f.log.Log(ctx, lvl, "retrying", "target", target, "attempt", attempt, "err", err)
-		d := wait/2 + rand.N(wait/2+1)
+		d := wait.Delay(attempt)
 		// A node that said when to come back is believed: hammering
 		// it sooner only earns more 429s.
 		if rl, ok := errors.AsType[*tron.RateLimitError](err); ok && rl.RetryAfter > d {
 			d = min(rl.RetryAfter, maxRetryAfter)
 		}
 		f.sleep(ctx, d)
-		wait = min(2*wait, f.cfg.MaxBackoff)
 	}
 }
 
@@ -644,8 +653,8 @@ func (f *Follower) sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// maxLast bounds [Follower.last]: past it the links start over, which
-// costs a replay crossing that point a MongoDB read, not correctness.
+// maxLast bounds [Follower.last]: past it the cache starts over, which
+// costs reading heads again, not correctness.
 const maxLast = 1 << 20
 
 // remember records the last cursors of a committed step or group.
@@ -656,6 +665,55 @@ func (f *Follower) remember(staged map[string]string) {
 	for sub, c := range staged {
 		f.last[sub] = c
 	}
+}
+
+// loadLinks makes sure [Follower.last] holds the committed head of every
+// subscription of subs, reading those it lacks from store.SubHeads.
+func (f *Follower) loadLinks(ctx context.Context, subs map[string]bool) error {
+	if len(f.last)+len(subs) > maxLast {
+		// Before looking, so that what is looked up stays.
+		clear(f.last)
+	}
+	var missing []string
+	for s := range subs {
+		if _, ok := f.last[s]; !ok {
+			missing = append(missing, s)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	var heads map[string]string
+	err := f.retry(ctx, "mongo", func(ctx context.Context) error {
+		var err error
+		heads, err = loadHeads(ctx, f.cfg.DB, missing, f.st.step)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	maps.Copy(f.last, heads)
+	return nil
+}
+
+// rebuildHeads rebuilds the subscriptions' heads from the stored events
+// when steps up to step were committed without them (see heads.go).
+func (f *Follower) rebuildHeads(ctx context.Context, step uint64) error {
+	began := time.Now()
+	f.log.Warn("the subscriptions' heads are not current (a database from an older ingest); rebuilding them from the stored events", "step", step)
+	var n int
+	err := f.retry(ctx, "mongo", func(ctx context.Context) error {
+		var err error
+		if n, err = rebuildHeads(ctx, f.cfg.DB, step, f.fence()); err != nil {
+			return err
+		}
+		return markHeads(ctx, f.cfg.DB, step, f.fence())
+	})
+	if err != nil {
+		return err
+	}
+	f.log.Info("subscription heads rebuilt", "subscriptions", n, "took", time.Since(began).Round(time.Millisecond))
+	return nil
 }
 
 // pruneWindow keeps the last keepBlocks blocks in memory.

@@ -107,10 +107,10 @@ func TestFollower_groupCommit(t *testing.T) {
 				f, err := follow.New(c)
 				require.NoError(t, err)
 				stop := run(t, f)
-				waitFor(t, 60*time.Second, mode+" catches up", func() bool {
+				testenv.WaitFor(t, 60*time.Second, func() bool {
 					h, _ := s.Head()
 					return f.Committed() == h && (!tt.reorg || testutil.ToFloat64(r.m.Reorgs) > 0)
-				})
+				}, mode+" catches up")
 				stop()
 				require.NoError(t, r.node.err)
 				r.head, _ = s.Head()
@@ -120,11 +120,11 @@ func TestFollower_groupCommit(t *testing.T) {
 			one, grouped := runs["one"], runs["grouped"]
 			require.Less(t, grouped.pub.calls.Load(), one.pub.calls.Load(), "no group formed: the test proves little")
 			want, got := history(t, one.e.db), history(t, grouped.e.db)
-			require.Equal(t, len(want), len(got))
+			require.Len(t, got, len(want))
 			removed := 0
 			for _, sub := range one.subs {
 				require.NotEmpty(t, want[sub.id], sub.id)
-				require.Equal(t, len(want[sub.id]), len(got[sub.id]), sub.id)
+				require.Len(t, got[sub.id], len(want[sub.id]), sub.id)
 				for i := range want[sub.id] {
 					w, g := want[sub.id][i], got[sub.id][i]
 					require.Equal(t, w.ID, g.ID)

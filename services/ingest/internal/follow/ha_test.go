@@ -92,33 +92,33 @@ func TestLease_failover(t *testing.T) {
 	const ttl = 4 * time.Second
 
 	ia := startInstance(t, a, newClient(t, nodeURL), start, "a", ttl, true, nil)
-	waitFor(t, 10*time.Second, "a leads", ia.lease.IsLeader)
+	testenv.WaitFor(t, 10*time.Second, ia.lease.IsLeader, "a leads")
 	ib := startInstance(t, b, newClient(t, nodeURL), start, "b", ttl, true, nil)
-	waitFor(t, 30*time.Second, "a mid-stream", func() bool { return ia.committed() >= start+5 })
+	testenv.WaitFor(t, 30*time.Second, func() bool { return ia.committed() >= start+5 }, "a mid-stream")
 	require.False(t, ib.lease.IsLeader(), "two leaders")
 
 	// Kill a: no release, the block in hand abandoned.
 	ia.stop()
 	killed := ia.committed()
 	s.Mine(5)
-	waitFor(t, 30*time.Second, "b takes over", ib.lease.IsLeader)
+	testenv.WaitFor(t, 30*time.Second, ib.lease.IsLeader, "b takes over")
 	require.Greater(t, ib.lease.Token(), ia.lease.Token())
 	s.Mine(5)
 	head, _ := s.Head()
-	waitFor(t, 60*time.Second, "b commits the head", func() bool { return ib.committed() == head })
+	testenv.WaitFor(t, 60*time.Second, func() bool { return ib.committed() == head }, "b commits the head")
 	ib.stop()
 	require.NoError(t, ib.err)
 	require.Less(t, killed, head, "a finished before the kill: the test proves little")
 
 	f := clean.follower(t, newClient(t, nodeURL), start, false)
 	stop := run(t, f)
-	waitFor(t, 60*time.Second, "uninterrupted run", func() bool { return f.Committed() == head })
+	testenv.WaitFor(t, 60*time.Second, func() bool { return f.Committed() == head }, "uninterrupted run")
 	stop()
 
 	want, got := history(t, clean.db), history(t, a.db)
 	for _, sub := range ts {
 		require.NotEmpty(t, want[sub.id], sub.id)
-		require.Equal(t, len(want[sub.id]), len(got[sub.id]), sub.id)
+		require.Len(t, got[sub.id], len(want[sub.id]), sub.id)
 		for i := range want[sub.id] {
 			w, g := want[sub.id][i], got[sub.id][i]
 			require.Equal(t, w.ID, g.ID)
@@ -127,6 +127,7 @@ func TestLease_failover(t *testing.T) {
 		}
 	}
 	require.Equal(t, countDocs(got), streamMsgs(t, a.js), "the takeover published each event once")
+	requireLinks(t, a.js, got)
 }
 
 // pausedFence is a leader that checked its lease and then paused: it
@@ -205,10 +206,10 @@ func TestLease_pausedLeaderCannotCommit(t *testing.T) {
 
 	// Its lease expires; b acquires and follows to the head.
 	var tb *follow.Term
-	waitFor(t, 10*time.Second, "b acquires", func() bool {
+	testenv.WaitFor(t, 10*time.Second, func() bool {
 		tb, err = lb.Acquire(t.Context())
 		return err == nil
-	})
+	}, "b acquires")
 	require.Equal(t, ta.Token()+1, tb.Token())
 	require.ErrorIs(t, ta.Check(t.Context()), follow.ErrFenced, "the lease filter refuses the old token")
 	cfgB := e.config(newClient(t, nodeURL), start, false)
@@ -216,7 +217,7 @@ func TestLease_pausedLeaderCannotCommit(t *testing.T) {
 	fb, err := follow.New(cfgB)
 	require.NoError(t, err)
 	stopB := run(t, fb)
-	waitFor(t, 30*time.Second, "b commits the head", func() bool { return fb.Committed() == head })
+	testenv.WaitFor(t, 30*time.Second, func() bool { return fb.Committed() == head }, "b commits the head")
 	stopB()
 	block, fence := checkpointDoc(t, e.db)
 	require.Equal(t, head, block)
@@ -241,6 +242,7 @@ func TestLease_pausedLeaderCannotCommit(t *testing.T) {
 		require.Equal(t, want[sub.id], liveIDs(h[sub.id]), sub.id)
 	}
 	require.Equal(t, countDocs(h), streamMsgs(t, e.js))
+	requireLinks(t, e.js, h)
 }
 
 func TestLease_gracefulStop(t *testing.T) {
@@ -298,20 +300,20 @@ func TestFollower_mongoDown(t *testing.T) {
 
 	in := startInstance(t, e, newClient(t, nodeURL), start, "a", time.Second, false, nil)
 	head, _ := s.Head()
-	waitFor(t, 30*time.Second, "first commit", func() bool { return in.committed() == head })
+	testenv.WaitFor(t, 30*time.Second, func() bool { return in.committed() == head }, "first commit")
 
 	// MongoDB goes away while blocks arrive: the leader cannot renew, so
 	// it steps down once the TTL passes, and campaigns again.
 	m.Shutdown()
 	s.Mine(10)
-	waitFor(t, 10*time.Second, "step down", func() bool { return !in.lease.IsLeader() })
+	testenv.WaitFor(t, 10*time.Second, func() bool { return !in.lease.IsLeader() }, "step down")
 	m2, err := testenv.StartMongo(testenv.MongoConfig{Dir: dir, Addr: u.Host})
 	require.NoError(t, err)
 	mu.Lock()
 	m = m2
 	mu.Unlock()
 	head, _ = s.Head()
-	waitFor(t, 60*time.Second, "commit after MongoDB came back", func() bool { return in.lease.IsLeader() && in.committed() == head })
+	testenv.WaitFor(t, 60*time.Second, func() bool { return in.lease.IsLeader() && in.committed() == head }, "commit after MongoDB came back")
 	require.Greater(t, in.lease.Token(), int64(1))
 	in.stop()
 	require.NoError(t, in.err)
@@ -322,6 +324,7 @@ func TestFollower_mongoDown(t *testing.T) {
 		require.Equal(t, want[sub.id], liveIDs(h[sub.id]), sub.id)
 	}
 	require.Equal(t, countDocs(h), streamMsgs(t, e.js))
+	requireLinks(t, e.js, h)
 }
 
 func TestFollower_rateLimited(t *testing.T) {
@@ -335,10 +338,10 @@ func TestFollower_rateLimited(t *testing.T) {
 	f := e.follower(t, newClient(t, nodeURL), start, false)
 	stop := run(t, f)
 	head, _ := s.Head()
-	waitFor(t, 60*time.Second, "commit of the head", func() bool { return f.Committed() == head })
+	testenv.WaitFor(t, 60*time.Second, func() bool { return f.Committed() == head }, "commit of the head")
 	s.Mine(3)
 	head, _ = s.Head()
-	waitFor(t, 60*time.Second, "commit of new blocks", func() bool { return f.Committed() == head })
+	testenv.WaitFor(t, 60*time.Second, func() bool { return f.Committed() == head }, "commit of new blocks")
 	stop()
 	require.Positive(t, s.Status().RateLimited, "no 429 answered: the test proves little")
 
@@ -348,4 +351,5 @@ func TestFollower_rateLimited(t *testing.T) {
 		require.Equal(t, want[sub.id], liveIDs(h[sub.id]), sub.id)
 	}
 	require.Equal(t, countDocs(h), streamMsgs(t, e.js))
+	requireLinks(t, e.js, h)
 }

@@ -13,19 +13,19 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"github.com/mongotron/mongotron/pkg/lease"
 	"github.com/mongotron/mongotron/pkg/store"
 )
 
 // LeaseID names the ingest leader lease in store.Leases: each tenure is a
-// document with the _id LeaseID#<token> (see [TenureID]).
+// document with the _id LeaseID#<token> (see [TenureID] and package
+// lease).
 const LeaseID = "ingest"
 
-// TenureID returns the _id of the lease's tenure with the given token. The
-// token is zero-padded, so ids sort in token order.
-func TenureID(token int64) string { return fmt.Sprintf("%s#%016d", LeaseID, token) }
+// TenureID returns the _id of the lease's tenure with the given token.
+func TenureID(token int64) string { return lease.TenureID(LeaseID, token) }
 
 // DefaultLeaseTTL is how long a lease lasts without renewal unless
 // configured: two missed renewals (every TTL/3) still keep it.
@@ -34,18 +34,6 @@ const DefaultLeaseTTL = 6 * time.Second
 // ErrNotLeader is returned by [Lease.Acquire] when another ingest holds an
 // unexpired lease.
 var ErrNotLeader = errors.New("follow: the lease is held by another ingest")
-
-// leaseDoc is one tenure of the lease in store.Leases. Token grows by one
-// at every acquisition, by whoever acquires: it is the fencing token every
-// checkpoint write carries. The tenure with the highest token is the
-// lease.
-type leaseDoc struct {
-	ID        string    `bson:"_id"`
-	Lease     string    `bson:"lease"`
-	Holder    string    `bson:"holder"`
-	Token     int64     `bson:"token"`
-	ExpiresAt time.Time `bson:"expires_at"`
-}
 
 // LeaseConfig configures a [Lease].
 type LeaseConfig struct {
@@ -71,15 +59,15 @@ type LeaseConfig struct {
 	// releasing it, as a crash would. Tests use it to prove a takeover
 	// after a crash.
 	KeepOnStop bool
+
+	// Now returns the time, which decides when a term expires. Nil
+	// means time.Now.
+	Now func() time.Time
 }
 
-// Lease is the ingest leader lease. It is taken by inserting the next
-// tenure, a document whose _id carries the new token: of two ingests taking
-// it at once exactly one insert succeeds, on MongoDB and on FerretDB alike
-// (FerretDB has no transactions, and applies an update as a read then a
-// write, so a conditional update is no compare-and-set there: two ingests
-// could both take an expired lease with the same token). Only the holder
-// of a tenure writes to it afterwards (renewal, release).
+// Lease is the ingest leader lease, a lease of package lease named
+// [LeaseID]: of two ingests taking it at once exactly one gets it, on
+// MongoDB and on FerretDB alike, with a fencing token one above the last.
 //
 // Why a paused old leader cannot commit after losing the lease: every
 // checkpoint write is (1) preceded by [Term.Check], which reads the lease
@@ -97,6 +85,7 @@ type LeaseConfig struct {
 type Lease struct {
 	cfg    LeaseConfig
 	log    *slog.Logger
+	store  *lease.Store
 	leader atomic.Bool
 	token  atomic.Int64
 
@@ -128,8 +117,15 @@ func NewLease(cfg LeaseConfig) (*Lease, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	st, err := lease.New(lease.Config{Collection: cfg.DB.Collection(store.Leases), Now: cfg.Now})
+	if err != nil {
+		return nil, fmt.Errorf("follow: %w", err)
+	}
 	l := &Lease{
-		cfg: cfg, log: cfg.Logger,
+		cfg: cfg, log: cfg.Logger, store: st,
 		mLeader:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "mongotron_ingest_leader", Help: "1 while this ingest holds the leader lease, 0 on standby."}),
 		mToken:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "mongotron_ingest_lease_token", Help: "Fencing token of the lease this ingest last acquired."}),
 		mChanges: prometheus.NewCounter(prometheus.CounterOpts{Name: "mongotron_ingest_leadership_changes_total", Help: "Times this ingest became leader or stepped down."}),
@@ -167,8 +163,11 @@ type Term struct {
 	l     *Lease
 	token int64
 
-	mu      sync.Mutex
-	expires time.Time // by our monotonic clock
+	mu     sync.Mutex
+	tenure lease.Tenure
+	// expires is when the term ends by this ingest's clock, measured
+	// from before the lease was taken or last renewed.
+	expires time.Time
 
 	lost     chan struct{}
 	loseOnce sync.Once
@@ -192,111 +191,72 @@ func (t *Term) isLost() bool {
 	}
 }
 
-func (t *Term) extend(until time.Time) {
+func (t *Term) extend(tn lease.Tenure, until time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.expires = until
+	t.tenure, t.expires = tn, until
+}
+
+func (t *Term) current() (lease.Tenure, time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.tenure, t.expires
 }
 
 func (t *Term) expiry() time.Time {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.expires
+	_, e := t.current()
+	return e
 }
 
 // Check implements [Fence]: the term must be live by our clock and the
 // lease document must still name us, with our token, unexpired.
 func (t *Term) Check(ctx context.Context) error {
-	now := time.Now()
-	if t.isLost() || !now.Before(t.expiry()) {
+	tn, expires := t.current()
+	if t.isLost() || !t.l.cfg.Now().Before(expires) {
 		t.lose()
 		return fmt.Errorf("follow: lease token %d expired: %w", t.token, ErrFenced)
 	}
-	d, err := t.l.latest(ctx)
-	if err != nil {
-		return fmt.Errorf("follow: lease check: %w", err)
-	}
-	if d == nil || d.Token != t.token || d.Holder != t.l.cfg.Holder || !d.ExpiresAt.After(now.UTC()) {
+	err := t.l.store.Check(ctx, tn)
+	if errors.Is(err, lease.ErrLost) {
 		t.lose()
 		return fmt.Errorf("follow: lease token %d no longer ours: %w", t.token, ErrFenced)
 	}
-	return nil
-}
-
-// latest returns the lease's newest tenure, or nil before the first.
-func (l *Lease) latest(ctx context.Context) (*leaseDoc, error) {
-	cur, err := l.cfg.DB.Collection(store.Leases).Find(ctx, bson.M{"lease": LeaseID})
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("follow: lease check: %w", err)
 	}
-	var ds []leaseDoc
-	if err := cur.All(ctx, &ds); err != nil {
-		return nil, err
-	}
-	var last *leaseDoc
-	for i := range ds {
-		if last == nil || ds[i].Token > last.Token {
-			last = &ds[i]
-		}
-	}
-	return last, nil
+	return nil
 }
 
 // Acquire takes the lease if it is free, expired or already ours, with a
 // new fencing token; it returns [ErrNotLeader] when another ingest holds
 // it, or took it first.
 func (l *Lease) Acquire(ctx context.Context) (*Term, error) {
-	start := time.Now()
-	now := start.UTC()
-	last, err := l.latest(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("follow: acquire lease: %w", err)
-	}
-	var token int64 = 1
-	if last != nil {
-		if last.Holder != l.cfg.Holder && last.ExpiresAt.After(now) {
-			return nil, ErrNotLeader
-		}
-		token = last.Token + 1
-	}
-	d := leaseDoc{ID: TenureID(token), Lease: LeaseID, Holder: l.cfg.Holder, Token: token, ExpiresAt: now.Add(l.cfg.TTL)}
-	_, err = l.cfg.DB.Collection(store.Leases).InsertOne(ctx, d)
-	if mongo.IsDuplicateKeyError(err) {
+	start := l.cfg.Now()
+	tn, err := l.store.Acquire(ctx, LeaseID, l.cfg.Holder, l.cfg.TTL)
+	if errors.Is(err, lease.ErrHeld) {
 		return nil, ErrNotLeader
 	}
 	if err != nil {
 		return nil, fmt.Errorf("follow: acquire lease: %w", err)
 	}
-	// Earlier tenures are history; losing this cleanup is harmless.
-	_, _ = l.cfg.DB.Collection(store.Leases).DeleteMany(ctx, bson.M{"lease": LeaseID, "token": bson.M{"$lt": token}})
-	t := &Term{l: l, token: token, expires: start.Add(l.cfg.TTL), lost: make(chan struct{})}
-	return t, nil
+	return &Term{l: l, token: tn.Token, tenure: tn, expires: start.Add(l.cfg.TTL), lost: make(chan struct{})}, nil
 }
 
 // Renew extends t by the TTL. It returns an error wrapping [ErrFenced]
 // when the lease is no longer ours (a newer tenure), and a plain error
 // when MongoDB did not answer.
 func (l *Lease) Renew(ctx context.Context, t *Term) error {
-	start := time.Now()
-	last, err := l.latest(ctx)
-	if err != nil {
-		return fmt.Errorf("follow: renew lease: %w", err)
-	}
-	if last == nil || last.Token != t.token || last.Holder != l.cfg.Holder {
+	start := l.cfg.Now()
+	tn, _ := t.current()
+	tn, err := l.store.Renew(ctx, tn, l.cfg.TTL)
+	if errors.Is(err, lease.ErrLost) {
 		t.lose()
 		return fmt.Errorf("follow: lease token %d taken over: %w", t.token, ErrFenced)
 	}
-	res, err := l.cfg.DB.Collection(store.Leases).UpdateOne(ctx,
-		bson.M{"_id": TenureID(t.token)},
-		bson.M{"$set": bson.M{"expires_at": start.UTC().Add(l.cfg.TTL)}})
 	if err != nil {
 		return fmt.Errorf("follow: renew lease: %w", err)
 	}
-	if res.MatchedCount == 0 {
-		t.lose()
-		return fmt.Errorf("follow: lease token %d taken over: %w", t.token, ErrFenced)
-	}
-	t.extend(start.Add(l.cfg.TTL))
+	t.extend(tn, start.Add(l.cfg.TTL))
 	return nil
 }
 
@@ -304,10 +264,8 @@ func (l *Lease) Renew(ctx context.Context, t *Term) error {
 // standby takes over without waiting for the TTL.
 func (l *Lease) Release(ctx context.Context, t *Term) error {
 	t.lose()
-	_, err := l.cfg.DB.Collection(store.Leases).UpdateOne(ctx,
-		bson.M{"_id": TenureID(t.token)},
-		bson.M{"$set": bson.M{"expires_at": time.Now().UTC()}})
-	if err != nil {
+	tn, _ := t.current()
+	if err := l.store.Release(ctx, tn); err != nil {
 		return fmt.Errorf("follow: release lease: %w", err)
 	}
 	return nil
@@ -418,7 +376,7 @@ loop:
 			switch {
 			case errors.Is(err, ErrFenced):
 				l.log.Error("lease lost: another ingest took over", "token", t.token)
-			case err != nil && !time.Now().Before(t.expiry()):
+			case err != nil && !l.cfg.Now().Before(t.expiry()):
 				t.lose()
 				l.log.Error("lease lost: renewals failed for longer than the TTL", "token", t.token, "err", err)
 			case err != nil:

@@ -2,7 +2,6 @@ package follow_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -30,9 +29,40 @@ func leaseDB(t testing.TB, m *testenv.Mongo, name string) *mongo.Database {
 
 func newLease(t testing.TB, db *mongo.Database, holder string, ttl time.Duration) *follow.Lease {
 	t.Helper()
-	l, err := follow.NewLease(follow.LeaseConfig{DB: db, Holder: holder, TTL: ttl, Logger: testLogger()})
+	return newLeaseAt(t, db, holder, ttl, nil)
+}
+
+// newLeaseAt is newLease on the clock c (nil: the wall clock).
+func newLeaseAt(t testing.TB, db *mongo.Database, holder string, ttl time.Duration, c *fakeClock) *follow.Lease {
+	t.Helper()
+	cfg := follow.LeaseConfig{DB: db, Holder: holder, TTL: ttl, Logger: testLogger()}
+	if c != nil {
+		cfg.Now = c.Now
+	}
+	l, err := follow.NewLease(cfg)
 	require.NoError(t, err)
 	return l
+}
+
+// fakeClock is the time the lease tests move: a lease expires when a test
+// says so, never because the machine was slow.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }
 
 type leaseState struct {
@@ -53,37 +83,37 @@ func readLease(t testing.TB, db *mongo.Database) leaseState {
 func TestLease_Acquire(t *testing.T) {
 	t.Parallel()
 	m := testenv.RunMongo(t)
+	const ttl = time.Minute
 	tests := []struct {
 		name string
-		run  func(t *testing.T, db *mongo.Database)
+		run  func(t *testing.T, db *mongo.Database, c *fakeClock)
 	}{
-		{"first acquisition gets token 1", func(t *testing.T, db *mongo.Database) {
-			a := newLease(t, db, "a", time.Minute)
+		{"first acquisition gets token 1", func(t *testing.T, db *mongo.Database, c *fakeClock) {
+			a := newLeaseAt(t, db, "a", ttl, c)
 			term, err := a.Acquire(t.Context())
 			require.NoError(t, err)
 			require.Equal(t, int64(1), term.Token())
 			require.NoError(t, term.Check(t.Context()))
 			require.Equal(t, "a", readLease(t, db).Holder)
 		}},
-		{"held by another: refused, token unchanged", func(t *testing.T, db *mongo.Database) {
-			a, b := newLease(t, db, "a", time.Minute), newLease(t, db, "b", time.Minute)
+		{"held by another: refused, token unchanged", func(t *testing.T, db *mongo.Database, c *fakeClock) {
+			a, b := newLeaseAt(t, db, "a", ttl, c), newLeaseAt(t, db, "b", ttl, c)
 			_, err := a.Acquire(t.Context())
 			require.NoError(t, err)
+			c.Advance(ttl - time.Millisecond)
 			_, err = b.Acquire(t.Context())
 			require.ErrorIs(t, err, follow.ErrNotLeader)
 			got := readLease(t, db)
 			require.Equal(t, "a", got.Holder)
 			require.Equal(t, int64(1), got.Token)
 		}},
-		{"expired: taken over with the next token, old term fenced", func(t *testing.T, db *mongo.Database) {
-			a, b := newLease(t, db, "a", 300*time.Millisecond), newLease(t, db, "b", time.Minute)
+		{"expired: taken over with the next token, old term fenced", func(t *testing.T, db *mongo.Database, c *fakeClock) {
+			a, b := newLeaseAt(t, db, "a", ttl, c), newLeaseAt(t, db, "b", ttl, c)
 			ta, err := a.Acquire(t.Context())
 			require.NoError(t, err)
-			var tb *follow.Term
-			waitFor(t, 10*time.Second, "expiry", func() bool {
-				tb, err = b.Acquire(t.Context())
-				return err == nil
-			})
+			c.Advance(ttl)
+			tb, err := b.Acquire(t.Context())
+			require.NoError(t, err)
 			require.Equal(t, ta.Token()+1, tb.Token())
 			require.ErrorIs(t, ta.Check(t.Context()), follow.ErrFenced)
 			require.ErrorIs(t, a.Renew(t.Context(), ta), follow.ErrFenced)
@@ -94,25 +124,35 @@ func TestLease_Acquire(t *testing.T) {
 				t.Fatal("the old term is not marked lost")
 			}
 		}},
-		{"renewal keeps it, release frees it at once", func(t *testing.T, db *mongo.Database) {
-			a, b := newLease(t, db, "a", time.Minute), newLease(t, db, "b", time.Minute)
+		{"past its own expiry a term is fenced, whatever the document says", func(t *testing.T, db *mongo.Database, c *fakeClock) {
+			a := newLeaseAt(t, db, "a", ttl, c)
 			ta, err := a.Acquire(t.Context())
 			require.NoError(t, err)
+			c.Advance(ttl)
+			require.ErrorIs(t, ta.Check(t.Context()), follow.ErrFenced)
+		}},
+		{"renewal keeps it, release frees it at once", func(t *testing.T, db *mongo.Database, c *fakeClock) {
+			a, b := newLeaseAt(t, db, "a", ttl, c), newLeaseAt(t, db, "b", ttl, c)
+			ta, err := a.Acquire(t.Context())
+			require.NoError(t, err)
+			c.Advance(ttl / 2)
 			require.NoError(t, a.Renew(t.Context(), ta))
+			c.Advance(ttl / 2)
 			_, err = b.Acquire(t.Context())
 			require.ErrorIs(t, err, follow.ErrNotLeader)
+			require.NoError(t, ta.Check(t.Context()), "renewed past the first expiry")
 			require.NoError(t, a.Release(t.Context(), ta))
 			require.ErrorIs(t, ta.Check(t.Context()), follow.ErrFenced)
 			tb, err := b.Acquire(t.Context())
 			require.NoError(t, err)
 			require.Equal(t, int64(2), tb.Token())
 		}},
-		{"racing first acquisitions: exactly one wins", func(t *testing.T, db *mongo.Database) {
+		{"racing first acquisitions: exactly one wins", func(t *testing.T, db *mongo.Database, c *fakeClock) {
 			const n = 6
 			var wg sync.WaitGroup
 			errs := make([]error, n)
 			for i := range n {
-				l := newLease(t, db, string(rune('a'+i)), time.Minute)
+				l := newLeaseAt(t, db, string(rune('a'+i)), ttl, c)
 				wg.Go(func() { _, errs[i] = l.Acquire(t.Context()) })
 			}
 			wg.Wait()
@@ -128,21 +168,21 @@ func TestLease_Acquire(t *testing.T) {
 			require.Equal(t, int64(1), readLease(t, db).Token)
 		}},
 		// FerretDB applies an update as a read then a write: a takeover by
-		// conditional update let two ingests both take an expired lease
-		// with the same token. Taking it by inserting the next tenure lets
-		// exactly one.
-		{"racing takeovers of an expired lease: exactly one wins", func(t *testing.T, db *mongo.Database) {
+		// conditional update would let two ingests both take an expired
+		// lease with the same token. Taking it by inserting the next
+		// tenure lets exactly one.
+		{"racing takeovers of an expired lease: exactly one wins", func(t *testing.T, db *mongo.Database, c *fakeClock) {
 			for round := range 4 {
-				old := newLease(t, db, "old", 200*time.Millisecond)
+				old := newLeaseAt(t, db, fmt.Sprintf("old%d", round), ttl, c)
 				to, err := old.Acquire(t.Context())
 				require.NoError(t, err)
-				time.Sleep(250 * time.Millisecond)
+				c.Advance(ttl)
 				const n = 6
 				var wg sync.WaitGroup
 				terms := make([]*follow.Term, n)
 				errs := make([]error, n)
 				for i := range n {
-					l := newLease(t, db, fmt.Sprintf("r%d-%d", round, i), time.Minute)
+					l := newLeaseAt(t, db, fmt.Sprintf("r%d-%d", round, i), ttl, c)
 					wg.Go(func() { terms[i], errs[i] = l.Acquire(t.Context()) })
 				}
 				wg.Wait()
@@ -157,16 +197,14 @@ func TestLease_Acquire(t *testing.T) {
 				require.Len(t, won, 1, "round %d", round)
 				require.Equal(t, to.Token()+1, won[0].Token())
 				require.NoError(t, won[0].Check(t.Context()))
-				// Expire it for the next round.
-				_, err = db.Collection(store.Leases).UpdateMany(t.Context(), bson.M{}, bson.M{"$set": bson.M{"expires_at": time.Now().Add(-time.Second)}})
-				require.NoError(t, err)
+				c.Advance(ttl) // the winner's lease expires for the next round
 			}
 		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			tc.run(t, leaseDB(t, m, "lease_"+sanitize(tc.name)))
+			tc.run(t, leaseDB(t, m, "lease_"+sanitize(tc.name)), newFakeClock())
 		})
 	}
 }
@@ -186,7 +224,10 @@ func TestLease_Run(t *testing.T) {
 	t.Parallel()
 	m := testenv.RunMongo(t)
 	db := leaseDB(t, m, "lease_run")
-	a, b := newLease(t, db, "a", 3*time.Second), newLease(t, db, "b", 3*time.Second)
+	// The clock stands still: a's lease cannot expire, so b can only
+	// take over when a releases it.
+	c := newFakeClock()
+	a, b := newLeaseAt(t, db, "a", 3*time.Second, c), newLeaseAt(t, db, "b", 3*time.Second, c)
 
 	type runner struct {
 		cancel context.CancelFunc
@@ -213,14 +254,15 @@ func TestLease_Run(t *testing.T) {
 	tokA := <-ra.leads
 	require.Positive(t, tokA)
 	rb := start(b)
-	// b stays on standby across several renewals of a.
-	time.Sleep(time.Second) // a window in which nothing may happen, not a wait for a condition
+	// b stays on standby across several of its attempts and a's
+	// renewals: a window in which nothing may happen, not a wait for a
+	// condition.
+	time.Sleep(time.Second)
 	require.True(t, a.IsLeader())
 	require.False(t, b.IsLeader())
 	require.Empty(t, rb.leads)
 
-	// A graceful stop releases: b leads at its next attempt, well within
-	// the TTL.
+	// A graceful stop releases: b leads at its next attempt.
 	ra.cancel()
 	require.NoError(t, <-ra.done)
 	select {
@@ -238,7 +280,8 @@ func TestLease_RunStepsDownWhenTakenOver(t *testing.T) {
 	t.Parallel()
 	m := testenv.RunMongo(t)
 	db := leaseDB(t, m, "lease_stepdown")
-	a := newLease(t, db, "a", 900*time.Millisecond)
+	c := newFakeClock()
+	a := newLeaseAt(t, db, "a", 900*time.Millisecond, c)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	leads := make(chan *follow.Term, 4)
@@ -257,15 +300,17 @@ func TestLease_RunStepsDownWhenTakenOver(t *testing.T) {
 	// a's next renewal sees it and stops leading at once.
 	_, err := db.Collection(store.Leases).InsertOne(t.Context(), bson.M{
 		"_id": follow.TenureID(first.Token() + 1), "lease": follow.LeaseID, "holder": "intruder",
-		"token": first.Token() + 1, "expires_at": time.Now().Add(time.Second)})
+		"token": first.Token() + 1, "expires_at": c.Now().Add(time.Minute)})
 	require.NoError(t, err)
 	select {
 	case err := <-stopped:
-		require.True(t, errors.Is(err, context.Canceled))
+		require.ErrorIs(t, err, context.Canceled)
 	case <-time.After(10 * time.Second):
 		t.Fatal("a kept leading after losing the lease")
 	}
+	require.Empty(t, leads, "a does not lead while the intruder's lease runs")
 	// The intruder's lease expires: a leads again, with a newer token.
+	c.Advance(time.Minute)
 	select {
 	case second := <-leads:
 		require.Greater(t, second.Token(), first.Token()+1, "the intruder's token is in between")

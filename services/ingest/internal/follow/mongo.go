@@ -47,6 +47,17 @@ type checkpointDoc struct {
 	// committed: events of the next steps say whether their block is at
 	// or below it, the same way on a redo.
 	Solid int64 `bson:"solid"`
+	// HeadsStep is Step when the ingest that wrote it kept the
+	// subscriptions' heads (store.SubHeads) up to date. Absent, or
+	// another step, means some steps were committed without them (by an
+	// ingest from before they existed): they are rebuilt from the events.
+	HeadsStep *int64 `bson:"heads_step,omitempty"`
+}
+
+// headsCurrent reports whether the subscriptions' heads were kept up to
+// date through the checkpoint's step.
+func (d checkpointDoc) headsCurrent() bool {
+	return d.HeadsStep != nil && *d.HeadsStep == int64(d.Step)
 }
 
 // state is the committed position of the follower.
@@ -80,18 +91,20 @@ func stateFromDoc(d checkpointDoc) (state, error) {
 	return s, nil
 }
 
-// loadCheckpoint returns the checkpoint, or ok false when there is none.
-func loadCheckpoint(ctx context.Context, db *mongo.Database) (s state, ok bool, err error) {
+// loadCheckpoint returns the checkpoint, or ok false when there is none;
+// heads says whether the subscriptions' heads are current (see
+// checkpointDoc.HeadsStep).
+func loadCheckpoint(ctx context.Context, db *mongo.Database) (s state, heads, ok bool, err error) {
 	var d checkpointDoc
 	err = db.Collection(store.Checkpoints).FindOne(ctx, bson.M{"_id": CheckpointID}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return state{}, false, nil
+		return state{}, false, false, nil
 	}
 	if err != nil {
-		return state{}, false, fmt.Errorf("follow: load checkpoint: %w", err)
+		return state{}, false, false, fmt.Errorf("follow: load checkpoint: %w", err)
 	}
 	s, err = stateFromDoc(d)
-	return s, err == nil, err
+	return s, d.headsCurrent(), err == nil, err
 }
 
 // writeCheckpoint moves the checkpoint to s, provided no ingest with a newer
@@ -103,7 +116,9 @@ func writeCheckpoint(ctx context.Context, db *mongo.Database, s state, fence int
 	d := s.doc(fence, time.Now().UTC())
 	res, err := db.Collection(store.Checkpoints).UpdateOne(ctx,
 		bson.M{"_id": CheckpointID, "fence": bson.M{"$lte": fence}},
-		bson.M{"$set": bson.M{"block": d.Block, "block_id": d.BlockID, "step": int64(d.Step), "fence": d.Fence, "updated_at": d.UpdatedAt, "emitted": d.Emitted, "solid": d.Solid}},
+		bson.M{"$set": bson.M{"block": d.Block, "block_id": d.BlockID, "step": int64(d.Step), "fence": d.Fence, "updated_at": d.UpdatedAt, "emitted": d.Emitted, "solid": d.Solid,
+			// Every unit of commit wrote its heads before this.
+			"heads_step": int64(d.Step)}},
 		options.UpdateOne().SetUpsert(true))
 	if mongo.IsDuplicateKeyError(err) {
 		return fmt.Errorf("follow: checkpoint: %w", ErrFenced)

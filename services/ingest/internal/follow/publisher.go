@@ -12,8 +12,9 @@ type Msg struct {
 	// ID is the de-duplication id (Nats-Msg-Id).
 	ID   string
 	Data []byte
-	// Prev is the cursor of the subscription's previous event, sent as
-	// bus.PrevCursorHeader; "" when unknown.
+	// Prev is the cursor of the subscription's previous event, the
+	// event's prev_cursor, sent as bus.PrevCursorHeader too; "" for the
+	// subscription's first event, which has no header.
 	Prev string
 }
 

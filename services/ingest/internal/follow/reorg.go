@@ -10,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/mongotron/mongotron/pkg/event"
+	"github.com/mongotron/mongotron/pkg/store"
 	"github.com/mongotron/mongotron/pkg/tron"
 )
 
@@ -72,35 +73,41 @@ func (f *Follower) handleReorg(ctx context.Context) error {
 	for c := range next.emitted {
 		next.emitted[c] = min(f.st.emitted[c], anc)
 	}
-	var ds []delivery
-	var staged map[string]string
+	var docs []store.EventDoc
 	err := f.retry(cctx, "mongo", func(ctx context.Context) error {
-		docs, err := retractable(ctx, f.cfg.DB, anc, step)
-		if err != nil {
-			return err
-		}
-		now := time.Now().UTC()
-		pos := map[string]uint64{}
-		staged = map[string]string{}
-		ds = ds[:0]
-		for _, d := range docs {
-			var ev event.Event
-			if err := json.Unmarshal(d.JSON, &ev); err != nil {
-				return fmt.Errorf("follow: stored event %s: %w", d.ID, err)
-			}
-			ev.Removed = true
-			dl, err := f.delivery(&ev, step, pos, staged, now)
-			if err != nil {
-				return err
-			}
-			ds = append(ds, dl)
-		}
-		return nil
+		var err error
+		docs, err = retractable(ctx, f.cfg.DB, anc, step)
+		return err
 	})
 	if err != nil {
 		return err
 	}
-	err = f.persist(cctx, ds, nil, next, nil)
+	subs := map[string]bool{}
+	for _, d := range docs {
+		subs[d.SubscriptionID] = true
+	}
+	if err := f.loadLinks(cctx, subs); err != nil {
+		return err
+	}
+	// A retraction is an event of its subscription like any other: it
+	// gets the next cursor and links to the subscription's last event.
+	now := time.Now().UTC()
+	pos := map[string]uint64{}
+	staged := newLinks()
+	ds := make([]delivery, 0, len(docs))
+	for _, d := range docs {
+		var ev event.Event
+		if err := json.Unmarshal(d.JSON, &ev); err != nil {
+			return fmt.Errorf("follow: stored event %s: %w", d.ID, err)
+		}
+		ev.Removed = true
+		dl, err := f.delivery(&ev, step, pos, staged, now)
+		if err != nil {
+			return err
+		}
+		ds = append(ds, dl)
+	}
+	err = f.persist(cctx, ds, nil, next, staged)
 	if err != nil {
 		return err
 	}
@@ -111,7 +118,7 @@ func (f *Follower) handleReorg(ctx context.Context) error {
 	}
 	_ = pruneBlocks(cctx, f.cfg.DB, bson.M{"_id": bson.M{"$gt": anc}})
 	f.st = next
-	f.remember(staged)
+	f.remember(staged.last)
 	f.committed.Store(anc)
 	f.m.Committed.Set(float64(anc))
 	f.m.Reorgs.Inc()

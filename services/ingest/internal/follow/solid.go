@@ -92,16 +92,28 @@ func (f *Follower) commitSolid(ctx context.Context) error {
 	next.step++
 	next.solid = max(next.solid, seen)
 	next.emitted[solidLevel] = target
-	now := time.Now().UTC()
-	pos := map[string]uint64{}
-	staged := map[string]string{}
-	var ds []delivery
+	due := make([]*entry, 0, target-from+1)
+	subs := map[string]bool{}
 	for n := from; n <= target; n++ {
 		e, err := f.loaded(cctx, n)
 		if err != nil {
 			return fmt.Errorf("follow: solidified block %d: %w", n, err)
 		}
 		f.match(e)
+		for _, p := range e.byConf[solidLevel] {
+			subs[p.m.SubscriptionID] = true
+		}
+		due = append(due, e)
+	}
+	if err := f.loadLinks(cctx, subs); err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	pos := map[string]uint64{}
+	staged := newLinks()
+	var ds []delivery
+	for _, e := range due {
+		n := e.num
 		for _, p := range e.byConf[solidLevel] {
 			ev := e.events[p.ev]
 			ev.SubscriptionID = p.m.SubscriptionID
@@ -125,11 +137,11 @@ func (f *Follower) commitSolid(ctx context.Context) error {
 		// alone when no subscription is solidified.
 		next.step = f.st.step
 	}
-	if err := f.persist(cctx, ds, nil, next, nil); err != nil {
+	if err := f.persist(cctx, ds, nil, next, staged); err != nil {
 		return err
 	}
 	f.st = next
-	f.remember(staged)
+	f.remember(staged.last)
 	f.mirrorSolid()
 	if len(ds) > 0 {
 		f.m.Steps.Inc()

@@ -55,14 +55,14 @@ func TestFollower_solidified(t *testing.T) {
 	require.NoError(t, err)
 	stop := run(t, f)
 	head, _ := s.Head()
-	waitFor(t, 30*time.Second, "the head", func() bool { return f.Committed() == head })
+	testenv.WaitFor(t, 30*time.Second, func() bool { return f.Committed() == head }, "the head")
 	require.Empty(t, history(t, e.db)["sub_solid"], "nothing is solidified yet")
 
 	// The node solidifies part of the chain: exactly those blocks go out,
 	// at the next poll.
 	solidified := head - 10
 	solid.n.Store(solidified)
-	waitFor(t, 30*time.Second, "solidified delivery", func() bool { return f.SolidDelivered() == solidified })
+	testenv.WaitFor(t, 30*time.Second, func() bool { return f.SolidDelivered() == solidified }, "solidified delivery")
 	want := expected(t, s, []testSub{{id: "sub_solid", kinds: map[event.Kind]bool{event.KindTRXTransfer: true}}}, start, solidified)["sub_solid"]
 	require.NotEmpty(t, want)
 	require.Equal(t, want, liveIDs(history(t, e.db)["sub_solid"]))
@@ -73,9 +73,9 @@ func TestFollower_solidified(t *testing.T) {
 	require.NoError(t, s.Reorg(depth))
 	s.Mine(3)
 	newHead, _ := s.Head()
-	waitFor(t, 30*time.Second, "commit after the reorg", func() bool { return f.Committed() == newHead })
+	testenv.WaitFor(t, 30*time.Second, func() bool { return f.Committed() == newHead }, "commit after the reorg")
 	solid.n.Store(newHead - 2)
-	waitFor(t, 30*time.Second, "solidified delivery after the reorg", func() bool { return f.SolidDelivered() == newHead-2 })
+	testenv.WaitFor(t, 30*time.Second, func() bool { return f.SolidDelivered() == newHead-2 }, "solidified delivery after the reorg")
 	stop()
 
 	h := history(t, e.db)
@@ -103,7 +103,7 @@ func TestFollower_solidified(t *testing.T) {
 		}
 	}
 	require.Zero(t, testutil.ToFloat64(cfg.Metrics.DeepReorgs))
-	requireLinks(t, e.js, h, 1)
+	requireLinks(t, e.js, h)
 }
 
 func TestFollower_reorgBelowSolidifiedIsRefused(t *testing.T) {
@@ -124,14 +124,14 @@ func TestFollower_reorgBelowSolidifiedIsRefused(t *testing.T) {
 	run(t, f)
 	head, _ := s.Head()
 	solid.n.Store(head)
-	waitFor(t, 30*time.Second, "everything solidified", func() bool { return f.SolidDelivered() == head })
+	testenv.WaitFor(t, 30*time.Second, func() bool { return f.SolidDelivered() == head }, "everything solidified")
 	before := history(t, e.db)["sub_solid"]
 
 	// A node that reorganises what it called solidified is broken: the
 	// follower refuses to retract and raises the alarm.
 	require.NoError(t, s.Reorg(2))
 	s.Mine(1)
-	waitFor(t, 30*time.Second, "the alarm", func() bool { return testutil.ToFloat64(cfg.Metrics.DeepReorgs) > 0 })
+	testenv.WaitFor(t, 30*time.Second, func() bool { return testutil.ToFloat64(cfg.Metrics.DeepReorgs) > 0 }, "the alarm")
 	require.Equal(t, head, f.Committed(), "nothing above the refused reorg committed")
 	require.Equal(t, before, history(t, e.db)["sub_solid"], "no solidified event retracted")
 }

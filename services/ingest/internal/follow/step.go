@@ -2,7 +2,6 @@ package follow
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -18,6 +17,40 @@ type delivery struct {
 	msg Msg
 }
 
+// links is how a unit of commit links its events: per subscription, the
+// cursor of its last event staged in the unit, and its head before the
+// unit (the base of the heads the unit writes; see heads.go).
+type links struct {
+	last map[string]string
+	base map[string]string
+}
+
+func newLinks() links { return links{last: map[string]string{}, base: map[string]string{}} }
+
+// heads returns the heads the unit writes.
+func (l links) heads() []headDoc {
+	out := make([]headDoc, 0, len(l.last))
+	for sub, c := range l.last {
+		out = append(out, headDoc{ID: sub, Cursor: c, Base: l.base[sub]})
+	}
+	return out
+}
+
+// Deliver gives ev, matched to its subscription, its cursor c and its
+// link prev (the cursor of the subscription's previous event, "" for its
+// first), and returns the document that stores it and the message that
+// publishes it. The follower and the backfill deliver through it.
+func Deliver(ev *event.Event, c cursor.Cursor, prev string, now time.Time) (store.EventDoc, Msg, error) {
+	ev.Cursor = c.String()
+	ev.PrevCursor = prev
+	doc, err := store.NewEventDoc(ev, now)
+	if err != nil {
+		return store.EventDoc{}, Msg{}, fmt.Errorf("follow: %w", err)
+	}
+	sub := ev.SubscriptionID
+	return doc, Msg{Subject: bus.EventsSubject(sub), ID: bus.MsgID(sub, ev.ID, ev.Block.ID, ev.Removed), Data: doc.JSON, Prev: prev}, nil
+}
+
 // group is consecutive blocks committed as one persist unit. Each block
 // is staged as its own step, exactly as if committed alone, so history and
 // cursors do not depend on how blocks were grouped, and a redo after a
@@ -29,8 +62,7 @@ type group struct {
 	ds     []delivery
 	docs   []store.BlockDoc
 	now    time.Time
-	// last holds the cursor of each subscription's last staged event.
-	last map[string]string
+	links  links
 }
 
 // commitGroup commits fb together with the blocks already fetched behind
@@ -42,7 +74,7 @@ func (f *Follower) commitGroup(ctx context.Context, fb *fetched, blocks <-chan *
 	cctx, cancel := f.commitCtx(ctx)
 	defer cancel()
 
-	g := &group{st: f.st, now: time.Now().UTC(), last: map[string]string{}}
+	g := &group{st: f.st, now: time.Now().UTC(), links: newLinks()}
 	defer func() {
 		if err != nil {
 			for _, b := range g.blocks {
@@ -72,12 +104,12 @@ gather:
 			break gather
 		}
 	}
-	if err := f.persist(cctx, g.ds, g.docs, g.st, nil); err != nil {
+	if err := f.persist(cctx, g.ds, g.docs, g.st, g.links); err != nil {
 		return held, closed, err
 	}
 	prev := f.st.block
 	f.st = g.st
-	f.remember(g.last)
+	f.remember(g.links.last)
 	f.mirrorSolid()
 	f.pruneWindow()
 	last := g.blocks[len(g.blocks)-1]
@@ -121,10 +153,20 @@ func (f *Follower) stage(ctx context.Context, g *group, fb *fetched) error {
 		}
 		next.emitted[c] = max(prev.emitted[c], fb.num-int64(c))
 	}
+	subs := map[string]bool{}
+	for i, e := range due {
+		f.match(e)
+		for _, p := range e.byConf[dueConf[i]] {
+			subs[p.m.SubscriptionID] = true
+		}
+	}
+	if err := f.loadLinks(ctx, subs); err != nil {
+		delete(f.window, fb.num)
+		return err
+	}
 	pos := map[string]uint64{}
 	n0 := len(g.ds)
 	for i, e := range due {
-		f.match(e)
 		for _, p := range e.byConf[dueConf[i]] {
 			ev := e.events[p.ev]
 			ev.SubscriptionID = p.m.SubscriptionID
@@ -136,7 +178,7 @@ func (f *Follower) stage(ctx context.Context, g *group, fb *fetched) error {
 			if p.m.Lookalike {
 				ev.AddFlag(event.FlagLookalike)
 			}
-			d, err := f.delivery(&ev, next.step, pos, g.last, g.now)
+			d, err := f.delivery(&ev, next.step, pos, g.links, g.now)
 			if err != nil {
 				g.ds = g.ds[:n0]
 				delete(f.window, fb.num)
@@ -153,55 +195,37 @@ func (f *Follower) stage(ctx context.Context, g *group, fb *fetched) error {
 }
 
 // delivery builds the document and message of ev, giving it the next
-// cursor of its subscription in this step. staged holds the last cursor
-// of each subscription staged in this unit of commit, and is updated; the
-// message links to it, or to the last committed one.
-func (f *Follower) delivery(ev *event.Event, step uint64, pos map[string]uint64, staged map[string]string, now time.Time) (delivery, error) {
+// cursor of its subscription in this step and linking it to the
+// subscription's previous event: the last one staged in this unit of
+// commit, or else its committed head, which must be loaded
+// ([Follower.loadLinks]). lk is updated.
+func (f *Follower) delivery(ev *event.Event, step uint64, pos map[string]uint64, lk links, now time.Time) (delivery, error) {
 	sub := ev.SubscriptionID
 	c := cursor.Cursor{Step: step, Pos: pos[sub]}
-	pos[sub]++
-	prev, ok := staged[sub]
+	prev, ok := lk.last[sub]
 	if !ok {
-		prev = f.last[sub]
+		if prev, ok = f.last[sub]; !ok {
+			return delivery{}, fmt.Errorf("follow: the head of subscription %s was not loaded", sub)
+		}
+		lk.base[sub] = prev
 	}
-	staged[sub] = c.String()
-	ev.Type = event.TypeEvent
-	ev.Cursor = c.String()
-	data, err := json.Marshal(ev)
+	doc, msg, err := Deliver(ev, c, prev, now)
 	if err != nil {
-		return delivery{}, fmt.Errorf("follow: encoding event %s: %w", ev.ID, err)
+		return delivery{}, err
 	}
-	addrs := make([]string, 0, 3)
-	seen := map[string]bool{}
-	for _, a := range ev.Parties() {
-		if s := a.String(); !seen[s] {
-			seen[s] = true
-			addrs = append(addrs, s)
-		}
-	}
-	if !ev.Watched.IsZero() {
-		if s := ev.Watched.String(); !seen[s] {
-			addrs = append(addrs, s)
-		}
-	}
-	return delivery{
-		doc: store.EventDoc{
-			ID: store.EventDocID(sub, ev.Cursor), SubscriptionID: sub, Cursor: ev.Cursor, EventID: ev.ID,
-			Removed: ev.Removed, Kind: string(ev.Kind), TxID: ev.TxID, Block: ev.Block.Number, BlockID: ev.Block.ID,
-			Addresses: addrs, CreatedAt: now, JSON: data,
-		},
-		msg: Msg{Subject: bus.EventsSubject(sub), ID: bus.MsgID(sub, ev.ID, ev.Block.ID, ev.Removed), Data: data, Prev: prev},
-	}, nil
+	pos[sub]++
+	lk.last[sub] = doc.Cursor
+	return delivery{doc: doc, msg: msg}, nil
 }
 
 // firstChunk is how many of a step's events are stored and published
 // before the others.
 const firstChunk = 32
 
-// persist stores, then publishes, then commits the checkpoint: the
-// checkpoint moves only once both succeeded. Each part is retried until it
-// succeeds; beforeCheckpoint runs between publishing and the checkpoint.
-func (f *Follower) persist(ctx context.Context, ds []delivery, blocks []store.BlockDoc, next state, beforeCheckpoint func(context.Context) error) error {
+// persist stores, then publishes, then writes the subscriptions' heads,
+// then commits the checkpoint: the checkpoint moves only once all of them
+// succeeded. Each part is retried until it succeeds.
+func (f *Follower) persist(ctx context.Context, ds []delivery, blocks []store.BlockDoc, next state, lk links) error {
 	docs := make([]any, len(ds))
 	msgs := make([]Msg, len(ds))
 	for i := range ds {
@@ -227,11 +251,10 @@ func (f *Follower) persist(ctx context.Context, ds []delivery, blocks []store.Bl
 		f.m.Published.Add(float64(hi - lo))
 		lo = hi
 	}
+	heads := lk.heads()
 	return f.retry(ctx, "mongo", func(ctx context.Context) error {
-		if beforeCheckpoint != nil {
-			if err := beforeCheckpoint(ctx); err != nil {
-				return err
-			}
+		if err := saveHeads(ctx, f.cfg.DB, heads, f.fence()); err != nil {
+			return err
 		}
 		if err := upsertBlocks(ctx, f.cfg.DB, blocks); err != nil {
 			return err

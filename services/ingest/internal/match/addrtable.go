@@ -38,7 +38,7 @@ func newAddrTable() addrTable {
 
 func (t *addrTable) get(a tron.Address) (uint32, bool) {
 	if a[0] == tron.AddressPrefix {
-		return t.flat.get((*[20]byte)(a[1:]))
+		return t.flat.get((*[20]byte)(a.EVM()))
 	}
 	v, ok := t.other[a]
 	return v, ok
@@ -46,7 +46,7 @@ func (t *addrTable) get(a tron.Address) (uint32, bool) {
 
 func (t *addrTable) set(a tron.Address, v uint32) {
 	if a[0] == tron.AddressPrefix {
-		t.flat.set((*[20]byte)(a[1:]), v)
+		t.flat.set((*[20]byte)(a.EVM()), v)
 		return
 	}
 	t.other[a] = v
@@ -54,7 +54,7 @@ func (t *addrTable) set(a tron.Address, v uint32) {
 
 func (t *addrTable) del(a tron.Address) {
 	if a[0] == tron.AddressPrefix {
-		t.flat.del((*[20]byte)(a[1:]))
+		t.flat.del((*[20]byte)(a.EVM()))
 		return
 	}
 	delete(t.other, a)

@@ -207,7 +207,7 @@ func BenchmarkUpsert100k(b *testing.B) {
 }
 
 // BenchmarkAddRemove10k adds then removes a bulk call's worth of
-// addresses (API.md's limit of 10,000) on a subscription of the full
+// addresses (docs/api.md's limit of 10,000) on a subscription of the full
 // benchmark index, which must cost the same whatever the index holds.
 func BenchmarkAddRemove10k(b *testing.B) {
 	bi := buildBenchIndex(b)

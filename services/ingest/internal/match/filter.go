@@ -40,7 +40,7 @@ func newKindTable() kindTable {
 	kt := make(kindTable, len(event.Kinds()))
 	for i, k := range event.Kinds() {
 		if i >= 64 {
-			// A mask of 64 bits is plenty for the 16 kinds of API.md; should
+			// A mask of 64 bits is plenty for the 16 kinds of docs/api.md; should
 			// the list ever outgrow it, later kinds simply cannot be
 			// filtered on and Upsert says so.
 			break

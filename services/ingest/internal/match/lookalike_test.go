@@ -308,7 +308,6 @@ func TestIndex_Match_lookalike(t *testing.T) {
 			ix := New()
 			require.NoError(t, ix.Upsert(tt.sub, tt.addrs))
 			require.Equal(t, tt.want, collect(t, ix, tt.event))
-			require.Equal(t, tt.want, ix.AppendMatches(nil, tt.event))
 		})
 	}
 }

@@ -157,15 +157,6 @@ func (ix *Index) Match(e *event.Event, fn func(Match)) {
 	ix.match(e, fn)
 }
 
-// AppendMatches appends the matches of e to dst and returns it, for
-// callers that would rather not hold the read lock while they use them.
-func (ix *Index) AppendMatches(dst []Match, e *event.Event) []Match {
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
-	ix.match(e, func(m Match) { dst = append(dst, m) })
-	return dst
-}
-
 // evalState is what the subscriptions an event is matched against share:
 // the event's kind, the slots already decided, and the parts that cost
 // something, each computed once and only when a subscription needs it.

@@ -262,18 +262,6 @@ func metric(t testing.TB, reg *prometheus.Registry, name string, labels ...strin
 	return 0
 }
 
-// waitFor polls cond every 5ms for up to 10s.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // never fails if cond holds at any poll within d.
 func never(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()

@@ -41,7 +41,7 @@ const (
 	ReplayMongoDB   = "mongodb"
 )
 
-// Defaults of [Config]'s zero values: the figures of issue 4.
+// Defaults of [Config]'s zero values: the scenarios of docs/benchmarks.md.
 const (
 	DefaultStreams       = 10_000
 	DefaultSubscriptions = 100
@@ -807,7 +807,7 @@ func (r *Runner) storeEvents(ctx context.Context, sub string, n int, publish boo
 	prev := ""
 	for i := range n {
 		c := cursor.Cursor{Step: 1, Pos: uint64(i)}
-		data, err := encodeEvent(tmpl, sub, c, i, now)
+		data, err := encodeEvent(tmpl, sub, c, prev, i, now)
 		if err != nil {
 			return "", err
 		}

@@ -100,7 +100,7 @@ func startEdge(ctx context.Context, bin, mongoURI, natsURL, adminKey string, env
 		}
 		select {
 		case <-e.done:
-			return nil, fmt.Errorf("bench: edge exited at start (%v): %s", e.err, e.tail())
+			return nil, fmt.Errorf("bench: edge exited at start (%w): %s", exitError(e.err), e.tail())
 		case <-ctx.Done():
 			e.stop()
 			return nil, fmt.Errorf("bench: edge start: %w", ctx.Err())

@@ -64,7 +64,7 @@ func (p *loadgenProc) waitReady(ctx context.Context, timeout time.Duration) erro
 	case <-p.ready:
 		return nil
 	case <-p.done:
-		return fmt.Errorf("bench: loadgen exited before it was ready: %v", p.err)
+		return fmt.Errorf("bench: loadgen exited before it was ready: %w", exitError(p.err))
 	case <-ctx.Done():
 		return fmt.Errorf("bench: loadgen: %w", ctx.Err())
 	case <-time.After(timeout):
@@ -87,7 +87,7 @@ func (p *loadgenProc) finish(ctx context.Context, interrupt bool) (load.Summary,
 	}
 	var s load.Summary
 	if err := json.Unmarshal(p.stdout.Bytes(), &s); err != nil {
-		return s, fmt.Errorf("bench: loadgen summary (exit %v): %w", p.err, err)
+		return s, fmt.Errorf("bench: loadgen summary (%w): %w", exitError(p.err), err)
 	}
 	return s, nil
 }
@@ -95,4 +95,14 @@ func (p *loadgenProc) finish(ctx context.Context, interrupt bool) (load.Summary,
 func (p *loadgenProc) kill() {
 	_ = p.cmd.Process.Kill()
 	<-p.done
+}
+
+// exitError returns what a child's Wait returned, or, for a clean exit, an
+// error saying so: a child that exits when it should not have is an
+// error either way, and its status is what the caller may want to test.
+func exitError(err error) error {
+	if err == nil {
+		return errors.New("exit status 0")
+	}
+	return err
 }

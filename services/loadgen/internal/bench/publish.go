@@ -53,10 +53,11 @@ func eventTemplate() (event.Event, error) {
 	}, nil
 }
 
-// encodeEvent returns tmpl as the JSON the edge streams, for sub at c, with
+// encodeEvent returns tmpl as the JSON the edge streams, for sub at c,
+// linked to prev (the cursor of sub's event before, "" for its first), with
 // "data":{"sent_ns":sent} appended: the field loadgen measures latency by.
-func encodeEvent(tmpl event.Event, sub string, c cursor.Cursor, seq int, sent time.Time) ([]byte, error) {
-	tmpl.Cursor = c.String()
+func encodeEvent(tmpl event.Event, sub string, c cursor.Cursor, prev string, seq int, sent time.Time) ([]byte, error) {
+	tmpl.Cursor, tmpl.PrevCursor = c.String(), prev
 	tmpl.SubscriptionID = sub
 	tmpl.ID = tmpl.TxID + ":" + strconv.Itoa(seq)
 	b, err := json.Marshal(tmpl)
@@ -78,9 +79,9 @@ type publishStats struct {
 
 // publish sends rate events per second for d, round-robin over subs, on
 // their NATS subjects the way the ingest does: each subscription's cursors
-// increase, and each event links to the one before it
-// (bus.PrevCursorHeader), which the edge checks. It paces by the clock, so a stalled publisher catches up
-// rather than silently publishing less.
+// increase, and each event links to the one before it (its prev_cursor,
+// and bus.PrevCursorHeader), which the edge checks. It paces by the clock,
+// so a stalled publisher catches up rather than silently publishing less.
 func publish(ctx context.Context, nc *nats.Conn, subs []string, rate float64, d time.Duration) (publishStats, error) {
 	tmpl, err := eventTemplate()
 	if err != nil {
@@ -109,7 +110,7 @@ func publish(ctx context.Context, nc *nats.Conn, subs []string, rate float64, d 
 			i := st.Published % len(subs)
 			seq := st.Published / len(subs)
 			c := cursor.Cursor{Step: step, Pos: uint64(seq)}
-			msg, err := encodeEvent(tmpl, subs[i], c, seq, time.Now())
+			msg, err := encodeEvent(tmpl, subs[i], c, prev[i], seq, time.Now())
 			if err != nil {
 				return st, err
 			}

@@ -9,11 +9,12 @@ import (
 	"text/tabwriter"
 )
 
-// Targets of issue 4 and the developers' guide.
+// Targets the edge is measured against (docs/benchmarks.md, "Edge
+// streams").
 const (
 	TargetDeliveredRate = 50_000 // messages/s
 	TargetP99ms         = 100
-	TargetKiBPerStream  = 20     // issue 4; the guide aims for 12
+	TargetKiBPerStream  = 20     // the aim is 12
 	TargetReplayRate    = 10_000 // events/s
 )
 

@@ -108,7 +108,7 @@ func TestGenerator_Run(t *testing.T) {
 			name: "idle answers pings",
 			edge: &fakeEdge{ping: true},
 			cfg:  Config{Mode: ModeIdle, Streams: 10, LocalAddrs: -1, Duration: 300 * time.Millisecond},
-			check: func(t *testing.T, s Summary, f *fakeEdge) {
+			check: func(t *testing.T, s Summary, _ *fakeEdge) {
 				require.Equal(t, 10, s.Connected)
 				require.Zero(t, s.Delivered)
 				require.Empty(t, s.Closes)

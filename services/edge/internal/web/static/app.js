@@ -159,11 +159,48 @@
     },
   };
 
+  // ---- chain state: every event names its predecessor (prev_cursor), and
+  // each one shown must name the one shown before it.
+  const chain = {
+    mended: 0,
+    broken: null, // the first break the edge could not mend either
+    reset() { this.mended = 0; this.broken = null; this.show('intact', 'chain intact', ''); },
+    show(state, text, title) {
+      const c = $('chain');
+      c.dataset.chain = state;
+      c.textContent = text;
+      c.title = title || 'every event names its predecessor; the viewer checks each one';
+    },
+    missing(brk) {
+      return 'events after cursor ' + (brk.after || '(none)') + ' up to ' + (brk.prev || '(none)') + ' are missing';
+    },
+    mending(brk) {
+      if (this.broken) return;
+      this.show('mending', 'chain broken at cursor ' + brk.before + ', fetching the missing events…', this.missing(brk));
+    },
+    recovered() {
+      this.mended++;
+      if (this.broken) return;
+      this.show('intact', 'chain intact (' + this.mended + (this.mended === 1 ? ' break' : ' breaks') + ' mended)',
+        'events went missing on the way and were fetched again; none is missing');
+    },
+    lost(brk) {
+      if (!this.broken) this.broken = brk;
+      const b = this.broken;
+      this.show('broken', 'broken at cursor ' + b.before, this.missing(b) + ', and the edge\'s history lacks them too');
+    },
+  };
+
   // ---- the stream of one subscription, reconnecting until told to stop
   class Stream {
     constructor(sub, after) {
       this.sub = sub;
       this.after = after || ''; // last cursor shown
+      // linked: the next event must name this.after as its predecessor
+      // (false until there is a position, and after a resume older than
+      // retention); mending: the break being fetched again.
+      this.linked = this.after !== '';
+      this.mending = null;
       this.ws = null;
       this.attempt = 0;
       this.stopped = false;
@@ -213,6 +250,7 @@
           setState('live', 'live');
           $('notice').textContent = this.after && msg.resumed === false
             ? 'Resumed after a gap longer than the retention: some events were skipped.' : '';
+          if (this.after && msg.resumed === false) { this.linked = false; this.mending = null; }
           break;
         case 'heartbeat':
           if (msg.head_block !== undefined) $('head').textContent = 'head block ' + msg.head_block;
@@ -222,12 +260,42 @@
           // anything at or below the last one shown is a duplicate (a
           // replay overlapping what arrived before a reconnect).
           if (typeof msg.cursor !== 'string' || (this.after && msg.cursor <= this.after)) return;
+          if (!this.checkLink(msg)) return;
           this.after = msg.cursor;
+          this.linked = true;
           store.set(WATCH_STORE, JSON.stringify({ sub: this.sub, after: this.after }));
           table.add(msg);
           break;
         default: // future message types are ignored
       }
+    }
+
+    // checkLink checks that msg names the last event shown as its
+    // predecessor. On a break it resumes at once after the last event
+    // shown, so the edge sends the missing events first, and returns
+    // false: msg is not shown before them. If the edge sends the same
+    // break again, its history lacks them too: the chain shows broken,
+    // and msg is shown.
+    checkLink(msg) {
+      if (!this.linked || !Object.prototype.hasOwnProperty.call(msg, 'prev_cursor')) {
+        this.mending = null; // an event from before links existed
+        return true;
+      }
+      if (msg.prev_cursor === this.after) {
+        if (this.mending) { this.mending = null; chain.recovered(); }
+        return true;
+      }
+      const brk = { after: this.after, before: msg.cursor, prev: msg.prev_cursor };
+      if (this.mending) {
+        this.mending = null;
+        chain.lost(brk);
+        return true;
+      }
+      this.mending = brk;
+      chain.mending(brk);
+      this.attempt = 0;
+      this.connect(); // closes this connection, resumes after this.after
+      return false;
     }
 
     onClose(e) {
@@ -381,7 +449,7 @@
   function watch(sub, after) {
     const same = stream && stream.sub === sub;
     if (stream) stream.stop('switched', true);
-    if (!same) table.clear();
+    if (!same) { table.clear(); chain.reset(); }
     $('notice').textContent = '';
     $('head').textContent = '';
     $('watching').textContent = sub;
