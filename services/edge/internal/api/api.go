@@ -1,4 +1,4 @@
-// Package api is the edge's HTTP surface: the REST API of API.md
+// Package api is the edge's HTTP surface: the REST API of docs/api.md
 // (subscriptions, their addresses and history, API keys), authentication
 // and rate limiting, the WebSocket route's checks before it hands over to
 // the stream hub, and health, readiness and metrics.
@@ -32,8 +32,6 @@ const (
 	DefaultLimit = 100
 	// MaxLimit is the largest page; a larger limit is a 400.
 	MaxLimit = 1000
-	// publishTimeout bounds waiting for NATS to take a control message.
-	publishTimeout = 2 * time.Second
 	// readyTimeout bounds each dependency check of /readyz.
 	readyTimeout = 2 * time.Second
 )

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -427,7 +428,10 @@ func TestAPI_events(t *testing.T) {
 		if i%3 == 0 {
 			from = addrC
 		}
-		js := fmt.Sprintf(`{"type":"event","cursor":"%s","id":"%s:%d","subscription_id":"%s","kind":"%s","from":"%s","to":"%s","amount":"%d"}`, c, tx, i, id, kind, from, addrA, i)
+		js := fmt.Sprintf(`{"type":"event","cursor":"%s","id":"%s:%d","subscription_id":"%s","kind":"%s","network":"mainnet",`+
+			`"block":{"number":%d,"id":"%064x","timestamp":"2025-01-02T03:04:05Z"},"tx_id":"%s","tx_index":0,"index":%d,"success":true,`+
+			`"confirmations":19,"removed":false,"watched":"%s","direction":"in","from":"%s","to":"%s","amount":"%d","flags":[],"solidified":true}`,
+			c, tx, i, id, kind, 100+i/3, 100+i/3, tx, i, addrA, from, addrA, i)
 		want = append(want, js)
 		docs = append(docs, store.EventDoc{
 			ID: store.EventDocID(id, c), SubscriptionID: id, Cursor: c, EventID: fmt.Sprintf("%s:%d", tx, i),
@@ -576,16 +580,14 @@ func TestAPI_health(t *testing.T) {
 func TestAPI_streamHandOff(t *testing.T) {
 	t.Parallel()
 	got := make(chan api.StreamRequest, 1)
-	e := newEnv(t, func(c *api.Config) {
-		c.Stream = func(w http.ResponseWriter, r *http.Request, sr api.StreamRequest) {
-			got <- sr
-			w.WriteHeader(http.StatusTeapot)
-		}
-	})
+	e := newEnv(t, withStream(func(sr api.StreamRequest) { got <- sr }))
 	keyID, key := e.key("acme")
 	id := e.create(key, `{"all":true}`)
 	after := cursor.Cursor{Step: 3, Pos: 1}.String()
-	r := e.do(req{method: "GET", path: "/v1/subscriptions/" + id + "/stream?after=" + after + "&token=" + key})
-	require.Equal(t, http.StatusTeapot, r.status)
+	ws, resp, err := websocket.DefaultDialer.DialContext(t.Context(), e.wsURL("/v1/subscriptions/"+id+"/stream?after="+after+"&token="+key), nil)
+	require.NoError(t, err)
+	defer ws.Close()
+	require.NoError(t, resp.Body.Close())
+	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
 	require.Equal(t, api.StreamRequest{SubscriptionID: id, Tenant: "acme", KeyID: keyID, After: after}, <-got)
 }

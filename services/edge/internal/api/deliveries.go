@@ -54,7 +54,7 @@ func (a *API) listDeliveries(c echo.Context) error {
 	if after != "" && !strings.HasPrefix(after, "dlv_") {
 		return badRequest("invalid_cursor", "cursor %q is not one this API returned", clip(after))
 	}
-	list, next, err := a.cfg.Webhooks.List(ctx, s.ID, webhook.ListQuery{Status: c.QueryParam("status"), After: after, Limit: limit})
+	page, err := a.cfg.Webhooks.List(ctx, s.ID, webhook.ListQuery{Status: c.QueryParam("status"), After: after, Limit: limit})
 	if errors.Is(err, webhook.ErrInvalidStatus) {
 		return badRequest("invalid_status", "%s", strings.TrimPrefix(err.Error(), "webhook: "))
 	}
@@ -62,13 +62,13 @@ func (a *API) listDeliveries(c echo.Context) error {
 		return err
 	}
 	var nextp *string
-	if next != "" {
-		nextp = &next
+	if page.Next != "" {
+		nextp = &page.Next
 	}
 	return c.JSON(http.StatusOK, struct {
 		Deliveries []webhook.View `json:"deliveries"`
 		Next       *string        `json:"next"`
-	}{list, nextp})
+	}{page.Deliveries, nextp})
 }
 
 func (a *API) retryDelivery(c echo.Context) error {
@@ -115,7 +115,7 @@ func (a *API) replayWebhook(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	n, next, err := a.cfg.Webhooks.Replay(ctx, s.ID, after)
+	res, err := a.cfg.Webhooks.Replay(ctx, s.ID, after)
 	if errors.Is(err, webhook.ErrNoWebhook) {
 		return &Error{Status: http.StatusConflict, Code: "no_webhook", Message: "the subscription has no webhook; set one with PATCH first"}
 	}
@@ -123,11 +123,11 @@ func (a *API) replayWebhook(c echo.Context) error {
 		return err
 	}
 	var nextp *string
-	if next != "" {
-		nextp = &next
+	if res.Next != "" {
+		nextp = &res.Next
 	}
 	return c.JSON(http.StatusAccepted, struct {
 		Replayed int     `json:"replayed"`
 		Next     *string `json:"next"`
-	}{n, nextp})
+	}{res.Replayed, nextp})
 }

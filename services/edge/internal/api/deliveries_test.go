@@ -20,6 +20,7 @@ import (
 // read and change MongoDB only, which is what they are tested for here
 // (delivery itself is tested in package webhook).
 func withWebhooks(tb testing.TB) func(*api.Config) {
+	tb.Helper()
 	return func(c *api.Config) {
 		d, err := webhook.New(webhook.Config{
 			NATS: c.NATS, DB: c.DB,

@@ -18,7 +18,7 @@ import (
 )
 
 // Error is an API error: the HTTP status and the body
-// {"error":{"code","message"}} of API.md.
+// {"error":{"code","message"}} of docs/api.md.
 type Error struct {
 	Status  int
 	Code    string
@@ -51,7 +51,7 @@ type errorBody struct {
 }
 
 // handleError is echo's HTTPErrorHandler: every error, echo's own 404 and
-// 405 included, leaves as the JSON body of API.md.
+// 405 included, leaves as the JSON body of docs/api.md.
 func (a *API) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return

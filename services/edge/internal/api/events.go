@@ -71,7 +71,7 @@ func (a *API) listEvents(c echo.Context) error {
 	if err := cur.All(ctx, &docs); err != nil {
 		return fmt.Errorf("api: list events: %w", err)
 	}
-	var next []byte = []byte("null")
+	next := []byte("null")
 	if len(docs) > limit {
 		docs = docs[:limit]
 		next, _ = json.Marshal(docs[limit-1].Cursor)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
@@ -22,30 +23,45 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/mongotron/mongotron/pkg/bus"
+	"github.com/mongotron/mongotron/pkg/openapitest"
 	"github.com/mongotron/mongotron/pkg/store"
 	"github.com/mongotron/mongotron/pkg/testenv"
 	"github.com/mongotron/mongotron/pkg/tron"
 	"github.com/mongotron/mongotron/services/edge/internal/api"
 	"github.com/mongotron/mongotron/services/edge/internal/auth"
+	"github.com/mongotron/mongotron/services/edge/internal/stream"
+	"github.com/mongotron/mongotron/services/edge/internal/web"
 )
 
 // One FerretDB serves every test, each with a database of its own; each
 // test has its own NATS server, since control subjects are global. So
 // tests run in parallel without seeing each other's data or messages.
+// Every test server checks its exchanges against the OpenAPI document.
 var (
+	mongoURI    string
 	mongoClient *mongo.Client
 	dbSeq       atomic.Int64
+	apiDoc      *openapitest.Doc
 )
+
+// openAPIPath is docs/openapi.yaml, seen from this package's directory.
+const openAPIPath = "../../../../docs/openapi.yaml"
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
 func run(m *testing.M) int {
+	var err error
+	if apiDoc, err = openapitest.Load(openAPIPath); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	mg, err := testenv.StartMongo(testenv.MongoConfig{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	mongoClient, err = mongo.Connect(options.Client().ApplyURI(mg.URI()))
+	mongoURI = mg.URI()
+	mongoClient, err = mongo.Connect(options.Client().ApplyURI(mongoURI))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -128,7 +144,7 @@ func newEnv(tb testing.TB, tune ...func(*api.Config)) *env {
 	a, err := api.New(cfg)
 	require.NoError(tb, err)
 	e.api = a
-	e.srv = httptest.NewServer(a)
+	e.srv = httptest.NewServer(apiDoc.Handler(tb, a, openapitest.Options{Outside: viewerPath}))
 	tb.Cleanup(func() {
 		e.srv.Close()
 		cancel()
@@ -138,6 +154,36 @@ func newEnv(tb testing.TB, tune ...func(*api.Config)) *env {
 	})
 	return e
 }
+
+// viewerPath reports the web viewer's paths, which are a page for people
+// and not part of the API: docs/openapi.yaml leaves them out.
+func viewerPath(r *http.Request) bool {
+	return r.URL.Path == "/" || strings.HasPrefix(r.URL.Path, web.AssetsPrefix)
+}
+
+// withStream gives the API a stand-in for the stream hub: it upgrades the
+// connection with gorilla/websocket as the hub does (a request that is
+// not a WebSocket handshake gets the library's own 400), reports the
+// request to seen when not nil, and closes the stream.
+func withStream(seen func(api.StreamRequest)) func(*api.Config) {
+	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }, Error: stream.RefuseHandshake}
+	return func(c *api.Config) {
+		c.Stream = func(w http.ResponseWriter, r *http.Request, sr api.StreamRequest) {
+			ws, err := up.Upgrade(w, r, nil)
+			if err != nil {
+				return
+			}
+			if seen != nil {
+				seen(sr)
+			}
+			_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+			_ = ws.Close()
+		}
+	}
+}
+
+// wsURL is the WebSocket URL of path on the test server.
+func (e *env) wsURL(path string) string { return "ws" + strings.TrimPrefix(e.srv.URL, "http") + path }
 
 type response struct {
 	status int
@@ -152,7 +198,7 @@ func (r response) json(tb testing.TB) map[string]any {
 	return m
 }
 
-// errCode returns the code of an API.md error body, failing when the body
+// errCode returns the code of an docs/api.md error body, failing when the body
 // is not one.
 func (r response) errCode(tb testing.TB) string {
 	tb.Helper()
@@ -173,6 +219,7 @@ func (r response) errCode(tb testing.TB) string {
 type req struct {
 	method, path, key, body string
 	contentType             string // "" means application/json when body is set, "-" none
+	auth                    string // an Authorization header sent as is, instead of key's
 }
 
 func (e *env) do(r req) response {
@@ -185,6 +232,9 @@ func (e *env) do(r req) response {
 	require.NoError(e.t, err)
 	if r.key != "" {
 		hr.Header.Set("Authorization", "Bearer "+r.key)
+	}
+	if r.auth != "" {
+		hr.Header.Set("Authorization", r.auth)
 	}
 	switch {
 	case r.contentType == "-":

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -131,6 +130,17 @@ func present(s *subscription.Subscription) *subscription.Subscription {
 	if v.Finality == "" {
 		// Stored before finality existed: delivered at its confirmations.
 		v.Finality = subscription.FinalityConfirmations
+	}
+	// A record of a disabling at another URL than the webhook's is stale:
+	// that webhook is enabled.
+	v.WebhookDisabled = nil
+	if w := s.DisabledWebhook(); w != nil {
+		d := *w
+		if d.StatusCode == 0 {
+			// Recorded before the status was: a 410 is the only cause.
+			d.StatusCode = http.StatusGone
+		}
+		v.WebhookDisabled = &d
 	}
 	if v.Metadata != nil {
 		v.Metadata, _ = plain(v.Metadata).(map[string]any)
@@ -322,13 +332,18 @@ func (a *API) patchSubscription(c echo.Context) error {
 	// than a lost update.
 	filter := alive(p.Tenant, cur.ID)
 	filter["version"] = cur.Version
-	res, err := a.subs().UpdateOne(ctx, filter, bson.M{"$set": bson.M{
+	update := bson.M{"$set": bson.M{
 		"label": s.Label, "contracts": s.Contracts, "kinds": s.Kinds, "direction": s.Direction,
 		"min_amount": s.MinAmount, "max_amount": s.MaxAmount, "only_success": s.OnlySuccess,
 		"confirmations": s.Confirmations, "finality": s.Finality, "exclude_flags": s.ExcludeFlags, "only_verified": s.OnlyVerified,
 		"all": s.All, "webhook": s.Webhook, "metadata": s.Metadata,
 		"updated_at": s.UpdatedAt, "version": s.Version,
-	}})
+	}}
+	if cur.WebhookDisabled != nil && s.WebhookDisabled == nil {
+		// The webhook moved to another URL or went: enabled again.
+		update["$unset"] = bson.M{"webhook_disabled": ""}
+	}
+	res, err := a.subs().UpdateOne(ctx, filter, update)
 	if err != nil {
 		return fmt.Errorf("api: update subscription: %w", err)
 	}
@@ -376,16 +391,8 @@ func (a *API) deleteSubscription(c echo.Context) error {
 // stored, and answering 500 would make the client retry a create into a
 // duplicate. Receivers reconcile with MongoDB on (re)start.
 func (a *API) publish(ctx context.Context, ch bus.SubscriptionChange) {
-	b, err := json.Marshal(ch)
-	if err == nil {
-		err = a.cfg.NATS.Publish(bus.SubscriptionsSubject, b)
-	}
-	if err == nil {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
-		err = a.cfg.NATS.FlushWithContext(fctx)
-		cancel()
-	}
-	if err != nil {
+	// Not cut short by a client that hangs up: the change is stored.
+	if err := bus.PublishSubscriptionChange(context.WithoutCancel(ctx), a.cfg.NATS, ch); err != nil {
 		a.m.publish.WithLabelValues(ch.Op, "error").Inc()
 		a.cfg.Logger.Error("publish subscription change", "op", ch.Op, "subscription_id", ch.SubscriptionID, "version", ch.Version, "err", err)
 		return

@@ -21,7 +21,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
-	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 
 	"github.com/mongotron/mongotron/pkg/bus"
 	"github.com/mongotron/mongotron/pkg/config"
@@ -44,8 +43,6 @@ const DefaultHTTPAddr = ":8080"
 
 // Defaults of [Config].
 const (
-	// DefaultDatabase is used when the MongoDB URI names none.
-	DefaultDatabase = "mongotron"
 	// DefaultConnectTimeout bounds reaching MongoDB and NATS at start.
 	DefaultConnectTimeout = 10 * time.Second
 )
@@ -60,7 +57,8 @@ type Config struct {
 
 	// MongoURI is the MongoDB connection string (mongodb:// or
 	// mongodb+srv://); its path names the database, and none means
-	// [DefaultDatabase]. It is required.
+	// [store.DefaultDatabase] (store.DatabaseName, as the ingest reads it).
+	// It is required.
 	MongoURI string
 	// NATS lists the NATS servers and the replica count of the durable
 	// consumers the edge creates (the nats.* flags).
@@ -321,13 +319,9 @@ func goneSubscriptions(ctx context.Context, db *mongo.Database, ids []string) ([
 }
 
 func (a *App) connectMongo(ctx context.Context, timeout time.Duration) (*mongo.Database, error) {
-	cs, err := connstring.ParseAndValidate(a.cfg.MongoURI)
+	dbName, err := store.DatabaseName(a.cfg.MongoURI)
 	if err != nil {
-		return nil, fmt.Errorf("%s: mongo.uri: %w", Name, err)
-	}
-	dbName := cs.Database
-	if dbName == "" {
-		dbName = DefaultDatabase
+		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
 	a.mongo, err = mongo.Connect(options.Client().ApplyURI(a.cfg.MongoURI).SetServerSelectionTimeout(min(timeout, storeSelectTimeout)).SetAppName("mongotron-edge"))
 	if err != nil {

@@ -51,7 +51,7 @@ func TestConfig(t *testing.T) {
 			},
 		},
 		{
-			name: "API.md keys",
+			name: "docs/api.md keys",
 			env: []string{
 				"MONGOTRON_MONGO_URI=mongodb://db:27017/x", "MONGOTRON_NATS_URL=nats://n:4222",
 				"MONGOTRON_TRON_NODE_URL=https://api.trongrid.io", "MONGOTRON_TRON_API_KEY=k",

@@ -17,7 +17,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
-	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 
 	"github.com/mongotron/mongotron/pkg/bus"
 	mtclient "github.com/mongotron/mongotron/pkg/client"
@@ -52,12 +51,8 @@ func newClientEnv(t *testing.T) *clientEnv {
 	e := &clientEnv{t: t, flags: []string{"--nats.url=" + n.URL(), "--mongo.uri=" + m.URI(), "--shutdown-timeout=5s",
 		"--http.addr=127.0.0.1:0", "--admin-key=" + testAdminKey, "--api.rate-limit=-1"}}
 
-	cs, err := connstring.ParseAndValidate(m.URI())
+	dbName, err := store.DatabaseName(m.URI())
 	require.NoError(t, err)
-	dbName := cs.Database
-	if dbName == "" {
-		dbName = app.DefaultDatabase
-	}
 	mc, err := mongo.Connect(options.Client().ApplyURI(m.URI()))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = mc.Disconnect(context.Background()) })
@@ -69,7 +64,8 @@ func newClientEnv(t *testing.T) *clientEnv {
 	// A fixed address in front of the edge, as a load balancer would be,
 	// so that the edge can restart on another port under the client.
 	rp := &httputil.ReverseProxy{
-		Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(e.target.Load()) },
+		Rewrite:   func(r *httputil.ProxyRequest) { r.SetURL(e.target.Load()) },
+		Transport: checkedTransport(t),
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, _ error) {
 			w.WriteHeader(http.StatusBadGateway)
 		},
@@ -130,7 +126,8 @@ const (
 )
 
 // publish does what the ingest does with event i of subID: store it, then
-// publish the same JSON on the subscription's subject.
+// publish the same JSON on the subscription's subject. The events of a
+// subscription are 1, 2, 3 …: event i names i-1 as its predecessor.
 func (e *clientEnv) publish(subID string, i int) {
 	e.t.Helper()
 	from, err := tron.ParseAddress(addrA)
@@ -143,6 +140,9 @@ func (e *clientEnv) publish(subID string, i int) {
 		Block: event.BlockRef{Number: int64(1000 + i), ID: fmt.Sprintf("%064x", 1000+i), Timestamp: time.Unix(1_735_787_045+int64(i)*3, 0).UTC()},
 		TxID:  fmt.Sprintf("%064x", i), Success: true, Watched: to, Direction: event.DirectionIn,
 		From: from, To: to, Amount: tron.AmountFromInt64(int64(i) * 1_000_000),
+	}
+	if i > 1 {
+		ev.PrevCursor = e2eCursor(i - 1)
 	}
 	b, err := json.Marshal(&ev)
 	require.NoError(e.t, err)

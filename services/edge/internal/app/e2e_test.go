@@ -95,7 +95,7 @@ func closeCode(t *testing.T, ws *websocket.Conn) int {
 			continue
 		}
 		var ce *websocket.CloseError
-		require.True(t, errors.As(err, &ce), "want a close frame, got %v", err)
+		require.ErrorAs(t, err, &ce, "want a close frame")
 		return ce.Code
 	}
 }
@@ -196,5 +196,7 @@ func mongoDB(t *testing.T, uri string) *mongo.Database {
 	mc, err := mongo.Connect(options.Client().ApplyURI(uri))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = mc.Disconnect(context.Background()) })
-	return mc.Database(app.DefaultDatabase)
+	name, err := store.DatabaseName(uri)
+	require.NoError(t, err)
+	return mc.Database(name)
 }

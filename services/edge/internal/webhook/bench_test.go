@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mongotron/mongotron/pkg/testenv"
 )
 
 // benchSubs is how many subscriptions the benchmarks spread events over.
@@ -26,6 +28,7 @@ type benchRig struct {
 }
 
 func newBenchRig(b *testing.B) *benchRig {
+	b.Helper()
 	r := &benchRig{e: newEnv(b), seen: map[string]int{}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.mu.Lock()
@@ -80,7 +83,7 @@ func BenchmarkDeliverer_twoEdges(b *testing.B) {
 	for i, id := range r.ids {
 		r.e.publish(id, i*perSub+1, perSub)
 	}
-	eventually(b, 5*time.Minute, func() bool { return r.got.Load() >= total }, "%d deliveries", total)
+	testenv.WaitFor(b, 5*time.Minute, func() bool { return r.got.Load() >= total }, "%d deliveries", total)
 	el := time.Since(t0)
 	b.StopTimer()
 	b.ReportMetric(float64(total)/el.Seconds(), "deliveries/s")
@@ -130,7 +133,7 @@ func BenchmarkDeliverer_twoEdgesSteady(b *testing.B) {
 		}
 		tk.Stop()
 		last := time.Now()
-		eventually(b, 10*time.Minute, func() bool { return r.got.Load() >= published }, "%d deliveries", published)
+		testenv.WaitFor(b, 10*time.Minute, func() bool { return r.got.Load() >= published }, "%d deliveries", published)
 		done := time.Now()
 		b.ReportMetric(float64(published-start)/last.Sub(t0).Seconds(), "offered/s")
 		b.ReportMetric(float64(published-start)/done.Sub(t0).Seconds(), "deliveries/s")

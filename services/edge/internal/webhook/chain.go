@@ -16,9 +16,10 @@ import (
 // dying, a leader change, a reconnect) the ingest's publish of a
 // subscription's event can fail while the next one is stored; its retry
 // then lands after it. So every message is checked against its link, the
-// bus.PrevCursorHeader naming the subscription's previous event, and each
-// subscription keeps a chain: the cursor of the last event filed into its
-// inbox, its tail. A message
+// event's prev_cursor (or, for an event published before that field
+// existed, the bus.PrevCursorHeader of its message) naming the
+// subscription's previous event, and each subscription keeps a chain: the
+// cursor of the last event filed into its inbox, its tail. A message
 //
 //   - at or below the tail is a repeat. It is never sent twice: it joins
 //     the delivery it repeats if that still waits in the inbox (attach),
@@ -63,6 +64,19 @@ type eventHead struct {
 	ID      string `json:"id"`
 	Cursor  string `json:"cursor"`
 	Removed bool   `json:"removed"`
+	// PrevCursor is the event's link; nil for an event published before
+	// the field existed, whose link is its message's header alone.
+	PrevCursor *string `json:"prev_cursor"`
+}
+
+// link returns the cursor of the subscription's event before this one:
+// the event's own prev_cursor, or else header, its message's
+// bus.PrevCursorHeader (the two say the same when both are there).
+func (e eventHead) link(header string) string {
+	if e.PrevCursor != nil {
+		return *e.PrevCursor
+	}
+	return header
 }
 
 // chainState is what a chain's tail means.
@@ -157,7 +171,7 @@ func (d *Deliverer) file(ctx context.Context, msgs []jetstream.Msg) ([]string, e
 		}
 		l := links[subID]
 		if l == nil {
-			if l, err = d.link(ctx, subID, ev.Cursor, m.Headers().Get(bus.PrevCursorHeader), now); err != nil {
+			if l, err = d.link(ctx, subID, ev.Cursor, ev.link(m.Headers().Get(bus.PrevCursorHeader)), now); err != nil {
 				return nil, err
 			}
 			if paused[subID] {
@@ -175,7 +189,7 @@ func (d *Deliverer) file(ctx context.Context, msgs []jetstream.Msg) ([]string, e
 			Status: StatusPending, NextAttemptAt: nowUTC, Log: []Attempt{}, CreatedAt: nowUTC, UpdatedAt: nowUTC, Body: m.Data(),
 			held: true, msg: m,
 		}}
-		filed, err := d.follow(ctx, l, it, m.Headers().Get(bus.PrevCursorHeader), now)
+		filed, err := d.follow(ctx, l, it, ev.link(m.Headers().Get(bus.PrevCursorHeader)), now)
 		if err != nil {
 			return nil, fmt.Errorf("subscription %s: %w", subID, err)
 		}

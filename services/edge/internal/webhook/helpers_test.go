@@ -2,12 +2,9 @@ package webhook
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -29,23 +26,13 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/mongotron/mongotron/pkg/bus"
+	"github.com/mongotron/mongotron/pkg/client"
 	"github.com/mongotron/mongotron/pkg/cursor"
+	"github.com/mongotron/mongotron/pkg/lease"
 	"github.com/mongotron/mongotron/pkg/store"
 	"github.com/mongotron/mongotron/pkg/subscription"
 	"github.com/mongotron/mongotron/pkg/testenv"
 )
-
-// eventually polls cond every interval until it holds or wait passes.
-func eventually(tb testing.TB, wait time.Duration, cond func() bool, msg string, args ...any) {
-	tb.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("not within %s: "+msg, append([]any{wait}, args...)...)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 func randHex(n int) string {
 	b := make([]byte, n)
@@ -274,54 +261,25 @@ func (e *env) countStatus(subID, status string) int {
 	return n
 }
 
-// verify is what a receiver does with a request (pkg/client.VerifyWebhook
-// implements the same for users): check the signature over "<t>.<body>"
-// and refuse a timestamp older than tolerance.
-func verify(secret []byte, header string, body []byte, now time.Time, tolerance time.Duration) error {
-	var ts string
-	var sigs []string
-	for part := range strings.SplitSeq(header, ",") {
-		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
-		switch k {
-		case "t":
-			ts = v
-		case "v1":
-			sigs = append(sigs, v)
-		}
-	}
-	t, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil || len(sigs) == 0 {
-		return errors.New("malformed signature header")
-	}
-	if d := now.Sub(time.Unix(t, 0)); d > tolerance || d < -tolerance {
-		return errors.New("timestamp outside tolerance")
-	}
-	mac := hmac.New(sha256.New, secret)
-	mac.Write([]byte(ts + "."))
-	mac.Write(body)
-	want := mac.Sum(nil)
-	for _, s := range sigs {
-		got, err := hex.DecodeString(s)
-		if err == nil && hmac.Equal(got, want) {
-			return nil
-		}
-	}
-	return errors.New("signature mismatch")
-}
-
 // received is one request a receiver got.
 type received struct {
 	eventID, deliveryID, subID string
 	attempt, status            int
 	body                       []byte
-	sigOK                      bool
+	// sigHeader is the Mongotron-Signature header as sent, and sigOK
+	// whether the public client.VerifyWebhook accepted it when it came.
+	sigHeader string
+	sigOK     bool
+	// prev is the Mongotron-Prev-Cursor header, hasPrev whether it came.
+	prev    string
+	hasPrev bool
 }
 
 // receiver is a webhook endpoint on loopback whose answer the test
 // controls.
 type receiver struct {
 	srv    *httptest.Server
-	secret []byte
+	secret string
 	// respond returns the status for a request; nil means 200.
 	respond atomic.Pointer[func(r *http.Request, n int) int]
 
@@ -330,14 +288,17 @@ type receiver struct {
 }
 
 func newReceiver(tb testing.TB, secret string) *receiver {
-	rc := &receiver{secret: []byte(secret)}
+	tb.Helper()
+	rc := &receiver{secret: secret}
 	rc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		att, _ := strconv.Atoi(r.Header.Get(HeaderAttempt))
 		rec := received{
 			eventID: r.Header.Get(HeaderEventID), deliveryID: r.Header.Get(HeaderDeliveryID),
 			subID: r.Header.Get(HeaderSubscriptionID), attempt: att, body: body,
-			sigOK: verify(rc.secret, r.Header.Get(HeaderSignature), body, time.Now(), 5*time.Minute) == nil,
+			sigHeader: r.Header.Get(HeaderSignature),
+			prev:      r.Header.Get(HeaderPrevCursor), hasPrev: len(r.Header.Values(HeaderPrevCursor)) > 0,
+			sigOK: client.VerifyWebhook(rc.secret, r.Header.Get(HeaderSignature), body, 5*time.Minute, time.Now()) == nil,
 		}
 		rc.mu.Lock()
 		n := len(rc.reqs) + 1
@@ -406,4 +367,14 @@ func connectMongo(tb testing.TB) *mongo.Client {
 	require.NoError(tb, err)
 	tb.Cleanup(func() { _ = c.Disconnect(context.Background()) })
 	return c
+}
+
+// insertLane stores a tenure of a subscription's lane as edges before
+// package lease wrote it, with no hint: another edge holding the lane.
+func insertLane(tb testing.TB, db *mongo.Database, subID string, epoch int64, owner string, until time.Time) {
+	tb.Helper()
+	_, err := db.Collection(LanesCollection).InsertOne(context.Background(), bson.M{
+		"_id": lease.TenureID(subID, epoch), "subscription_id": subID, "epoch": epoch, "owner": owner, "lease_until": until,
+	})
+	require.NoError(tb, err)
 }

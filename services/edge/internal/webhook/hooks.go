@@ -28,17 +28,10 @@ type hook struct {
 }
 
 // disabledField is the subscription document's field recording a webhook
-// disabled by a 410: {url, at}. It holds the URL so that changing the
-// webhook's URL re-enables it without anyone clearing the field.
+// disabled by a 410 (subscription.WebhookDisabled). It holds the URL, so
+// that a webhook moved to another URL is enabled even where the field was
+// not cleared.
 const disabledField = "webhook_disabled"
-
-type subscriptionHook struct {
-	Status   string                `bson:"status"`
-	Webhook  *subscription.Webhook `bson:"webhook"`
-	Disabled *struct {
-		URL string `bson:"url"`
-	} `bson:"webhook_disabled"`
-}
 
 type cachedHook struct {
 	h      *hook
@@ -67,7 +60,7 @@ func (c *hooks) get(ctx context.Context, subID string) (*hook, error) {
 	if ok && now.Sub(e.loaded) < hookTTL {
 		return e.h, nil
 	}
-	var doc subscriptionHook
+	var doc subscription.Subscription
 	err := c.db.Collection(store.Subscriptions).FindOne(ctx, bson.M{"_id": subID},
 		options.FindOne().SetProjection(bson.M{"status": 1, "webhook": 1, disabledField: 1})).Decode(&doc)
 	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
@@ -75,8 +68,7 @@ func (c *hooks) get(ctx context.Context, subID string) (*hook, error) {
 	}
 	var h *hook
 	if err == nil && doc.Status != subscription.StatusDeleted && doc.Webhook != nil && doc.Webhook.URL != "" {
-		h = &hook{url: doc.Webhook.URL, secret: []byte(doc.Webhook.Secret)}
-		h.disabled = doc.Disabled != nil && doc.Disabled.URL == doc.Webhook.URL
+		h = &hook{url: doc.Webhook.URL, secret: []byte(doc.Webhook.Secret), disabled: doc.DisabledWebhook() != nil}
 	}
 	c.mu.Lock()
 	// A change that arrived while reading may have been missed by the

@@ -109,6 +109,7 @@ func (d *Deliverer) spillOps(ops *writeOps, items []incoming) {
 	d.m.spilled.Add(float64(len(items)))
 	for _, it := range items {
 		q := *it.dl
+		q.keepLink()
 		q.held, q.msg, q.check = false, nil, it.check
 		ops.pending = append(ops.pending, &q)
 		if it.dl.msg != nil {
@@ -198,9 +199,9 @@ func (d *Deliverer) leave(ctx context.Context, m jetstream.Msg) {
 // inboxes or left over from the consumer, once its lanes have ended, and
 // acknowledges them; the next edge's lanes read the queue before anything
 // newer. Handing them back to JetStream instead would not keep them in
-// order: it hands nak'ed messages out again in an order of its own (a
-// stopped edge's test saw the first event come after the other 29). Only
-// if MongoDB cannot take them are they handed back.
+// order: JetStream hands nak'ed messages out again in an order of its own,
+// so the first of a subscription's events could go out after the rest.
+// Only if MongoDB cannot take them are they handed back.
 func (d *Deliverer) queueHeld() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*storeTimeout)
 	defer cancel()
@@ -247,13 +248,19 @@ func nakInOrder(msgs []jetstream.Msg) {
 	}
 }
 
+// knownItems is what is stored already of a batch's events to check.
+type knownItems struct {
+	// recorded holds the delivery ids whose outcome is recorded: their
+	// messages only need acknowledging.
+	recorded map[string]bool
+	// queued says some are queued, so the queue must be read first.
+	queued bool
+}
+
 // known sorts out the events to check (incoming.check): events
 // JetStream delivered more than once (an edge stopped or died, or a
-// write of outcomes failed), repeats, and events filled from history. It
-// returns those already recorded, whose messages only need
-// acknowledging, and whether any is queued, in which case the queue must
-// be read first.
-func (s mongoStore) known(ctx context.Context, items []incoming) (recorded map[string]bool, queued bool, err error) {
+// write of outcomes failed), repeats, and events filled from history.
+func (s mongoStore) known(ctx context.Context, items []incoming) (knownItems, error) {
 	var ids []string
 	for _, it := range items {
 		if it.check {
@@ -261,17 +268,17 @@ func (s mongoStore) known(ctx context.Context, items []incoming) (recorded map[s
 		}
 	}
 	if len(ids) == 0 {
-		return nil, false, nil
+		return knownItems{}, nil
 	}
-	recorded, err = s.recorded(ctx, ids)
+	recorded, err := s.recorded(ctx, ids)
 	if err != nil {
-		return nil, false, err
+		return knownItems{}, err
 	}
 	n, err := s.queue().CountDocuments(ctx, bson.M{"_id": bson.M{"$in": ids}})
 	if err != nil {
-		return nil, false, err
+		return knownItems{}, err
 	}
-	return recorded, n > 0, nil
+	return knownItems{recorded: recorded, queued: n > 0}, nil
 }
 
 // checkFirst reports whether an event of msg's delivery count is to be

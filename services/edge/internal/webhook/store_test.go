@@ -3,84 +3,57 @@ package webhook
 import (
 	"context"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/mongotron/mongotron/pkg/lease"
 	"github.com/mongotron/mongotron/pkg/subscription"
 )
 
-func TestMongoStore_acquireLane(t *testing.T) {
+// The lanes are package lease's, in the shape of the lane documents
+// earlier edges wrote, so that during a rolling upgrade edges of both
+// versions keep out of each other's lanes.
+func TestLanes_shapeOfEarlierEdges(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	s := mongoStore{db: e.db}
 	ctx := context.Background()
-	now := time.Now().UTC().Truncate(time.Millisecond)
+	now := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	lanes, err := newLanes(e.db, func() time.Time { return now })
+	require.NoError(t, err)
 
-	epoch, ok, _, err := s.acquireLane(ctx, "sub_a", "edge1", now, now.Add(time.Minute))
-	require.NoError(t, err)
-	require.True(t, ok, "a lane never taken is free")
-	require.EqualValues(t, 1, epoch)
+	// An earlier edge holds sub_a's lane: this edge does not take it.
+	insertLane(t, e.db, "sub_a", 7, "old-edge", now.Add(time.Minute))
+	held, err := lanes.Acquire(ctx, "sub_a", "new-edge", time.Minute)
+	require.ErrorIs(t, err, lease.ErrHeld)
+	require.Equal(t, lease.Tenure{Name: "sub_a", Holder: "old-edge", Token: 7, Expires: now.Add(time.Minute)}, held)
 
-	_, ok, wait, err := s.acquireLane(ctx, "sub_a", "edge2", now, now.Add(time.Minute))
+	// This edge's tenure reads as an earlier edge reads lanes: the
+	// subscription's document with the highest epoch.
+	now = now.Add(time.Minute)
+	t8, err := lanes.Acquire(ctx, "sub_a", "new-edge", time.Minute)
 	require.NoError(t, err)
-	require.False(t, ok, "a held lane is not taken")
-	require.True(t, wait.Equal(now.Add(time.Minute)), "the wait is the holder's lease: %s", wait)
-
-	renewed, err := s.renewLane(ctx, "sub_a", "edge1", 1, now.Add(2*time.Minute))
-	require.NoError(t, err)
-	require.True(t, renewed)
-
-	later := now.Add(3 * time.Minute)
-	epoch, ok, _, err = s.acquireLane(ctx, "sub_a", "edge2", later, later.Add(time.Minute))
-	require.NoError(t, err)
-	require.True(t, ok, "a lease that ran out is taken over")
-	require.EqualValues(t, 2, epoch)
-	renewed, err = s.renewLane(ctx, "sub_a", "edge1", 1, later.Add(time.Minute))
-	require.NoError(t, err)
-	require.False(t, renewed, "the earlier holder learns it lost the lane")
-
-	// Released with a park: not taken before it ends, taken after a wake.
-	require.NoError(t, s.releaseLane(ctx, "sub_a", "edge2", 2, later.Add(time.Hour)))
-	_, ok, wait, err = s.acquireLane(ctx, "sub_a", "edge1", later, later.Add(time.Minute))
-	require.NoError(t, err)
-	require.False(t, ok)
-	require.True(t, wait.Equal(later.Add(time.Hour)))
-	require.NoError(t, s.wakeLane(ctx, "sub_a", later))
-	_, ok, _, err = s.acquireLane(ctx, "sub_a", "edge1", later, later.Add(time.Minute))
-	require.NoError(t, err)
-	require.True(t, ok)
-}
-
-// FerretDB applies an update as a read then a write, so two edges taking
-// a free lane with a conditional update could both succeed; taking it by
-// inserting the next tenure lets exactly one.
-func TestMongoStore_acquireLane_oneWinnerAtOnce(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	s := mongoStore{db: e.db}
-	ctx := context.Background()
-	for round := range 5 {
-		now := time.Now().UTC()
-		var wins atomic.Int32
-		var wg sync.WaitGroup
-		for i := range 6 {
-			wg.Go(func() {
-				_, ok, _, err := s.acquireLane(ctx, "sub_race", fmt.Sprintf("edge%d", i), now, now.Add(time.Minute))
-				if err == nil && ok {
-					wins.Add(1)
-				}
-			})
-		}
-		wg.Wait()
-		require.EqualValues(t, 1, wins.Load(), "round %d", round)
-		last, err := s.latestLane(ctx, "sub_race")
-		require.NoError(t, err)
-		require.NoError(t, s.releaseLane(ctx, "sub_race", last.Owner, last.Epoch, now))
+	require.Equal(t, int64(8), t8.Token)
+	var doc struct {
+		SubscriptionID string    `bson:"subscription_id"`
+		Epoch          int64     `bson:"epoch"`
+		Owner          string    `bson:"owner"`
+		LeaseUntil     time.Time `bson:"lease_until"`
 	}
+	require.NoError(t, e.db.Collection(LanesCollection).FindOne(ctx, bson.M{"subscription_id": "sub_a"},
+		options.FindOne().SetSort(bson.M{"epoch": -1})).Decode(&doc))
+	require.Equal(t, "new-edge", doc.Owner)
+	require.Equal(t, int64(8), doc.Epoch)
+	require.True(t, doc.LeaseUntil.Equal(now.Add(time.Minute)), doc.LeaseUntil)
+
+	// Parked, as earlier edges parked: no owner, until the retry.
+	require.NoError(t, lanes.Park(ctx, t8, now.Add(time.Hour)))
+	require.NoError(t, e.db.Collection(LanesCollection).FindOne(ctx, bson.M{"_id": lease.TenureID("sub_a", 8)}).Decode(&doc))
+	require.Empty(t, doc.Owner)
+	require.True(t, doc.LeaseUntil.Equal(now.Add(time.Hour)), doc.LeaseUntil)
 }
 
 func TestMongoStore_sweep(t *testing.T) {
@@ -149,20 +122,20 @@ func TestMongoStore_list(t *testing.T) {
 			var got []string
 			after := ""
 			for {
-				page, next, err := s.list(ctx, sub, ListQuery{Status: tc.status, After: after, Limit: 2})
+				page, err := s.list(ctx, sub, ListQuery{Status: tc.status, After: after, Limit: 2})
 				require.NoError(t, err)
-				for _, v := range page {
+				for _, v := range page.Deliveries {
 					require.Equal(t, DeliveryID(sub, v.Cursor), v.ID)
 					got = append(got, v.Cursor)
 				}
-				if next == "" {
+				if page.Next == "" {
 					break
 				}
-				after = next
+				after = page.Next
 			}
 			require.Equal(t, tc.want, got, "pages of 2 across both collections")
 		})
 	}
-	_, _, err = s.list(ctx, sub, ListQuery{Status: "lost", Limit: 2})
+	_, err = s.list(ctx, sub, ListQuery{Status: "lost", Limit: 2})
 	require.ErrorIs(t, err, ErrInvalidStatus)
 }

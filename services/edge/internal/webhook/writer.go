@@ -15,10 +15,10 @@ import (
 const maxWriteCost = 512
 
 // groupWriter combines the outcome writes of every lane of this edge into
-// few bulk writes, one at a time. Lanes running concurrently each wrote
-// their own before: dozens of concurrent write commands on one SQLite
-// file, whose busy handler is not fair, starved other writers (the
-// ingest's and the API's) past their busy timeout. Now the first lane to
+// few bulk writes, one at a time: dozens of lanes each writing its own
+// would be dozens of concurrent write commands on FerretDB's one SQLite
+// file, whose busy handler is not fair, and would starve other writers
+// (the ingest's and the API's) past their busy timeout. The first lane to
 // write becomes the writer and also writes what the others queued
 // meanwhile; each caller still returns only once its own outcomes are
 // stored, so a lane never reads a delivery whose outcome is unwritten.

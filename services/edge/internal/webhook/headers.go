@@ -1,18 +1,16 @@
 package webhook
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
-	"strconv"
+	"github.com/mongotron/mongotron/pkg/bus"
+	"github.com/mongotron/mongotron/pkg/webhooksig"
 )
 
-// Headers of a webhook request.
+// Headers of a webhook request (docs/api.md, "Webhooks").
 const (
 	// HeaderSignature is "t=<unix seconds>,v1=<hex HMAC-SHA256(secret,
-	// "<t>.<body>")>". The timestamp is signed so a receiver can refuse
-	// an old request replayed by someone who recorded it.
-	HeaderSignature = "Mongotron-Signature"
+	// "<t>.<body>")>", made by package webhooksig, whose Verify (and
+	// pkg/client's VerifyWebhook) receivers check it with.
+	HeaderSignature = webhooksig.Header
 	// HeaderEventID is the event's id (<tx_id>:<index>): the same on
 	// every attempt, for the receiver's de-duplication.
 	HeaderEventID = "Mongotron-Event-Id"
@@ -24,17 +22,12 @@ const (
 	HeaderDeliveryID = "Mongotron-Delivery-Id"
 	// HeaderAttempt counts attempts of the delivery from 1.
 	HeaderAttempt = "Mongotron-Delivery-Attempt"
+	// HeaderPrevCursor is the cursor of the subscription's event before
+	// this one, the event's prev_cursor, so that a receiver can tell a
+	// delivery it never got. It is absent for the subscription's first
+	// event. The ingest's messages carry the same link under the same
+	// name (bus.PrevCursorHeader).
+	HeaderPrevCursor = bus.PrevCursorHeader
 	// userAgent identifies the sender.
 	userAgent = "Mongotron-Webhook/1"
 )
-
-// Sign returns the Mongotron-Signature header value of body sent at unix
-// time t with secret.
-func Sign(secret []byte, t int64, body []byte) string {
-	ts := strconv.FormatInt(t, 10)
-	mac := hmac.New(sha256.New, secret)
-	mac.Write([]byte(ts))
-	mac.Write([]byte{'.'})
-	mac.Write(body)
-	return "t=" + ts + ",v1=" + hex.EncodeToString(mac.Sum(nil))
-}
