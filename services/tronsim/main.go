@@ -10,124 +10,96 @@
 // decimals(). GET /sim/traps?from=&to=&kind= lists them per block; see
 // tronsim -h and package sim.
 //
-// Every flag can also be set from the environment as MONGOTRON_TRONSIM_<FLAG>,
-// upper case with dashes as underscores (MONGOTRON_TRONSIM_ADDR); a flag on
-// the command line wins.
+// Its configuration is read as every Mongotron daemon's is (pkg/config),
+// except that each flag's environment variable is in the simulator's own
+// namespace, MONGOTRON_TRONSIM_<FLAG> (MONGOTRON_TRONSIM_HTTP_ADDR), so that
+// one environment file can hold the simulator's settings and the ingest's
+// without the two meeting; a flag on the command line wins.
 package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"strings"
-	"syscall"
 	"time"
 
+	"github.com/mongotron/mongotron/pkg/config"
+	"github.com/mongotron/mongotron/pkg/logging"
+	"github.com/mongotron/mongotron/pkg/service"
 	"github.com/mongotron/mongotron/services/tronsim/sim"
 )
 
-// config is the root configuration of the command.
-type config struct {
-	// Addr is the listen address.
-	Addr string
-	// LogLevel is debug, info, warn or error.
-	LogLevel string
-	// ShutdownTimeout bounds the wait for requests in flight on exit.
-	ShutdownTimeout time.Duration
-	Sim             sim.Config
+// name is the binary's name.
+const name = "tronsim"
+
+// envNamespace starts every environment variable of the simulator.
+const envNamespace = "MONGOTRON_TRONSIM_"
+
+// DefaultHTTPAddr is where the simulator listens unless told otherwise:
+// java-tron's HTTP port, on loopback.
+const DefaultHTTPAddr = "127.0.0.1:8090"
+
+// rootConfig is the root configuration of the command.
+type rootConfig struct {
+	// HTTP is the simulator's server (http.addr, shutdown-timeout).
+	HTTP service.HTTPConfig
+	// Log configures the logger; its zero value logs at info level.
+	Log logging.Config
+	// Sim is the simulated node as the flags set it, where 0 means none
+	// for the transactions, traps and solid lag (see [rootConfig.simConfig]).
+	Sim sim.Config
 }
 
-const envPrefix = "MONGOTRON_TRONSIM_"
-
-func (c *config) registerFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8090", "listen address")
-	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "wait for requests in flight on exit")
+// RegisterFlags registers every flag of the simulator on fs, with the
+// old names of the renamed ones (addr, log-level) as deprecated aliases.
+func (c *rootConfig) RegisterFlags(fs *flag.FlagSet) {
+	if c.HTTP.Addr == "" {
+		c.HTTP.Addr = DefaultHTTPAddr
+	}
+	c.HTTP.RegisterFlags(fs)
+	c.Log.RegisterFlags(fs)
+	// The daemons' names for the same settings; the old ones go in the
+	// next release.
+	config.Renamed(fs, "addr", "http.addr")
+	config.Renamed(fs, "log-level", "log.level")
 	c.Sim.RegisterFlags(fs)
 }
 
-// parse reads the flags, then the environment (KEY=value entries) for
-// flags not given. A MONGOTRON_TRONSIM_ variable that names no flag is an
-// error: a misspelt setting must not be ignored.
-func parse(args, environ []string) (config, error) {
-	var c config
-	fs := flag.NewFlagSet("tronsim", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	c.registerFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return c, err
-	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	env := map[string]string{}
-	for _, kv := range environ {
-		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, envPrefix) {
-			env[k] = v
-		}
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var errs []error
-	fs.VisitAll(func(f *flag.Flag) {
-		key := envPrefix + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		v, ok := env[key]
-		delete(env, key)
-		if set[f.Name] || !ok || v == "" {
-			return
-		}
-		if err := fs.Set(f.Name, v); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", key, err))
-		}
-	})
-	for key := range env {
-		errs = append(errs, fmt.Errorf("%s: no such setting (see tronsim -h)", key))
-	}
-	if err := errors.Join(errs...); err != nil {
-		return c, err
-	}
-	// On the command line 0 means none (empty blocks, no traps, the head
-	// solid at once), where the zero Config means the default.
-	if c.Sim.TxsPerBlock == 0 {
-		c.Sim.TxsPerBlock = sim.NoTxs
-	}
-	if c.Sim.TrapRate == 0 {
-		c.Sim.TrapRate = sim.NoTraps
-	}
-	if c.Sim.SolidLag == 0 {
-		c.Sim.SolidLag = sim.NoSolidLag
-	}
-	return c, nil
+// Validate reports every invalid value at once.
+func (c *rootConfig) Validate() error {
+	s := c.simConfig()
+	return config.ValidateAll(c.HTTP, c.Log, &s)
 }
 
-func (c *config) validate() error {
-	var errs []error
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		errs = append(errs, fmt.Errorf("addr %q: %w", c.Addr, err))
+// simConfig returns the simulator's configuration: on the command line 0
+// means none (empty blocks, no traps, the head solid at once), where the
+// zero Config means the default.
+func (c *rootConfig) simConfig() sim.Config {
+	s := c.Sim
+	if s.TxsPerBlock == 0 {
+		s.TxsPerBlock = sim.NoTxs
 	}
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
-		errs = append(errs, fmt.Errorf("log level %q: %w", c.LogLevel, err))
+	if s.TrapRate == 0 {
+		s.TrapRate = sim.NoTraps
 	}
-	if err := c.Sim.Validate(); err != nil {
-		errs = append(errs, err)
+	if s.SolidLag == 0 {
+		s.SolidLag = sim.NoSolidLag
 	}
-	return errors.Join(errs...)
+	return s
+}
+
+// options are the pkg/config options of the simulator.
+func options() []config.Option {
+	return []config.Option{config.Namespace(envNamespace)}
 }
 
 // controlHelp ends the -h output: the control API, and how tests find the
 // traps.
-const controlHelp = `
-Every flag can also be set as MONGOTRON_TRONSIM_<FLAG> (MONGOTRON_TRONSIM_TRAP_RATE).
-
-Control API (never subject to injected faults):
+const controlHelp = `Control API (never subject to injected faults):
   POST /sim/mine {"n":N}        produce N blocks (default 1)
   POST /sim/reorg {"depth":D}   replace the last D blocks; 409 if D > --solid-lag
   GET  /sim/status              head, solid block, counters, and constant calls
@@ -151,97 +123,72 @@ solidified block (/walletsolidity/..., getnodeinfo "solidityBlock") trails
 the head by --solid-lag blocks, and no reorg goes below it.
 `
 
-func newLogger(w *os.File, level string) *slog.Logger {
-	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(level))
-	opts := &slog.HandlerOptions{Level: lvl}
-	if st, err := w.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-		return slog.New(slog.NewTextHandler(w, opts))
-	}
-	return slog.New(slog.NewJSONHandler(w, opts))
-}
-
 func main() {
-	cfg, err := parse(os.Args[1:], os.Environ())
-	if errors.Is(err, flag.ErrHelp) {
-		fs := flag.NewFlagSet("tronsim", flag.ContinueOnError)
-		fs.SetOutput(os.Stderr)
-		var c config
-		c.registerFlags(fs)
-		fmt.Fprintln(os.Stderr, "usage: tronsim [flags]")
-		fs.PrintDefaults()
-		fmt.Fprint(os.Stderr, controlHelp)
-		os.Exit(0)
-	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "tronsim: %v\n", err)
-		os.Exit(2)
-	}
-	if err := cfg.validate(); err != nil {
-		fmt.Fprintf(os.Stderr, "tronsim: %s\n", strings.ReplaceAll(err.Error(), "\n", "; "))
-		os.Exit(2)
-	}
-	log := newLogger(os.Stderr, cfg.LogLevel)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, cfg, log); err != nil {
-		log.Error("tronsim stopped", "err", err)
-		os.Exit(1)
-	}
+	ctx, stop := service.SignalContext(context.Background())
+	code := tronsimMain(ctx, os.Args[1:], os.Environ(), os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
-// newServer returns the HTTP server of the simulator. A zero http.Server
-// has no timeouts; a slow client must not hold a connection forever.
-func newServer(h http.Handler, log *slog.Logger) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: sim.ReadHeaderTimeout,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+// tronsimMain runs the command and returns its exit status; see
+// [service.Main].
+func tronsimMain(ctx context.Context, args, environ []string, stderr io.Writer) int {
+	var cfg rootConfig
+	return service.Main(ctx, service.Program{
+		Name:    name,
+		Summary: "Tron full node simulator: the java-tron HTTP API over a synthetic or recorded chain, with reorgs, faults and traps.",
+		Help:    controlHelp,
+		Config:  &cfg,
+		Logging: &cfg.Log,
+		Options: options(),
+		Run:     func(ctx context.Context, logger *slog.Logger) error { return run(ctx, cfg, logger) },
+	}, args, environ, stderr)
+}
+
+// listen binds the simulator's server for h. A zero http.Server has no
+// timeouts; a slow client must not hold a connection forever.
+func listen(cfg service.HTTPConfig, h http.Handler, log *slog.Logger) (*service.HTTPServer, error) {
+	if cfg.ReadHeaderTimeout == 0 {
+		cfg.ReadHeaderTimeout = sim.ReadHeaderTimeout
 	}
+	srv, err := service.Listen(cfg, h, log)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	srv.Server().RegisterOnShutdown(func() { log.Info("tronsim shutting down") })
+	return srv, nil
 }
 
 // run serves the simulator until ctx ends, then shuts the server down
 // gracefully.
-func run(ctx context.Context, cfg config, log *slog.Logger) error {
-	cfg.Sim.Logger = log
-	cfg.Sim.StartNow(time.Now())
-	s, err := sim.New(cfg.Sim)
+func run(ctx context.Context, cfg rootConfig, log *slog.Logger) error {
+	scfg := cfg.simConfig()
+	scfg.Logger = log
+	scfg.StartNow(time.Now())
+	s, err := sim.New(scfg)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
+	srv, err := listen(cfg.HTTP, s.Handler(), log)
 	if err != nil {
-		return fmt.Errorf("tronsim: %w", err)
+		return err
 	}
-	srv := newServer(s.Handler(), log)
 	head, id := s.Head()
-	log.Info("tronsim listening", "addr", ln.Addr().String(), "head", head, "head_id", id, "seed", cfg.Sim.Seed, "blocks", cfg.Sim.BlocksDir, "instant", cfg.Sim.Instant)
+	log.Info("tronsim listening", "addr", srv.Addr().String(), "head", head, "head_id", id, "seed", scfg.Seed, "blocks", scfg.BlocksDir, "instant", scfg.Instant)
 
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	runErr := make(chan error, 1)
 	go func() { runErr <- s.Run(runCtx) }()
-
-	select {
-	case <-ctx.Done():
-		log.Info("tronsim shutting down")
-	case err := <-serveErr:
-		cancel()
-		<-runErr
-		return fmt.Errorf("tronsim: serve: %w", err)
-	}
+	// Serve returns once ctx is done and the requests in flight are
+	// answered, or at once when serving fails.
+	err = srv.Serve(ctx)
 	cancel()
-	shutCtx, shutCancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer shutCancel()
-	err = srv.Shutdown(shutCtx)
-	<-serveErr
 	if rerr := <-runErr; rerr != nil && err == nil {
 		err = rerr
 	}
 	if err != nil {
-		return fmt.Errorf("tronsim: shutdown: %w", err)
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil
 }

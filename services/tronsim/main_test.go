@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/mongotron/mongotron/pkg/service"
 	"github.com/mongotron/mongotron/services/tronsim/sim"
 )
 
@@ -30,58 +31,87 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-func TestParse(t *testing.T) {
+// load reads args and environ as the command does, and validates.
+func load(args, environ []string) (rootConfig, error) {
+	var c rootConfig
+	err := service.LoadConfig(name, &c, args, environ, options()...)
+	return c, err
+}
+
+func TestLoad(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name    string
 		args    []string
 		env     map[string]string
-		check   func(t *testing.T, c config)
+		check   func(t *testing.T, c rootConfig)
 		wantErr string
 	}{
-		{"defaults", nil, nil, func(t *testing.T, c config) {
-			require.Equal(t, "127.0.0.1:8090", c.Addr)
+		{"defaults", nil, nil, func(t *testing.T, c rootConfig) {
+			require.Equal(t, "127.0.0.1:8090", c.HTTP.Addr)
+			require.Equal(t, "info", c.Log.Level)
+			require.Equal(t, 10*time.Second, c.HTTP.ShutdownTimeout)
 			require.Equal(t, uint64(1), c.Sim.Seed)
 			require.Equal(t, 300, c.Sim.TxsPerBlock)
 			require.Equal(t, 3*time.Second, c.Sim.BlockInterval)
 			require.True(t, c.Sim.StartTime.IsZero())
 		}, ""},
-		{"flags", []string{"--seed", "42", "--instant", "--txs-per-block=0", "--latency", "20ms", "--start-time", "2024-05-01T00:00:00Z"}, nil, func(t *testing.T, c config) {
+		{"flags", []string{"--seed", "42", "--instant", "--txs-per-block=0", "--latency", "20ms", "--start-time", "2024-05-01T00:00:00Z"}, nil, func(t *testing.T, c rootConfig) {
 			require.Equal(t, uint64(42), c.Sim.Seed)
 			require.True(t, c.Sim.Instant)
-			require.Equal(t, sim.NoTxs, c.Sim.TxsPerBlock)
+			require.Equal(t, sim.NoTxs, c.simConfig().TxsPerBlock)
 			require.Equal(t, 20*time.Millisecond, c.Sim.Latency)
 			require.Equal(t, 2024, c.Sim.StartTime.Year())
 		}, ""},
-		{"environment", []string{"--seed", "7"}, map[string]string{"MONGOTRON_TRONSIM_ADDR": "127.0.0.1:0", "MONGOTRON_TRONSIM_SEED": "8", "MONGOTRON_TRONSIM_REORG_EVERY": "5"}, func(t *testing.T, c config) {
-			require.Equal(t, "127.0.0.1:0", c.Addr)
+		{"environment", []string{"--seed", "7"}, map[string]string{"MONGOTRON_TRONSIM_HTTP_ADDR": "127.0.0.1:0", "MONGOTRON_TRONSIM_SEED": "8", "MONGOTRON_TRONSIM_REORG_EVERY": "5", "MONGOTRON_TRONSIM_LOG_LEVEL": "debug"}, func(t *testing.T, c rootConfig) {
+			require.Equal(t, "127.0.0.1:0", c.HTTP.Addr)
+			require.Equal(t, "debug", c.Log.Level)
 			require.Equal(t, uint64(7), c.Sim.Seed, "the command line wins")
 			require.Equal(t, 5, c.Sim.ReorgEvery)
 		}, ""},
 		{"unknown flag", []string{"--nope"}, nil, nil, "flag provided but not defined"},
 		{"malformed flag", []string{"--seed", "x"}, nil, nil, "invalid value"},
 		{"malformed env", nil, map[string]string{"MONGOTRON_TRONSIM_LATENCY": "soon"}, nil, "MONGOTRON_TRONSIM_LATENCY"},
-		{"misspelt env", nil, map[string]string{"MONGOTRON_TRONSIM_SEEED": "3"}, nil, "MONGOTRON_TRONSIM_SEEED: no such setting"},
-		{"other programs' env ignored", nil, map[string]string{"MONGOTRON_EDGE_ADDR": ":1", "PATH": "/bin"}, func(t *testing.T, c config) {
-			require.Equal(t, "127.0.0.1:8090", c.Addr)
+		{"misspelt env", nil, map[string]string{"MONGOTRON_TRONSIM_SEEED": "3"}, nil, "config: unknown key MONGOTRON_TRONSIM_SEEED: no flag of this program reads it"},
+		{"other programs' env ignored", nil, map[string]string{"MONGOTRON_EDGE_ADDR": ":1", "MONGOTRON_HTTP_ADDR": ":2", "MONGOTRON_SEED": "9", "PATH": "/bin"}, func(t *testing.T, c rootConfig) {
+			require.Equal(t, "127.0.0.1:8090", c.HTTP.Addr)
+			require.Equal(t, uint64(1), c.Sim.Seed)
 		}, ""},
+		// pkg/config's rule, where the simulator used to skip an empty
+		// variable: set but empty is a value.
+		{"empty env is a value", nil, map[string]string{"MONGOTRON_TRONSIM_BLOCKS": ""}, func(t *testing.T, c rootConfig) {
+			require.Empty(t, c.Sim.BlocksDir)
+		}, ""},
+		{"empty env is a malformed number", nil, map[string]string{"MONGOTRON_TRONSIM_SEED": ""}, nil, `MONGOTRON_TRONSIM_SEED="": invalid uint value for flag --seed`},
+		{"deprecated addr and log-level flags", []string{"--addr", "127.0.0.1:0", "--log-level", "warn"}, nil, func(t *testing.T, c rootConfig) {
+			require.Equal(t, "127.0.0.1:0", c.HTTP.Addr)
+			require.Equal(t, "warn", c.Log.Level)
+		}, ""},
+		{"deprecated addr variable", nil, map[string]string{"MONGOTRON_TRONSIM_ADDR": "127.0.0.1:1"}, func(t *testing.T, c rootConfig) {
+			require.Equal(t, "127.0.0.1:1", c.HTTP.Addr)
+		}, ""},
+		{"http.addr wins over the deprecated variable", nil, map[string]string{"MONGOTRON_TRONSIM_ADDR": "127.0.0.1:1", "MONGOTRON_TRONSIM_HTTP_ADDR": "127.0.0.1:2"}, func(t *testing.T, c rootConfig) {
+			require.Equal(t, "127.0.0.1:2", c.HTTP.Addr)
+		}, ""},
+		{"both names on the command line", []string{"--addr", ":1", "--http.addr", ":2"}, nil, nil, "--addr and --http.addr name the same setting"},
 		{"argument", []string{"serve"}, nil, nil, "unexpected argument"},
-		{"trap and finality defaults", nil, nil, func(t *testing.T, c config) {
-			require.Equal(t, sim.DefaultTrapRate, c.Sim.TrapRate)
+		{"trap and finality defaults", nil, nil, func(t *testing.T, c rootConfig) {
+			require.InDelta(t, sim.DefaultTrapRate, c.Sim.TrapRate, 0)
 			require.Equal(t, sim.SolidDepth, c.Sim.SolidLag)
 			require.False(t, c.Sim.NoInternalTxs)
 		}, ""},
-		{"zero means none on the command line", []string{"--trap-rate", "0", "--solid-lag", "0"}, nil, func(t *testing.T, c config) {
-			require.Equal(t, float64(sim.NoTraps), c.Sim.TrapRate)
-			require.Equal(t, sim.NoSolidLag, c.Sim.SolidLag)
+		{"zero means none on the command line", []string{"--trap-rate", "0", "--solid-lag", "0"}, nil, func(t *testing.T, c rootConfig) {
+			require.InDelta(t, float64(sim.NoTraps), c.simConfig().TrapRate, 0)
+			require.Equal(t, sim.NoSolidLag, c.simConfig().SolidLag)
 		}, ""},
-		{"trap flags", []string{"--trap-rate", "0.5", "--no-internal-tx", "--solid-lag", "7", "--reorg-every", "3", "--reorg-depth", "7"}, nil, func(t *testing.T, c config) {
-			require.Equal(t, 0.5, c.Sim.TrapRate)
+		{"zero solid lag is checked as none", []string{"--solid-lag", "0", "--reorg-every", "5"}, nil, nil, "reorg depth 1: deeper than the solid lag 0"},
+		{"trap flags", []string{"--trap-rate", "0.5", "--no-internal-tx", "--solid-lag", "7", "--reorg-every", "3", "--reorg-depth", "7"}, nil, func(t *testing.T, c rootConfig) {
+			require.InDelta(t, 0.5, c.Sim.TrapRate, 0)
 			require.True(t, c.Sim.NoInternalTxs)
 			require.Equal(t, 7, c.Sim.SolidLag)
 		}, ""},
-		{"trap flags from the environment", nil, map[string]string{"MONGOTRON_TRONSIM_TRAP_RATE": "1", "MONGOTRON_TRONSIM_NO_INTERNAL_TX": "true", "MONGOTRON_TRONSIM_SOLID_LAG": "4"}, func(t *testing.T, c config) {
-			require.Equal(t, 1.0, c.Sim.TrapRate)
+		{"trap flags from the environment", nil, map[string]string{"MONGOTRON_TRONSIM_TRAP_RATE": "1", "MONGOTRON_TRONSIM_NO_INTERNAL_TX": "true", "MONGOTRON_TRONSIM_SOLID_LAG": "4"}, func(t *testing.T, c rootConfig) {
+			require.InDelta(t, 1.0, c.Sim.TrapRate, 0)
 			require.True(t, c.Sim.NoInternalTxs)
 			require.Equal(t, 4, c.Sim.SolidLag)
 		}, ""},
@@ -93,17 +123,16 @@ func TestParse(t *testing.T) {
 			for k, v := range tc.env {
 				environ = append(environ, k+"="+v)
 			}
-			c, err := parse(tc.args, environ)
+			c, err := load(tc.args, environ)
 			if tc.wantErr != "" {
 				require.ErrorContains(t, err, tc.wantErr)
 				return
 			}
 			require.NoError(t, err)
-			require.NoError(t, c.validate())
 			tc.check(t, c)
 		})
 	}
-	_, err := parse([]string{"-h"}, nil)
+	_, err := load([]string{"-h"}, nil)
 	require.ErrorIs(t, err, flag.ErrHelp)
 }
 
@@ -136,7 +165,10 @@ func TestMain_ExitCodes(t *testing.T) {
 			}
 			require.Equal(t, tc.wantCode, code, string(out))
 			if tc.args == "-h" {
-				for _, want := range []string{"-trap-rate", "-no-internal-tx", "-solid-lag", "GET  /sim/traps?from=&to=&kind=", "poisoning", "constant_calls"} {
+				for _, want := range []string{"--trap-rate float   (MONGOTRON_TRONSIM_TRAP_RATE)", "-no-internal-tx", "-solid-lag", "GET  /sim/traps?from=&to=&kind=", "poisoning", "constant_calls",
+					"--http.addr address   (MONGOTRON_TRONSIM_HTTP_ADDR)",
+					"--addr address   (MONGOTRON_TRONSIM_ADDR)\n    \tDeprecated: use --http.addr (MONGOTRON_TRONSIM_HTTP_ADDR) instead.",
+					"--log-level string\n    \tDeprecated: use --log.level instead."} {
 					require.Contains(t, string(out), want)
 				}
 			}
@@ -149,10 +181,12 @@ func TestMain_ExitCodes(t *testing.T) {
 	}
 }
 
-func TestNewServer_ReadHeaderTimeout(t *testing.T) {
+func TestListen_ReadHeaderTimeout(t *testing.T) {
 	t.Parallel()
-	srv := newServer(http.NotFoundHandler(), slog.New(slog.DiscardHandler))
-	require.Positive(t, srv.ReadHeaderTimeout)
+	srv, err := listen(service.HTTPConfig{Addr: "127.0.0.1:0"}, http.NotFoundHandler(), slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	defer func() { require.NoError(t, srv.Close()) }()
+	require.Equal(t, sim.ReadHeaderTimeout, srv.Server().ReadHeaderTimeout)
 }
 
 func TestRun_ServesAndShutsDown(t *testing.T) {
@@ -162,7 +196,7 @@ func TestRun_ServesAndShutsDown(t *testing.T) {
 	addr := ln.Addr().String()
 	require.NoError(t, ln.Close())
 
-	c, err := parse([]string{"--addr", addr, "--txs-per-block", "5", "--block-interval", "10ms", "--initial-blocks", "3"}, nil)
+	c, err := load([]string{"--http.addr", addr, "--txs-per-block", "5", "--block-interval", "10ms", "--initial-blocks", "3"}, nil)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -1,6 +1,10 @@
 package sim_test
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -10,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/mongotron/mongotron/pkg/tron"
 	"github.com/mongotron/mongotron/services/tronsim/sim"
 )
 
@@ -53,37 +58,89 @@ func (w *countingWriter) Write(b []byte) (int, error) {
 }
 
 // TestSim_Concurrent reads blocks, transactions and status while blocks
-// are mined and reorged, for the race detector.
+// are mined and reorged, for the race detector. The goroutines report
+// their failures to the test's goroutine, which alone may end the test.
 func TestSim_Concurrent(t *testing.T) {
 	t.Parallel()
 	s, base := newSim(t, sim.Config{Seed: 8, TxsPerBlock: 10, InitialBlocks: 30, CacheBlocks: 8})
 	var wg sync.WaitGroup
+	errs := make(chan error, 5)
 	for w := range 4 {
-		wg.Go(func() {
-			for i := range 30 {
-				head, _ := s.Head()
-				n := head - int64((i*7+w)%25)
-				b, _ := fetchBlock(t, base, n)
-				if len(b.Transactions) > 0 {
-					call(t, base, "/wallet/gettransactioninfobyid", map[string]any{"value": b.Transactions[0].TxID})
-				}
-				call(t, base, "/wallet/getblockbylimitnext", map[string]any{"startNum": n - 3, "endNum": n + 2})
-			}
-		})
+		wg.Go(func() { errs <- readWhileMining(s, base, w) })
 	}
 	wg.Go(func() {
 		for i := range 20 {
 			s.Mine(1)
 			if i%4 == 0 {
-				require.NoError(t, s.Reorg(2))
+				if err := s.Reorg(2); err != nil {
+					errs <- fmt.Errorf("reorg %d: %w", i, err)
+					return
+				}
 			}
 			_ = s.Status()
 		}
+		errs <- nil
 	})
 	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
 	head, _ := s.Head()
 	all := blocks(t, s, head)
 	for i := 1; i < len(all); i++ {
 		require.Equal(t, all[i-1].BlockID, all[i].BlockHeader.RawData.ParentHash)
 	}
+}
+
+// readWhileMining is one reader of [TestSim_Concurrent]: blocks near the
+// head, a transaction's info and a range, 30 times. It returns the first
+// failure.
+func readWhileMining(s *sim.Sim, base string, w int) error {
+	for i := range 30 {
+		head, _ := s.Head()
+		n := head - int64((i*7+w)%25)
+		var b tron.Block
+		if err := post(base, "/wallet/getblockbynum", map[string]any{"num": n}, &b); err != nil {
+			return err
+		}
+		if len(b.Transactions) > 0 {
+			if err := post(base, "/wallet/gettransactioninfobyid", map[string]any{"value": b.Transactions[0].TxID}, nil); err != nil {
+				return err
+			}
+		}
+		if err := post(base, "/wallet/getblockbylimitnext", map[string]any{"startNum": n - 3, "endNum": n + 2}, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// post calls the node API and decodes a 200 answer into out (nil: only
+// checks the status). Unlike call, it reports failures instead of ending
+// the test, so any goroutine may use it.
+func post(base, path string, body, out any) error {
+	j, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	resp, err := http.Post(base+path, "application/json", bytes.NewReader(j))
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s %s: %d %s", path, j, resp.StatusCode, data)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
 }

@@ -137,7 +137,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Addresses, "addresses", DefaultAddresses, "size of the synthetic account population")
 	fs.Int64Var(&c.StartBlock, "start-block", DefaultStartBlock, "number of the first synthetic block")
 	fs.IntVar(&c.InitialBlocks, "initial-blocks", 100, "blocks that exist at start")
-	fs.Var(&startTimeFlag{t: &c.StartTime}, "start-time", `timestamp of the first block, RFC 3339, or "now" (so that the head is about now) (default "now")`)
+	fs.Var(&startTimeFlag{t: &c.StartTime}, "start-time", "`timestamp` of the first block, RFC 3339, or \"now\" (so that the head is about now)")
 	fs.Float64Var(&c.TrapRate, "trap-rate", DefaultTrapRate, "fraction of synthetic transactions that are traps, listed by GET /sim/traps (0: none; 1: all)")
 	fs.BoolVar(&c.NoInternalTxs, "no-internal-tx", false, "keep no internal transactions, as java-tron with vm.saveInternalTx=false: infos carry no internal_transactions")
 	fs.IntVar(&c.SolidLag, "solid-lag", SolidDepth, "blocks the solidified block trails the head; no reorg goes below it (0: the head is solid)")
@@ -165,6 +165,10 @@ func (f *startTimeFlag) String() string {
 	}
 	return f.t.Format(time.RFC3339)
 }
+
+// Get returns the flag's text, so that help quotes its default as a
+// string's.
+func (f *startTimeFlag) Get() any { return f.String() }
 
 func (f *startTimeFlag) Set(s string) error {
 	f.set = true

@@ -96,8 +96,8 @@ type blockCache struct {
 	txs   map[string]txLoc
 }
 
-func newBlockCache(max int) *blockCache {
-	return &blockCache{max: max, m: make(map[int64]*entry), txs: make(map[string]txLoc)}
+func newBlockCache(size int) *blockCache {
+	return &blockCache{max: size, m: make(map[int64]*entry), txs: make(map[string]txLoc)}
 }
 
 func (c *blockCache) get(n int64) *entry { return c.m[n] }

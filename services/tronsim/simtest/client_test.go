@@ -2,7 +2,6 @@ package simtest_test
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
@@ -66,7 +65,7 @@ func TestClient_AgainstFaultySimulator(t *testing.T) {
 			}
 
 			_, err = cl.BlockByNum(ctx, head+5)
-			require.True(t, errors.Is(err, tron.ErrNotFound), "past the head: %v", err)
+			require.ErrorIs(t, err, tron.ErrNotFound, "past the head: %v", err)
 		})
 	}
 }

@@ -23,12 +23,15 @@ func Start(t testing.TB, cfg sim.Config) (*sim.Sim, string) {
 	if err != nil {
 		t.Fatalf("simtest: %v", err)
 	}
+	srv := httptest.NewUnstartedServer(s.Handler())
+	// Replaced by ln below, before the server starts.
+	if err := srv.Listener.Close(); err != nil {
+		t.Fatalf("simtest: close the default listener: %v", err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("simtest: listen: %v", err)
 	}
-	srv := httptest.NewUnstartedServer(s.Handler())
-	srv.Listener.Close()
 	srv.Listener = ln
 	srv.Config.ReadHeaderTimeout = sim.ReadHeaderTimeout
 	srv.Start()

@@ -19,6 +19,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -32,6 +33,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mongotron/mongotron/pkg/testenv"
 	"github.com/mongotron/mongotron/services/devstack/internal/chaos"
 )
 
@@ -98,7 +100,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 func run(args []string, stdout, stderr io.Writer) int {
 	cfg, err := parse(args, stderr)
 	if err != nil {
-		if err != flag.ErrHelp {
+		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(stderr, err)
 		}
 		return 2
@@ -229,7 +231,7 @@ func (s *soak) close() {
 		s.h.Close()
 	}
 	if s.binTmp != "" {
-		_ = os.RemoveAll(s.binTmp)
+		_ = os.RemoveAll(s.binTmp) //nolint:gosec // G703: the directory setUp made with os.MkdirTemp
 	}
 	if s.logFile != nil {
 		_ = s.logFile.Close()
@@ -260,7 +262,7 @@ func (s *soak) startClients(ctx context.Context) error {
 		start(i, "")
 	}
 	// Wait for some history, then resume from within it.
-	if !chaos.Poll(time.Minute, 200*time.Millisecond, func() bool {
+	if !testenv.Poll(time.Minute, func() bool {
 		for _, c := range s.clients {
 			if c.Count() < 10 {
 				return false

@@ -172,7 +172,7 @@ func checkMongotronService(t *testing.T, p *types.Project, s types.ServiceConfig
 
 	// The health check asks the port the binary listens on.
 	listen := defaultPort[bin]
-	for _, k := range []string{"MONGOTRON_HTTP_ADDR", "MONGOTRON_TRONSIM_ADDR"} {
+	for _, k := range []string{"MONGOTRON_HTTP_ADDR", "MONGOTRON_TRONSIM_HTTP_ADDR"} {
 		if v := s.Environment[k]; v != nil {
 			_, port, err := net.SplitHostPort(*v)
 			require.NoError(t, err)
@@ -243,7 +243,7 @@ func servesPort(s types.ServiceConfig, port string) bool {
 		return true
 	}
 	if bin := binaryOf(s); bin != "" {
-		for _, k := range []string{"MONGOTRON_HTTP_ADDR", "MONGOTRON_TRONSIM_ADDR"} {
+		for _, k := range []string{"MONGOTRON_HTTP_ADDR", "MONGOTRON_TRONSIM_HTTP_ADDR"} {
 			if v := s.Environment[k]; v != nil {
 				if _, p, err := net.SplitHostPort(*v); err == nil {
 					return p == port
@@ -417,5 +417,5 @@ func TestCompose_IngestsAreLeaderAndStandby(t *testing.T) {
 	// Same configuration: either may lead.
 	require.Equal(t, ingests[0].Environment, ingests[1].Environment)
 	require.Contains(t, ingests[0].DependsOn, "tronsim")
-	require.True(t, p.Services["tronsim"].Profiles[0] == "sim")
+	require.Equal(t, "sim", p.Services["tronsim"].Profiles[0])
 }

@@ -17,32 +17,38 @@ import (
 	"strings"
 )
 
-// Flag keys printed by pkg/config.PrintFlags ("  --mongo.uri URI
-// (MONGOTRON_MONGO_URI)") and by the flag package's PrintDefaults ("  -addr
-// string").
+// A flag's first line as pkg/config.PrintFlags prints it ("  --mongo.uri
+// URI   (MONGOTRON_MONGO_URI)"), and the start of a deprecated name's usage
+// on the line after it.
 var (
-	envKeyRe    = regexp.MustCompile(`^\s+--\S+.*\((MONGOTRON_[A-Z0-9_]+)\)\s*$`)
-	plainFlagRe = regexp.MustCompile(`^\s+-([a-z][a-z0-9.-]*)(\s|$)`)
+	envKeyRe     = regexp.MustCompile(`^\s+--\S+.*\((MONGOTRON_[A-Z0-9_]+)\)\s*$`)
+	deprecatedRe = regexp.MustCompile(`^\s+Deprecated:`)
 )
 
-// EnvKeys returns the MONGOTRON_* keys a binary reads, from its --help
-// output. prefix is the key prefix of a binary whose help lists plain
-// flags (the simulator's "MONGOTRON_TRONSIM_"); empty means the help shows
-// each key in parentheses, as every daemon built on pkg/config does.
-func EnvKeys(help, prefix string) map[string]bool {
+// EnvKeys returns the MONGOTRON_* keys a binary reads under their current
+// names, from its --help output, as every binary built on pkg/config
+// prints it. The keys of deprecated names are left out: the deployment
+// files must not use them.
+func EnvKeys(help string) map[string]bool {
 	keys := map[string]bool{}
+	var pending string
 	sc := bufio.NewScanner(strings.NewReader(help))
 	for sc.Scan() {
 		line := sc.Text()
-		if prefix == "" {
-			if m := envKeyRe.FindStringSubmatch(line); m != nil {
-				keys[m[1]] = true
-			}
+		if pending != "" && deprecatedRe.MatchString(line) {
+			pending = ""
 			continue
 		}
-		if m := plainFlagRe.FindStringSubmatch(line); m != nil {
-			keys[prefix+strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(m[1]))] = true
+		if pending != "" {
+			keys[pending] = true
+			pending = ""
 		}
+		if m := envKeyRe.FindStringSubmatch(line); m != nil {
+			pending = m[1]
+		}
+	}
+	if pending != "" {
+		keys[pending] = true
 	}
 	return keys
 }

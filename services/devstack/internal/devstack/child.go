@@ -171,7 +171,9 @@ func (c *child) stop(waitc <-chan error) error {
 	}
 	c.logger.Warn("child did not stop in time; killing it", "timeout", c.stopWait)
 	_ = p.Kill()
-	<-waitc
+	if err := <-waitc; err != nil {
+		c.logger.Debug("child killed", "err", err)
+	}
 	return fmt.Errorf("devstack: %s did not stop within %s", c.name, c.stopWait)
 }
 

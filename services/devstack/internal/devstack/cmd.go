@@ -8,6 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+
+	"github.com/mongotron/mongotron/pkg/config"
+	"github.com/mongotron/mongotron/pkg/service"
 )
 
 // Exit statuses of [Main].
@@ -27,21 +30,24 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var cfg Config
 	cfg.RegisterFlags(fs)
+	// The dev stack reads the command line only: the environment is
+	// passed on to the children, whose settings it holds.
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	opts := []config.Option{config.NoEnv(names...)}
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: devstack [flags]\n\nRuns NATS and FerretDB in process, and the Tron simulator, one ingest and\nN edges as child processes, until Ctrl-C.\n\nFlags:\n")
-		fs.PrintDefaults()
+		fmt.Fprintf(stderr, "Usage: devstack [flags]\n\nRuns NATS and FerretDB in process, and the Tron simulator, one ingest and\nN edges as child processes, until Ctrl-C.\n\nFlags:\n\n")
+		config.PrintFlags(stderr, fs, opts...)
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := config.Load(fs, args, nil, opts...); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "devstack: unexpected argument %q\n", fs.Arg(0))
+		fmt.Fprintf(stderr, "devstack: %v\n", err)
 		return exitUsage
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil)).With("component", "devstack")
+	service.WarnDeprecated(logger, fs)
 	s, err := New(cfg, Options{Logger: logger, Logs: stderr})
 	if err != nil {
 		// One line, whatever the number of errors, each without the
@@ -75,6 +81,7 @@ func PrintBanner(w io.Writer, info Info) {
 	for i, u := range info.EdgeURLs {
 		fmt.Fprintf(&b, "  edge %d        %s\n", i+1, u)
 	}
+	fmt.Fprintf(&b, "  viewer        %s\n", ViewerURL(info))
 	fmt.Fprintf(&b, "  ingest        %s/readyz\n", info.IngestURL)
 	if info.SimURL != "" {
 		fmt.Fprintf(&b, "  tron (sim)    %s  (POST /sim/mine, /sim/reorg; GET /sim/status)\n", info.SimURL)
@@ -92,11 +99,15 @@ func PrintBanner(w io.Writer, info Info) {
 		fmt.Fprintf(&b, "  (confirmations 0, every TRC20 transfer)\n")
 	}
 	fmt.Fprintf(&b, "\nTry:\n\n  %s\n", TailCommand(info))
+	fmt.Fprintf(&b, "  open %s in a browser: the live viewer (paste the api key, pick the subscription)\n", ViewerURL(info))
 	fmt.Fprintf(&b, "  curl -H 'Authorization: Bearer %s' '%s/v1/subscriptions/%s/events?limit=5'\n",
 		info.Demo.APIKey, info.EdgeURLs[0], info.Demo.SubscriptionID)
 	fmt.Fprintf(&b, "\nCtrl-C stops everything; the data stays in the data directory for the next run.\n\n")
 	_, _ = io.WriteString(w, b.String())
 }
+
+// ViewerURL is the address of the web viewer the first edge serves.
+func ViewerURL(info Info) string { return info.EdgeURLs[0] + "/" }
 
 // TailCommand is the mongotron command line that streams the demo
 // subscription from the first edge.

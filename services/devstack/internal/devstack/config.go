@@ -13,6 +13,8 @@ import (
 	"net"
 	"strconv"
 	"time"
+
+	"github.com/mongotron/mongotron/pkg/config"
 )
 
 // Defaults of [Config]'s zero fields and of the command's flags.
@@ -102,14 +104,14 @@ type Config struct {
 
 // RegisterFlags registers the command's flags on fs, with their defaults.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.HTTPAddr, "http", DefaultHTTPAddr, "`address` of the first edge; the others listen on the following ports (port 0: free ports)")
+	fs.StringVar(&c.HTTPAddr, "http.addr", DefaultHTTPAddr, "`address` of the first edge; the others listen on the following ports (port 0: free ports)")
 	fs.IntVar(&c.Edges, "edges", DefaultEdges, "how many edges to run")
 	fs.StringVar(&c.DataDir, "data", DefaultDataDir, "`directory` of the data kept across runs (NATS, FerretDB, keys)")
 	fs.StringVar(&c.AdminKey, "admin-key", "", "admin `key` of the edges (empty: the stored one, or a new one)")
 	fs.DurationVar(&c.BlockInterval, "block-interval", DefaultBlockInterval, "time between simulated blocks")
-	fs.StringVar(&c.TronBlocks, "tron-blocks", "", "replay the recorded blocks of this `directory` in the simulator")
-	fs.StringVar(&c.TronNode, "tron-node", "", "use the real Tron node at this `URL` instead of the simulator")
-	fs.StringVar(&c.TronAPIKey, "tron-api-key", "", "TronGrid API `key` for --tron-node")
+	fs.StringVar(&c.TronBlocks, "blocks", "", "replay the recorded blocks of this `directory` in the simulator")
+	fs.StringVar(&c.TronNode, "tron.node-url", "", "use the real Tron node at this `URL` instead of the simulator")
+	fs.StringVar(&c.TronAPIKey, "tron.api-key", "", "TronGrid API `key` for --tron.node-url")
 	fs.StringVar(&c.BinDir, "bin", "", "`directory` of the ingest, edge and tronsim binaries (empty: next to this one)")
 	fs.StringVar(&c.NATSAddr, "nats-addr", DefaultNATSAddr, "`address` of the embedded NATS server")
 	fs.StringVar(&c.MongoAddr, "mongo-addr", DefaultMongoAddr, "`address` of the embedded FerretDB")
@@ -117,13 +119,19 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.IngestAddr, "ingest-addr", DefaultIngestAddr, "`address` of the ingest's health and metrics server")
 	fs.DurationVar(&c.ReadyTimeout, "ready-timeout", DefaultReadyTimeout, "how long to wait for each part to become ready")
 	fs.DurationVar(&c.StopTimeout, "stop-timeout", DefaultStopTimeout, "how long to wait for each child after SIGTERM before killing it")
+	// The names the edge, the ingest and the simulator give the same
+	// settings; the old ones go in the next release.
+	config.Renamed(fs, "http", "http.addr")
+	config.Renamed(fs, "tron-blocks", "blocks")
+	config.Renamed(fs, "tron-node", "tron.node-url")
+	config.Renamed(fs, "tron-api-key", "tron.api-key")
 }
 
 // Validate reports every invalid value at once.
 func (c *Config) Validate() error {
 	var errs []error
 	for _, a := range []struct{ name, v string }{
-		{"http", c.HTTPAddr}, {"nats-addr", c.NATSAddr}, {"mongo-addr", c.MongoAddr},
+		{"http.addr", c.HTTPAddr}, {"nats-addr", c.NATSAddr}, {"mongo-addr", c.MongoAddr},
 		{"sim-addr", c.SimAddr}, {"ingest-addr", c.IngestAddr},
 	} {
 		if a.v == "" {
@@ -142,7 +150,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("devstack: admin-key is shorter than 16 characters"))
 	}
 	if c.TronBlocks != "" && c.TronNode != "" {
-		errs = append(errs, errors.New("devstack: tron-blocks and tron-node exclude each other"))
+		errs = append(errs, errors.New("devstack: blocks and tron.node-url exclude each other"))
 	}
 	for _, d := range []struct {
 		name string

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/mongotron/mongotron/pkg/testenv"
 )
 
 // proc is a process as /proc/<pid>/stat shows it.
@@ -79,7 +81,7 @@ func TestStack_ChildrenDieWithAKilledDevstack(t *testing.T) {
 	exe, err := os.Executable()
 	require.NoError(t, err)
 	cmd := exec.Command(exe, "--bin", binDir, "--data", t.TempDir(), "--edges", "1",
-		"--http", "127.0.0.1:0", "--nats-addr", "127.0.0.1:0", "--mongo-addr", "127.0.0.1:0",
+		"--http.addr", "127.0.0.1:0", "--nats-addr", "127.0.0.1:0", "--mongo-addr", "127.0.0.1:0",
 		"--sim-addr", "127.0.0.1:0", "--ingest-addr", "127.0.0.1:0",
 		"--block-interval", "500ms", "--ready-timeout", "40s")
 	cmd.Env = append(os.Environ(), runAsDevstack+"=1")
@@ -107,7 +109,7 @@ func TestStack_ChildrenDieWithAKilledDevstack(t *testing.T) {
 			t.Logf("devstack's output (tail):\n%s", out.tail(6000))
 		}
 	})
-	waitFor(t, 90*time.Second, 100*time.Millisecond, func() bool {
+	testenv.WaitFor(t, 90*time.Second, func() bool {
 		select {
 		case <-exited:
 			t.Fatalf("devstack exited before it was ready")
@@ -125,7 +127,7 @@ func TestStack_ChildrenDieWithAKilledDevstack(t *testing.T) {
 
 	require.NoError(t, cmd.Process.Kill())
 	<-exited
-	waitFor(t, 2*time.Second, 20*time.Millisecond, func() bool {
+	testenv.WaitFor(t, 2*time.Second, func() bool {
 		for _, c := range children {
 			if c.alive() {
 				return false

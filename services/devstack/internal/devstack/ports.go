@@ -36,7 +36,7 @@ func (c Config) listenAddrs() []listenAddr {
 		if base != 0 {
 			port = base + i
 		}
-		out = append(out, listenAddr{"edge-" + strconv.Itoa(i+1), "http", net.JoinHostPort(host, strconv.Itoa(port))})
+		out = append(out, listenAddr{"edge-" + strconv.Itoa(i+1), "http.addr", net.JoinHostPort(host, strconv.Itoa(port))})
 	}
 	return out
 }

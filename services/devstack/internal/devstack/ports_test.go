@@ -35,8 +35,8 @@ func TestNew_PortInUse(t *testing.T) {
 		set  map[string]string
 		want []string
 	}{
-		{"http", map[string]string{"http": taken}, []string{"edge-1 cannot listen on " + taken + " (--http)", holder}},
-		{"second edge", map[string]string{"http": "127.0.0.1:" + strconv.Itoa(port-1)}, []string{"edge-2 cannot listen on " + taken + " (--http)", holder}},
+		{"http", map[string]string{"http.addr": taken}, []string{"edge-1 cannot listen on " + taken + " (--http.addr)", holder}},
+		{"second edge", map[string]string{"http.addr": "127.0.0.1:" + strconv.Itoa(port-1)}, []string{"edge-2 cannot listen on " + taken + " (--http.addr)", holder}},
 		{"nats", map[string]string{"nats-addr": taken}, []string{"nats cannot listen on " + taken + " (--nats-addr)", holder}},
 		{"mongo", map[string]string{"mongo-addr": taken}, []string{"ferretdb cannot listen on " + taken + " (--mongo-addr)", holder}},
 		{"sim", map[string]string{"sim-addr": taken}, []string{"tronsim cannot listen on " + taken + " (--sim-addr)", holder}},
@@ -47,7 +47,7 @@ func TestNew_PortInUse(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			args := []string{"--bin", binDir, "--data", t.TempDir(), "--edges", "2"}
-			for _, f := range []string{"http", "nats-addr", "mongo-addr", "sim-addr", "ingest-addr"} {
+			for _, f := range []string{"http.addr", "nats-addr", "mongo-addr", "sim-addr", "ingest-addr"} {
 				v, ok := tt.set[f]
 				if !ok {
 					v = "127.0.0.1:0"

@@ -151,7 +151,8 @@ func (s *Stack) Close() error { return nil }
 // first, and the embedded servers last. It returns nil after a clean stop.
 func (s *Stack) Run(ctx context.Context) (err error) {
 	cfg := s.cfg
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+	// The data directory holds the databases and the admin key.
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("devstack: data dir: %w", err)
 	}
 	st, err := loadState(cfg.DataDir)
@@ -243,7 +244,7 @@ func (s *Stack) Run(ctx context.Context) (err error) {
 	} else {
 		info.SimURL = "http://" + addrs.sim
 		info.TronNodeURL = info.SimURL
-		args := []string{"--addr", addrs.sim, "--block-interval", cfg.BlockInterval.String()}
+		args := []string{"--http.addr", addrs.sim, "--block-interval", cfg.BlockInterval.String()}
 		if cfg.TronBlocks != "" {
 			args = append(args, "--blocks", cfg.TronBlocks)
 		} else {

@@ -19,6 +19,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mongotron/mongotron/pkg/testenv"
 	"github.com/mongotron/mongotron/services/devstack/internal/devstack"
 )
 
@@ -189,18 +190,6 @@ func historyN(t *testing.T, edgeURL, subID, key string, n int) []frame {
 	return all[:min(n, len(all))]
 }
 
-// waitFor polls cond every interval until it holds or total passes.
-func waitFor(t *testing.T, total, interval time.Duration, cond func() bool, msg string) {
-	t.Helper()
-	end := time.Now().Add(total)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("after %s: %s", total, msg)
-		}
-		time.Sleep(interval)
-	}
-}
-
 func TestStack_EdgeKilledStreamContinuesWithoutGap(t *testing.T) {
 	t.Parallel()
 	s, _ := startStack(t, t.TempDir())
@@ -254,7 +243,7 @@ func TestStack_EdgeKilledStreamContinuesWithoutGap(t *testing.T) {
 	require.Equal(t, hist[start:start+len(received)], received, "the stream across both edges is the history, with no gap and no duplicate")
 
 	// The stack restarts the killed edge on its port.
-	waitFor(t, 30*time.Second, 100*time.Millisecond, func() bool {
+	testenv.WaitFor(t, 30*time.Second, func() bool {
 		if p := s.PID("edge-1"); p == oldPID || p == 0 {
 			return false
 		}
@@ -344,7 +333,7 @@ func TestStack_WebhookDeliversEveryEventInOrderAcrossAnEdgeStop(t *testing.T) {
 		"webhook": map[string]any{"url": srv.URL + "/hook"},
 	}, &sub)
 	require.Equal(t, http.StatusCreated, code, "the dev stack's edges accept a receiver on this machine")
-	waitFor(t, 60*time.Second, 100*time.Millisecond, func() bool { ids, _ := rc.unique(); return len(ids) >= 20 }, "20 webhooks")
+	testenv.WaitFor(t, 60*time.Second, func() bool { ids, _ := rc.unique(); return len(ids) >= 20 }, "20 webhooks")
 
 	// Stop the edge taking the events, then let more blocks come: the
 	// other edge carries on.
@@ -357,9 +346,9 @@ func TestStack_WebhookDeliversEveryEventInOrderAcrossAnEdgeStop(t *testing.T) {
 	require.GreaterOrEqual(t, taker, 0, "an edge took the events")
 	before, _ := rc.unique()
 	require.NoError(t, s.Signal(fmt.Sprintf("edge-%d", taker+1), syscall.SIGTERM))
-	waitFor(t, 60*time.Second, 100*time.Millisecond, func() bool { return taken(t, info.EdgeURLs[1-taker]) > 0 }, "the other edge takes the events over")
+	testenv.WaitFor(t, 60*time.Second, func() bool { return taken(t, info.EdgeURLs[1-taker]) > 0 }, "the other edge takes the events over")
 	over, _ := rc.unique()
-	waitFor(t, 60*time.Second, 100*time.Millisecond, func() bool { ids, _ := rc.unique(); return len(ids) >= len(over)+20 }, "20 more webhooks from the other edge")
+	testenv.WaitFor(t, 60*time.Second, func() bool { ids, _ := rc.unique(); return len(ids) >= len(over)+20 }, "20 more webhooks from the other edge")
 
 	got, repeats := rc.unique()
 	hist := historyN(t, info.EdgeURLs[1-taker], sub.ID, key, len(got))
@@ -385,7 +374,7 @@ func TestStack_RerunReusesKeysAndChain(t *testing.T) {
 	}
 	// Wait for stored events, so the second run has a checkpoint to
 	// continue from.
-	waitFor(t, 30*time.Second, 200*time.Millisecond, func() bool {
+	testenv.WaitFor(t, 30*time.Second, func() bool {
 		u := first.EdgeURLs[0] + "/v1/subscriptions/" + first.Demo.SubscriptionID + "/events?limit=1000"
 		return doJSON(t, http.MethodGet, u, first.Demo.APIKey, nil, &before) == http.StatusOK && len(before.Events) > 0
 	}, "demo events stored")
@@ -414,7 +403,7 @@ func TestConfig_Validate(t *testing.T) {
 		want string
 	}{
 		{"zero", devstack.Config{}, ""},
-		{"bad addr", devstack.Config{HTTPAddr: "8080"}, "http"},
+		{"bad addr", devstack.Config{HTTPAddr: "8080"}, "http.addr"},
 		{"bad port", devstack.Config{NATSAddr: "127.0.0.1:99999"}, "nats-addr"},
 		{"short admin key", devstack.Config{AdminKey: "short"}, "admin-key"},
 		{"both chains", devstack.Config{TronBlocks: "x", TronNode: "http://n"}, "exclude"},

@@ -105,13 +105,6 @@ func MainnetTokens() []Token {
 // [Generator.TrapTokens] returns the others.
 func (g *Generator) Tokens() []Token { return append([]Token(nil), g.tokens...) }
 
-// Router returns the address of the simulated swap router contract.
-func (g *Generator) Router() tron.Address { return g.router.addr }
-
-// Account returns the i-th address of the population (modulo its size),
-// for tests that want to watch a busy address: index 0 is the busiest.
-func (g *Generator) Account(i int) tron.Address { return g.pop[i%len(g.pop)].addr }
-
 // mix hashes the seed and the values into 64 bits (splitmix64 steps), so
 // that nearby block numbers give unrelated streams.
 func mix(seed uint64, vals ...uint64) uint64 {
@@ -228,7 +221,7 @@ func (g *Generator) Block(in BlockInput) (Output, error) {
 		pending := bb.pending
 		if g.isTrap(h.Number, in.Fork, i) {
 			tb := bb.trapBuilder(i)
-			if tx, info, err = tb.trap(i); err != nil {
+			if tx, info, err = tb.trap(); err != nil {
 				return Output{}, fmt.Errorf("gen: block %d trap %d: %w", h.Number, i, err)
 			}
 			pending = tb.pending

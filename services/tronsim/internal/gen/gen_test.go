@@ -13,8 +13,6 @@ import (
 	"github.com/mongotron/mongotron/services/tronsim/internal/gen"
 )
 
-const parent = "0000000003938700aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-
 // makeBlock generates block number on top of parent ids that are made up
 // but well formed.
 func makeBlock(t testing.TB, g *gen.Generator, number int64, fork uint32) (tron.Block, []tron.TxInfo) {
@@ -185,11 +183,11 @@ func TestGenerator_TrapTokens(t *testing.T) {
 	toks := g.TrapTokens()
 	require.Len(t, toks, 2)
 	fake, nd := toks[0], toks[1]
-	real := g.Tokens()[0].Address.String()
+	genuine := g.Tokens()[0].Address.String()
 	require.Equal(t, "TR7NtbGtGsDPQybMbwGfxdFMj4h8oeLj6t", fake.Address.String())
-	require.NotEqual(t, real, fake.Address.String())
-	require.Equal(t, real[:4], fake.Address.String()[:4])
-	require.Equal(t, real[30:], fake.Address.String()[30:])
+	require.NotEqual(t, genuine, fake.Address.String())
+	require.Equal(t, genuine[:4], fake.Address.String()[:4])
+	require.Equal(t, genuine[30:], fake.Address.String()[30:])
 	require.Equal(t, []any{"USDT", "Tether USD", 6, false}, []any{fake.Symbol, fake.Name, fake.Decimals, fake.NoDecimals})
 	require.True(t, nd.NoDecimals)
 	_, known := tron.WellKnownTokens(tron.NetworkMainnet)[fake.Address]

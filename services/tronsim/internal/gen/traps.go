@@ -201,8 +201,9 @@ func (b *builder) trapBuilder(i int) *builder {
 	}
 }
 
-// trap makes transaction i as a trap, and the records saying what it is.
-func (b *builder) trap(i int) (tron.Transaction, tron.TxInfo, error) {
+// trap makes a transaction as a trap, and the records saying what it is.
+// Which transaction of the block it is shows in b's seed (trapBuilder).
+func (b *builder) trap() (tron.Transaction, tron.TxInfo, error) {
 	total := 0
 	for _, w := range trapWeights {
 		total += w.weight
