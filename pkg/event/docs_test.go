@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mongotron/mongotron/pkg/event"
+	"github.com/mongotron/mongotron/pkg/internal/markdown"
 )
 
 // repoRoot is the repository's root, seen from this package's directory
@@ -98,7 +99,7 @@ func TestDocs_Links(t *testing.T) {
 		}
 		b, err := os.ReadFile(path)
 		require.NoError(t, err)
-		a := headingAnchors(string(b))
+		a := markdown.Anchors(string(b))
 		anchors[path] = a
 		return a
 	}
@@ -188,40 +189,4 @@ func TestDocs_NoReferencesOutsideTheRepository(t *testing.T) {
 			t.Errorf("%s points at ../shared, outside the repository", file)
 		}
 	}
-}
-
-// headingAnchors returns the anchors GitHub gives a Markdown file's
-// headings: lower case, punctuation dropped, spaces as hyphens, and -1,
-// -2 … after repeats. Fenced code is skipped.
-func headingAnchors(text string) map[string]bool {
-	out := map[string]bool{}
-	seen := map[string]int{}
-	fenced := false
-	for line := range strings.SplitSeq(text, "\n") {
-		if strings.HasPrefix(line, "```") {
-			fenced = !fenced
-			continue
-		}
-		if fenced || !strings.HasPrefix(line, "#") {
-			continue
-		}
-		title := strings.TrimSpace(strings.TrimLeft(line, "#"))
-		var b strings.Builder
-		for _, r := range strings.ToLower(title) {
-			switch {
-			case r == ' ':
-				b.WriteRune('-')
-			case r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r > 127:
-				b.WriteRune(r)
-			}
-		}
-		a := b.String()
-		if n := seen[a]; n > 0 {
-			out[a+"-"+strconv.Itoa(n)] = true
-		} else {
-			out[a] = true
-		}
-		seen[a]++
-	}
-	return out
 }

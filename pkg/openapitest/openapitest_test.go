@@ -23,6 +23,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/mongotron/mongotron/pkg/event"
+	"github.com/mongotron/mongotron/pkg/internal/markdown"
 	"github.com/mongotron/mongotron/pkg/openapitest"
 )
 
@@ -284,45 +285,9 @@ func TestDoc_linksResolve(t *testing.T) {
 		page, err := fs.ReadFile(docs, path)
 		require.NoError(t, err, "docs/openapi.yaml links %q, which is no file of docs/", target)
 		if frag != "" && strings.HasSuffix(path, ".md") {
-			require.True(t, headingAnchors(string(page))[frag], "docs/openapi.yaml links %q: no such heading", target)
+			require.True(t, markdown.Anchors(string(page))[frag], "docs/openapi.yaml links %q: no such heading", target)
 		}
 	}
-}
-
-// headingAnchors returns the anchors GitHub gives a Markdown page's
-// headings: lower case, punctuation dropped, spaces as hyphens, -1, -2 …
-// after repeats; fenced code skipped. (pkg/event's docs test checks the
-// Markdown pages' own links the same way.)
-func headingAnchors(text string) map[string]bool {
-	out := map[string]bool{}
-	seen := map[string]int{}
-	fenced := false
-	for line := range strings.SplitSeq(text, "\n") {
-		if strings.HasPrefix(line, "```") {
-			fenced = !fenced
-			continue
-		}
-		if fenced || !strings.HasPrefix(line, "#") {
-			continue
-		}
-		var b strings.Builder
-		for _, r := range strings.ToLower(strings.TrimSpace(strings.TrimLeft(line, "#"))) {
-			switch {
-			case r == ' ':
-				b.WriteRune('-')
-			case r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r > 127:
-				b.WriteRune(r)
-			}
-		}
-		a := b.String()
-		if n := seen[a]; n > 0 {
-			out[a+"-"+strconv.Itoa(n)] = true
-		} else {
-			out[a] = true
-		}
-		seen[a]++
-	}
-	return out
 }
 
 // TestDoc_enumsMatchTheContract checks the document's lists against their

@@ -26,11 +26,9 @@ import (
 	mtclient "github.com/mongotron/mongotron/pkg/client"
 	"github.com/mongotron/mongotron/pkg/cursor"
 	"github.com/mongotron/mongotron/pkg/event"
-	"github.com/mongotron/mongotron/pkg/logging"
 	"github.com/mongotron/mongotron/pkg/store"
 	"github.com/mongotron/mongotron/pkg/testenv"
 	"github.com/mongotron/mongotron/pkg/tron"
-	"github.com/mongotron/mongotron/services/edge/internal/app"
 )
 
 // chainEnv is NATS with the ingest's events stream, FerretDB, and a
@@ -53,13 +51,7 @@ func newChainEnv(t *testing.T) *chainEnv {
 	t.Helper()
 	n := testenv.RunNATS(t)
 	m := testenv.RunMongo(t)
-	nc, err := nats.Connect(n.URL())
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	_, err = js.CreateOrUpdateStream(t.Context(), bus.EventsStreamConfig(0, 1))
-	require.NoError(t, err)
+	js := eventsStream(t, n.URL())
 	name, err := store.DatabaseName(m.URI())
 	require.NoError(t, err)
 	mc, err := mongo.Connect(options.Client().ApplyURI(m.URI()))
@@ -74,62 +66,10 @@ func newChainEnv(t *testing.T) *chainEnv {
 }
 
 // slot is a stable address in front of an edge that may restart.
-type slot struct {
-	e      *chainEnv
-	url    string
-	target atomic.Pointer[url.URL]
-	mu     sync.Mutex
-	cancel context.CancelFunc
-	done   chan error
-}
-
-func (e *chainEnv) edge() *slot {
+// edge starts an edge of the environment behind a slot of its own.
+func (e *chainEnv) edge() *edgeSlot {
 	e.t.Helper()
-	s := &slot{e: e}
-	srv := httptest.NewServer(&httputil.ReverseProxy{
-		Rewrite:      func(r *httputil.ProxyRequest) { r.SetURL(s.target.Load()) },
-		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, _ error) { w.WriteHeader(http.StatusBadGateway) },
-	})
-	e.t.Cleanup(srv.Close)
-	s.url = srv.URL
-	s.start()
-	e.t.Cleanup(s.stop)
-	return s
-}
-
-// start runs a new edge behind the slot.
-func (s *slot) start() {
-	t := s.e.t
-	t.Helper()
-	cfg, err := load(t, s.e.flags, nil)
-	require.NoError(t, err)
-	a, err := app.New(t.Context(), cfg, logging.Discard())
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	s.target.Store(&url.URL{Scheme: "http", Host: a.Addr().String()})
-	s.mu.Lock()
-	s.cancel, s.done = cancel, done
-	s.mu.Unlock()
-}
-
-// stop stops the slot's edge: its streams close with 1012.
-func (s *slot) stop() {
-	s.mu.Lock()
-	cancel, done := s.cancel, s.done
-	s.cancel, s.done = nil, nil
-	s.mu.Unlock()
-	if cancel == nil {
-		return
-	}
-	cancel()
-	select {
-	case err := <-done:
-		require.NoError(s.e.t, err)
-	case <-time.After(20 * time.Second):
-		s.e.t.Fatal("the edge did not stop")
-	}
+	return newEdgeSlot(e.t, e.flags, nil)
 }
 
 func (e *chainEnv) client(base, key string) *mtclient.Client {

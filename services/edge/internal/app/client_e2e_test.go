@@ -4,12 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,34 +17,27 @@ import (
 	mtclient "github.com/mongotron/mongotron/pkg/client"
 	"github.com/mongotron/mongotron/pkg/cursor"
 	"github.com/mongotron/mongotron/pkg/event"
-	"github.com/mongotron/mongotron/pkg/logging"
 	"github.com/mongotron/mongotron/pkg/store"
 	"github.com/mongotron/mongotron/pkg/testenv"
 	"github.com/mongotron/mongotron/pkg/tron"
-	"github.com/mongotron/mongotron/services/edge/internal/app"
 )
 
 // clientEnv is a real edge (restartable behind a fixed address), its real
 // NATS and FerretDB, and a publisher that plays the ingest's part.
 type clientEnv struct {
-	t     *testing.T
-	flags []string
-	db    *mongo.Database
-	nc    *nats.Conn
-	proxy *httptest.Server
-
-	target atomic.Pointer[url.URL]
-	mu     sync.Mutex
-	cancel context.CancelFunc
-	done   chan error
+	t  *testing.T
+	db *mongo.Database
+	nc *nats.Conn
+	*edgeSlot
 }
 
 func newClientEnv(t *testing.T) *clientEnv {
 	t.Helper()
 	n := testenv.RunNATS(t)
 	m := testenv.RunMongo(t)
-	e := &clientEnv{t: t, flags: []string{"--nats.url=" + n.URL(), "--mongo.uri=" + m.URI(), "--shutdown-timeout=5s",
-		"--http.addr=127.0.0.1:0", "--admin-key=" + testAdminKey, "--api.rate-limit=-1"}}
+	flags := []string{"--nats.url=" + n.URL(), "--mongo.uri=" + m.URI(), "--shutdown-timeout=5s",
+		"--http.addr=127.0.0.1:0", "--admin-key=" + testAdminKey, "--api.rate-limit=-1"}
+	e := &clientEnv{t: t}
 
 	dbName, err := store.DatabaseName(m.URI())
 	require.NoError(t, err)
@@ -61,54 +49,8 @@ func newClientEnv(t *testing.T) *clientEnv {
 	require.NoError(t, err)
 	t.Cleanup(e.nc.Close)
 
-	// A fixed address in front of the edge, as a load balancer would be,
-	// so that the edge can restart on another port under the client.
-	rp := &httputil.ReverseProxy{
-		Rewrite:   func(r *httputil.ProxyRequest) { r.SetURL(e.target.Load()) },
-		Transport: checkedTransport(t),
-		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, _ error) {
-			w.WriteHeader(http.StatusBadGateway)
-		},
-	}
-	e.proxy = httptest.NewServer(rp)
-	t.Cleanup(e.proxy.Close)
-	e.start()
-	t.Cleanup(e.stop)
+	e.edgeSlot = newEdgeSlot(t, flags, checkedTransport(t))
 	return e
-}
-
-// start runs a new edge process-alike and points the proxy at it.
-func (e *clientEnv) start() {
-	e.t.Helper()
-	cfg, err := load(e.t, e.flags, nil)
-	require.NoError(e.t, err)
-	a, err := app.New(e.t.Context(), cfg, logging.Discard())
-	require.NoError(e.t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	e.target.Store(&url.URL{Scheme: "http", Host: a.Addr().String()})
-	e.mu.Lock()
-	e.cancel, e.done = cancel, done
-	e.mu.Unlock()
-}
-
-// stop stops the running edge: its streams close with 1012.
-func (e *clientEnv) stop() {
-	e.mu.Lock()
-	cancel, done := e.cancel, e.done
-	e.cancel, e.done = nil, nil
-	e.mu.Unlock()
-	if cancel == nil {
-		return
-	}
-	cancel()
-	select {
-	case err := <-done:
-		require.NoError(e.t, err)
-	case <-time.After(20 * time.Second):
-		e.t.Fatal("the edge did not stop")
-	}
 }
 
 func (e *clientEnv) client(key string) *mtclient.Client {

@@ -105,14 +105,7 @@ func TestApp_webhookAgainstOpenAPI(t *testing.T) {
 	t.Cleanup(receiver.Close)
 
 	n := testenv.RunNATS(t)
-	nc, err := nats.Connect(n.URL())
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	// The ingest's events stream, which the edge's webhook consumer reads.
-	_, err = js.CreateOrUpdateStream(t.Context(), bus.EventsStreamConfig(0, 1))
-	require.NoError(t, err)
+	js := eventsStream(t, n.URL())
 	cfg, err := load(t, []string{
 		"--nats.url=" + n.URL(), "--mongo.uri=" + testenv.RunMongo(t).URI(), "--shutdown-timeout=5s",
 		"--http.addr=127.0.0.1:0", "--admin-key=" + testAdminKey, "--api.rate-limit=-1",

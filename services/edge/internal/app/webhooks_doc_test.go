@@ -50,14 +50,7 @@ func TestWebhooksDoc_ReceiverAcceptsWhatTheEdgeSends(t *testing.T) {
 	bin := buildDocReceiver(t)
 
 	n := testenv.RunNATS(t)
-	nc, err := nats.Connect(n.URL())
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	// The ingest's events stream, which the edge's webhook consumer reads.
-	_, err = js.CreateOrUpdateStream(t.Context(), bus.EventsStreamConfig(0, 1))
-	require.NoError(t, err)
+	js := eventsStream(t, n.URL())
 	mongoURI := testenv.RunMongo(t).URI()
 
 	cfg, err := load(t, []string{
