@@ -23,27 +23,6 @@ func TestMain(m *testing.M) {
 	testenv.Main(m, func(s testenv.Servers) { testMongo = s.Client })
 }
 
-// clock is a time source the test moves: expiry is decided by it alone,
-// so no case waits for, or races, the wall clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // collection returns a collection of its own in a database of its own.
 func collection(tb testing.TB) *mongo.Collection {
 	tb.Helper()
@@ -54,7 +33,7 @@ func collection(tb testing.TB) *mongo.Collection {
 	return db.Collection("leases")
 }
 
-func newStore(tb testing.TB, coll *mongo.Collection, c *clock, f lease.Fields) *lease.Store {
+func newStore(tb testing.TB, coll *mongo.Collection, c *testenv.Clock, f lease.Fields) *lease.Store {
 	tb.Helper()
 	s, err := lease.New(lease.Config{Collection: coll, Fields: f, Now: c.Now})
 	require.NoError(tb, err)
@@ -67,9 +46,9 @@ func TestStore_Acquire(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
-		run  func(t *testing.T, s *lease.Store, c *clock)
+		run  func(t *testing.T, s *lease.Store, c *testenv.Clock)
 	}{
-		{"first acquisition gets token 1", func(t *testing.T, s *lease.Store, c *clock) {
+		{"first acquisition gets token 1", func(t *testing.T, s *lease.Store, c *testenv.Clock) {
 			a, err := s.Acquire(t.Context(), "l", "a", ttl)
 			require.NoError(t, err)
 			require.Equal(t, lease.Tenure{Name: "l", Holder: "a", Token: 1, Expires: c.Now().Add(ttl)}, a)
@@ -78,7 +57,7 @@ func TestStore_Acquire(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, a, *got)
 		}},
-		{"held by another: refused with the holder's tenure", func(t *testing.T, s *lease.Store, c *clock) {
+		{"held by another: refused with the holder's tenure", func(t *testing.T, s *lease.Store, c *testenv.Clock) {
 			a, err := s.Acquire(t.Context(), "l", "a", ttl)
 			require.NoError(t, err)
 			c.Advance(ttl - time.Millisecond)
@@ -86,14 +65,14 @@ func TestStore_Acquire(t *testing.T) {
 			require.ErrorIs(t, err, lease.ErrHeld)
 			require.Equal(t, a, held)
 		}},
-		{"held by the same holder: taken again with the next token", func(t *testing.T, s *lease.Store, _ *clock) {
+		{"held by the same holder: taken again with the next token", func(t *testing.T, s *lease.Store, _ *testenv.Clock) {
 			_, err := s.Acquire(t.Context(), "l", "a", ttl)
 			require.NoError(t, err)
 			again, err := s.Acquire(t.Context(), "l", "a", ttl)
 			require.NoError(t, err)
 			require.Equal(t, int64(2), again.Token)
 		}},
-		{"expired: taken over with the next token, the old tenure lost", func(t *testing.T, s *lease.Store, c *clock) {
+		{"expired: taken over with the next token, the old tenure lost", func(t *testing.T, s *lease.Store, c *testenv.Clock) {
 			a, err := s.Acquire(t.Context(), "l", "a", ttl)
 			require.NoError(t, err)
 			c.Advance(ttl)
@@ -105,7 +84,7 @@ func TestStore_Acquire(t *testing.T) {
 			require.ErrorIs(t, err, lease.ErrLost)
 			require.NoError(t, s.Check(t.Context(), b))
 		}},
-		{"renewal keeps it past the first expiry", func(t *testing.T, s *lease.Store, c *clock) {
+		{"renewal keeps it past the first expiry", func(t *testing.T, s *lease.Store, c *testenv.Clock) {
 			a, err := s.Acquire(t.Context(), "l", "a", ttl)
 			require.NoError(t, err)
 			c.Advance(ttl / 2)
@@ -117,7 +96,7 @@ func TestStore_Acquire(t *testing.T) {
 			require.ErrorIs(t, err, lease.ErrHeld)
 			require.NoError(t, s.Check(t.Context(), a))
 		}},
-		{"expired but not taken over: checks fail, renewal works", func(t *testing.T, s *lease.Store, c *clock) {
+		{"expired but not taken over: checks fail, renewal works", func(t *testing.T, s *lease.Store, c *testenv.Clock) {
 			a, err := s.Acquire(t.Context(), "l", "a", ttl)
 			require.NoError(t, err)
 			c.Advance(ttl)
@@ -126,7 +105,7 @@ func TestStore_Acquire(t *testing.T) {
 			require.NoError(t, err)
 			require.NoError(t, s.Check(t.Context(), a))
 		}},
-		{"release frees it at once and keeps the holder on record", func(t *testing.T, s *lease.Store, _ *clock) {
+		{"release frees it at once and keeps the holder on record", func(t *testing.T, s *lease.Store, _ *testenv.Clock) {
 			a, err := s.Acquire(t.Context(), "l", "a", ttl)
 			require.NoError(t, err)
 			require.NoError(t, s.Release(t.Context(), a))
@@ -138,7 +117,7 @@ func TestStore_Acquire(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, int64(2), b.Token)
 		}},
-		{"parked: nobody takes it before the time, its holder included", func(t *testing.T, s *lease.Store, c *clock) {
+		{"parked: nobody takes it before the time, its holder included", func(t *testing.T, s *lease.Store, c *testenv.Clock) {
 			a, err := s.Acquire(t.Context(), "l", "a", ttl)
 			require.NoError(t, err)
 			until := c.Now().Add(10 * time.Minute)
@@ -154,7 +133,7 @@ func TestStore_Acquire(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, int64(2), b.Token)
 		}},
-		{"woken: a parked lease is free at once, a held one stays held", func(t *testing.T, s *lease.Store, c *clock) {
+		{"woken: a parked lease is free at once, a held one stays held", func(t *testing.T, s *lease.Store, c *testenv.Clock) {
 			a, err := s.Acquire(t.Context(), "l", "a", ttl)
 			require.NoError(t, err)
 			require.NoError(t, s.Wake(t.Context(), "l"))
@@ -166,7 +145,7 @@ func TestStore_Acquire(t *testing.T) {
 			require.NoError(t, err)
 			require.NoError(t, s.Wake(t.Context(), "nothing here"))
 		}},
-		{"leases of other names are apart", func(t *testing.T, s *lease.Store, _ *clock) {
+		{"leases of other names are apart", func(t *testing.T, s *lease.Store, _ *testenv.Clock) {
 			_, err := s.Acquire(t.Context(), "l", "a", ttl)
 			require.NoError(t, err)
 			o, err := s.Acquire(t.Context(), "l2", "b", ttl)
@@ -177,7 +156,7 @@ func TestStore_Acquire(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			c := newClock()
+			c := testenv.NewClock()
 			tc.run(t, newStore(t, collection(t), c, lease.Fields{}), c)
 		})
 	}
@@ -204,7 +183,7 @@ func TestStore_Acquire_racesHaveOneWinner(t *testing.T) {
 		}
 		return won
 	}
-	c := newClock()
+	c := testenv.NewClock()
 	s := newStore(t, collection(t), c, lease.Fields{})
 	won := race(t, s, 0)
 	require.Len(t, won, 1, "first acquisition")
@@ -227,7 +206,7 @@ func TestStore_Acquire_racesHaveOneWinner(t *testing.T) {
 // the number of tenures before.
 func TestStore_Acquire_deletesEarlierTenures(t *testing.T) {
 	t.Parallel()
-	c := newClock()
+	c := testenv.NewClock()
 	coll := collection(t)
 	s := newStore(t, coll, c, lease.Fields{})
 	for i := range 5 {
@@ -251,7 +230,7 @@ func TestStore_Acquire_deletesEarlierTenures(t *testing.T) {
 // hint, and a store of the old shape sees the new tenure.
 func TestStore_Latest_withoutHint(t *testing.T) {
 	t.Parallel()
-	c := newClock()
+	c := testenv.NewClock()
 	coll := collection(t)
 	f := lease.Fields{Name: "subscription_id", Holder: "owner", Token: "epoch", Expires: "lease_until"}
 	s := newStore(t, coll, c, f)
@@ -281,7 +260,7 @@ func TestStore_Latest_withoutHint(t *testing.T) {
 // tenure is gone falls back to a query by name.
 func TestStore_Latest_laggingHint(t *testing.T) {
 	t.Parallel()
-	c := newClock()
+	c := testenv.NewClock()
 	coll := collection(t)
 	s := newStore(t, coll, c, lease.Fields{})
 	for i := range 3 {

@@ -33,7 +33,7 @@ func newLease(t testing.TB, db *mongo.Database, holder string, ttl time.Duration
 }
 
 // newLeaseAt is newLease on the clock c (nil: the wall clock).
-func newLeaseAt(t testing.TB, db *mongo.Database, holder string, ttl time.Duration, c *fakeClock) *follow.Lease {
+func newLeaseAt(t testing.TB, db *mongo.Database, holder string, ttl time.Duration, c *testenv.Clock) *follow.Lease {
 	t.Helper()
 	cfg := follow.LeaseConfig{DB: db, Holder: holder, TTL: ttl, Logger: testLogger()}
 	if c != nil {
@@ -42,27 +42,6 @@ func newLeaseAt(t testing.TB, db *mongo.Database, holder string, ttl time.Durati
 	l, err := follow.NewLease(cfg)
 	require.NoError(t, err)
 	return l
-}
-
-// fakeClock is the time the lease tests move: a lease expires when a test
-// says so, never because the machine was slow.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }
 
 type leaseState struct {
@@ -86,9 +65,9 @@ func TestLease_Acquire(t *testing.T) {
 	const ttl = time.Minute
 	tests := []struct {
 		name string
-		run  func(t *testing.T, db *mongo.Database, c *fakeClock)
+		run  func(t *testing.T, db *mongo.Database, c *testenv.Clock)
 	}{
-		{"first acquisition gets token 1", func(t *testing.T, db *mongo.Database, c *fakeClock) {
+		{"first acquisition gets token 1", func(t *testing.T, db *mongo.Database, c *testenv.Clock) {
 			a := newLeaseAt(t, db, "a", ttl, c)
 			term, err := a.Acquire(t.Context())
 			require.NoError(t, err)
@@ -96,7 +75,7 @@ func TestLease_Acquire(t *testing.T) {
 			require.NoError(t, term.Check(t.Context()))
 			require.Equal(t, "a", readLease(t, db).Holder)
 		}},
-		{"held by another: refused, token unchanged", func(t *testing.T, db *mongo.Database, c *fakeClock) {
+		{"held by another: refused, token unchanged", func(t *testing.T, db *mongo.Database, c *testenv.Clock) {
 			a, b := newLeaseAt(t, db, "a", ttl, c), newLeaseAt(t, db, "b", ttl, c)
 			_, err := a.Acquire(t.Context())
 			require.NoError(t, err)
@@ -107,7 +86,7 @@ func TestLease_Acquire(t *testing.T) {
 			require.Equal(t, "a", got.Holder)
 			require.Equal(t, int64(1), got.Token)
 		}},
-		{"expired: taken over with the next token, old term fenced", func(t *testing.T, db *mongo.Database, c *fakeClock) {
+		{"expired: taken over with the next token, old term fenced", func(t *testing.T, db *mongo.Database, c *testenv.Clock) {
 			a, b := newLeaseAt(t, db, "a", ttl, c), newLeaseAt(t, db, "b", ttl, c)
 			ta, err := a.Acquire(t.Context())
 			require.NoError(t, err)
@@ -124,14 +103,14 @@ func TestLease_Acquire(t *testing.T) {
 				t.Fatal("the old term is not marked lost")
 			}
 		}},
-		{"past its own expiry a term is fenced, whatever the document says", func(t *testing.T, db *mongo.Database, c *fakeClock) {
+		{"past its own expiry a term is fenced, whatever the document says", func(t *testing.T, db *mongo.Database, c *testenv.Clock) {
 			a := newLeaseAt(t, db, "a", ttl, c)
 			ta, err := a.Acquire(t.Context())
 			require.NoError(t, err)
 			c.Advance(ttl)
 			require.ErrorIs(t, ta.Check(t.Context()), follow.ErrFenced)
 		}},
-		{"renewal keeps it, release frees it at once", func(t *testing.T, db *mongo.Database, c *fakeClock) {
+		{"renewal keeps it, release frees it at once", func(t *testing.T, db *mongo.Database, c *testenv.Clock) {
 			a, b := newLeaseAt(t, db, "a", ttl, c), newLeaseAt(t, db, "b", ttl, c)
 			ta, err := a.Acquire(t.Context())
 			require.NoError(t, err)
@@ -147,7 +126,7 @@ func TestLease_Acquire(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, int64(2), tb.Token())
 		}},
-		{"racing first acquisitions: exactly one wins", func(t *testing.T, db *mongo.Database, c *fakeClock) {
+		{"racing first acquisitions: exactly one wins", func(t *testing.T, db *mongo.Database, c *testenv.Clock) {
 			const n = 6
 			var wg sync.WaitGroup
 			errs := make([]error, n)
@@ -171,7 +150,7 @@ func TestLease_Acquire(t *testing.T) {
 		// conditional update would let two ingests both take an expired
 		// lease with the same token. Taking it by inserting the next
 		// tenure lets exactly one.
-		{"racing takeovers of an expired lease: exactly one wins", func(t *testing.T, db *mongo.Database, c *fakeClock) {
+		{"racing takeovers of an expired lease: exactly one wins", func(t *testing.T, db *mongo.Database, c *testenv.Clock) {
 			for round := range 4 {
 				old := newLeaseAt(t, db, fmt.Sprintf("old%d", round), ttl, c)
 				to, err := old.Acquire(t.Context())
@@ -204,7 +183,7 @@ func TestLease_Acquire(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			tc.run(t, leaseDB(t, m, "lease_"+sanitize(tc.name)), newFakeClock())
+			tc.run(t, leaseDB(t, m, "lease_"+sanitize(tc.name)), testenv.NewClock())
 		})
 	}
 }
@@ -226,7 +205,7 @@ func TestLease_Run(t *testing.T) {
 	db := leaseDB(t, m, "lease_run")
 	// The clock stands still: a's lease cannot expire, so b can only
 	// take over when a releases it.
-	c := newFakeClock()
+	c := testenv.NewClock()
 	a, b := newLeaseAt(t, db, "a", 3*time.Second, c), newLeaseAt(t, db, "b", 3*time.Second, c)
 
 	type runner struct {
@@ -280,7 +259,7 @@ func TestLease_RunStepsDownWhenTakenOver(t *testing.T) {
 	t.Parallel()
 	m := testenv.RunMongo(t)
 	db := leaseDB(t, m, "lease_stepdown")
-	c := newFakeClock()
+	c := testenv.NewClock()
 	a := newLeaseAt(t, db, "a", 900*time.Millisecond, c)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()

@@ -181,26 +181,6 @@ func testAddr(i int) tron.Address {
 	return a
 }
 
-// fakeClock is a settable clock for the refresh schedule.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *fakeClock { return &fakeClock{now: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // newCache returns a cache for cfg with its metrics on a fresh registry.
 func newCache(t testing.TB, cfg tokens.Config) (*tokens.Cache, *prometheus.Registry) {
 	t.Helper()
