@@ -342,17 +342,19 @@ func (t *topic) mendOnce(probe bool) (done, progressed bool, err error) {
 			t.cmu.Lock()
 			for _, r := range recs {
 				if r.Cursor > t.tail {
+					// Counted before it is handed on, so that whoever
+					// sees the event sees it counted too.
+					h.metrics.filled.Inc()
+					filled++
 					// History is the chain: what follows the tail there
 					// is, by definition, linked to it.
 					t.forward(liveMsg{data: r.JSON, cursor: r.Cursor, prev: t.tail})
-					filled++
 				}
 			}
 			t.cmu.Unlock()
 			return t.ctx.Err()
 		})
 		if filled > 0 {
-			h.metrics.filled.Add(float64(filled))
 			h.log.Warn("stream: gap filled from history", "subscription_id", t.id, "events", filled)
 		}
 		if err != nil {
