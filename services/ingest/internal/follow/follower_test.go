@@ -68,21 +68,8 @@ func TestFollower_endToEnd(t *testing.T) {
 
 func TestFollower_crashRedo(t *testing.T) {
 	t.Parallel()
-	cfg := sim.Config{Seed: 11, Instant: true, InitialBlocks: 30, TxsPerBlock: 15, Addresses: 200}
-	s, url := simtest.Start(t, cfg)
-	m := testenv.RunMongo(t)
-	n1, n2 := testenv.RunNATS(t), testenv.RunNATS(t)
-	clean := newEnv(t, m.URI(), "clean", n1.URL())
-	crashy := newEnv(t, m.URI(), "crashy", n2.URL())
-	ts := pickSubs(t, s, clean.db)
-	_ = pickSubs(t, s, crashy.db)
-	start := s.First() + 1
-	head, _ := s.Head()
-
-	f := clean.follower(t, newClient(t, url), start, false)
-	stop := run(t, f)
-	testenv.WaitFor(t, 60*time.Second, func() bool { return f.Committed() == head }, "clean run")
-	stop()
+	b := newRedoBed(t, sim.Config{Seed: 11, Instant: true, InitialBlocks: 30, TxsPerBlock: 15, Addresses: 200}, "")
+	url, clean, crashy, ts, start, head := b.url, b.clean, b.crashy, b.subs, b.start, b.head
 
 	// Crashes that interrupt a commit for certain: at the first or second
 	// publish of a run, before or after the bus has the events, each time
@@ -120,8 +107,8 @@ func TestFollower_crashRedo(t *testing.T) {
 		time.Sleep(time.Duration(rng.IntN(800)) * time.Millisecond) // a random crash point, not a wait for a condition
 		stop()
 	}
-	f = crashy.follower(t, newClient(t, url), start, true)
-	stop = run(t, f)
+	f := crashy.follower(t, newClient(t, url), start, true)
+	stop := run(t, f)
 	testenv.WaitFor(t, 30*time.Second, func() bool { return f.Committed() == head }, "crashy run")
 	stop()
 
@@ -243,4 +230,35 @@ func TestFollower_faults(t *testing.T) {
 	}
 	require.Equal(t, countDocs(h), streamMsgs(t, e.js))
 	requireLinks(t, e.js, h)
+}
+
+// redoBed is what the crash-redo tests share: a simulated chain, a
+// clean run of it to its head in one database, and a second database
+// with the same subscriptions for the runs that crash.
+type redoBed struct {
+	url         string
+	clean       *env
+	crashy      *env
+	subs        []testSub
+	start, head int64
+}
+
+// newRedoBed starts the chain of cfg and follows it to its head in the
+// clean database, each database named with prefix.
+func newRedoBed(t *testing.T, cfg sim.Config, prefix string) redoBed {
+	t.Helper()
+	s, url := simtest.Start(t, cfg)
+	m := testenv.RunMongo(t)
+	n1, n2 := testenv.RunNATS(t), testenv.RunNATS(t)
+	b := redoBed{url: url, clean: newEnv(t, m.URI(), prefix+"clean", n1.URL()), crashy: newEnv(t, m.URI(), prefix+"crashy", n2.URL())}
+	b.subs = pickSubs(t, s, b.clean.db)
+	_ = pickSubs(t, s, b.crashy.db)
+	b.start = s.First() + 1
+	b.head, _ = s.Head()
+
+	f := b.clean.follower(t, newClient(t, url), b.start, false)
+	stop := run(t, f)
+	testenv.WaitFor(t, 60*time.Second, func() bool { return f.Committed() == b.head }, "clean run")
+	stop()
+	return b
 }

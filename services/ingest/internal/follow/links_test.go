@@ -142,20 +142,8 @@ func requireSameHistory(t testing.TB, subs []testSub, want, got map[string][]sto
 // redone event.
 func TestFollower_linksExactAfterCrashBeforeCheckpoint(t *testing.T) {
 	t.Parallel()
-	s, url := simtest.Start(t, sim.Config{Seed: 31, Instant: true, InitialBlocks: 40, TxsPerBlock: 15, Addresses: 200})
-	m := testenv.RunMongo(t)
-	n1, n2 := testenv.RunNATS(t), testenv.RunNATS(t)
-	clean := newEnv(t, m.URI(), "links_clean", n1.URL())
-	crashy := newEnv(t, m.URI(), "links_crashy", n2.URL())
-	ts := pickSubs(t, s, clean.db)
-	_ = pickSubs(t, s, crashy.db)
-	start := s.First() + 1
-	head, _ := s.Head()
-
-	f := clean.follower(t, newClient(t, url), start, false)
-	stop := run(t, f)
-	testenv.WaitFor(t, 60*time.Second, func() bool { return f.Committed() == head }, "clean run")
-	stop()
+	b := newRedoBed(t, sim.Config{Seed: 31, Instant: true, InitialBlocks: 40, TxsPerBlock: 15, Addresses: 200}, "links_")
+	url, clean, crashy, ts, start, head := b.url, b.clean, b.crashy, b.subs, b.start, b.head
 
 	// Each crash comes at a later checkpoint write; the groups shrink,
 	// so a redo commits a part of what the crashed unit held.
@@ -196,7 +184,7 @@ func TestFollower_linksExactAfterCrashBeforeCheckpoint(t *testing.T) {
 	cfg.Publisher = rec
 	f, err := follow.New(cfg)
 	require.NoError(t, err)
-	stop = run(t, f)
+	stop := run(t, f)
 	testenv.WaitFor(t, 60*time.Second, func() bool { return f.Committed() == head }, "the redo")
 	stop()
 
