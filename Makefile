@@ -30,6 +30,11 @@ BINARIES := $(BIN)/ingest $(BIN)/edge $(BIN)/tronsim $(BIN)/mongotron $(BIN)/dev
 TOOLS := $(BIN)/tools
 GOLANGCI_LINT := $(TOOLS)/golangci-lint
 GOVULNCHECK := $(TOOLS)/govulncheck
+PROTOC_GEN_GO := $(TOOLS)/protoc-gen-go
+PROTOC_GEN_GO_GRPC := $(TOOLS)/protoc-gen-go-grpc
+# The protocol definitions `make generate` compiles (protoc comes from
+# Debian's protobuf-compiler; the Go plugins from tools/go.mod).
+PROTO_DIR := pkg/tron/tronpb
 # govulncheck reads the Go vulnerability database from this version of
 # the golang.org/x/vulndb module, fetched through the module proxy like
 # any dependency: no access to vuln.go.dev is needed, and the answer only
@@ -58,7 +63,7 @@ RUN_FLAGS ?=
 # --help), such as SOAK_FLAGS='--duration 2m --seed 42'.
 SOAK_FLAGS ?=
 
-.PHONY: help build test fmt-check vet lint lint-go lint-vuln lint-tidy bench fuzz run soak docs clean $(BINARIES)
+.PHONY: help build test fmt-check vet lint lint-go lint-vuln lint-tidy lint-generate generate bench fuzz run soak docs clean $(BINARIES)
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -89,7 +94,7 @@ test: fmt-check vet ## gofmt check, go vet, then go test -race in every module
 
 # The policy behind each check, and how to deal with a finding, is in
 # CONTRIBUTING.md ("Lint").
-lint: fmt-check vet lint-go lint-vuln lint-tidy ## gofmt check, go vet, golangci-lint, govulncheck and go mod tidy check
+lint: fmt-check vet lint-go lint-vuln lint-tidy lint-generate ## gofmt check, go vet, golangci-lint, govulncheck, go mod tidy and generated-code checks
 
 # --allow-serial-runners: a second golangci-lint on the machine (another
 # checkout, an editor) waits for the first instead of failing.
@@ -127,6 +132,29 @@ $(GOLANGCI_LINT): tools/go.mod tools/go.sum
 	cd tools && GOWORK=off go build -o $(CURDIR)/$@ github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 $(GOVULNCHECK): tools/go.mod tools/go.sum
 	cd tools && GOWORK=off go build -o $(CURDIR)/$@ golang.org/x/vuln/cmd/govulncheck
+$(PROTOC_GEN_GO): tools/go.mod tools/go.sum
+	cd tools && GOWORK=off go build -o $(CURDIR)/$@ google.golang.org/protobuf/cmd/protoc-gen-go
+$(PROTOC_GEN_GO_GRPC): tools/go.mod tools/go.sum
+	cd tools && GOWORK=off go build -o $(CURDIR)/$@ google.golang.org/grpc/cmd/protoc-gen-go-grpc
+
+# protoc_gen OUT: compiles $(PROTO_DIR)/*.proto into OUT, the Go message
+# types beside the gRPC client and server code.
+define protoc_gen
+	protoc -I $(PROTO_DIR) \
+		--plugin=protoc-gen-go=$(PROTOC_GEN_GO) --go_out=$(1) --go_opt=paths=source_relative \
+		--plugin=protoc-gen-go-grpc=$(PROTOC_GEN_GO_GRPC) --go-grpc_out=$(1) --go-grpc_opt=paths=source_relative \
+		$(PROTO_DIR)/*.proto
+endef
+
+generate: $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) ## regenerate the Go code of pkg/tron/tronpb/*.proto (needs protoc)
+	$(call protoc_gen,$(PROTO_DIR))
+
+lint-generate: $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) ## fail if `make generate` would change a generated file
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	mkdir "$$tmp/new" "$$tmp/old"; cp $(PROTO_DIR)/*.pb.go "$$tmp/old/"; \
+	$(call protoc_gen,$$tmp/new); \
+	if ! diff -r "$$tmp/old" "$$tmp/new" >/dev/null; then \
+		echo "lint-generate: the generated code in $(PROTO_DIR) is stale or edited by hand; run make generate"; exit 1; fi
 
 fmt-check: ## fail listing the Go files gofmt would change
 	@out=$$(gofmt -l $(MODULES)); \
