@@ -57,6 +57,11 @@ type Config struct {
 	// RateLimit limits each key's requests; its zero value is
 	// [auth.DefaultRate] per second with a burst of [auth.DefaultBurst].
 	RateLimit auth.RateLimitConfig
+	// StreamRateLimit limits each key's stream connects, counted apart
+	// from its other requests; its zero value is
+	// [auth.DefaultStreamRate] per second with a burst of
+	// [auth.DefaultStreamBurst].
+	StreamRateLimit auth.RateLimitConfig
 	// Stream serves accepted WebSocket requests. Nil answers the stream
 	// route with 503 stream_unavailable.
 	Stream StreamFunc
@@ -86,7 +91,11 @@ type API struct {
 	cfg     Config
 	e       *echo.Echo
 	limiter *auth.RateLimiter
-	m       metrics
+	// streamLimiter counts stream connects, which never take from
+	// limiter: a reconnect storm must not lock a tenant out of REST,
+	// nor its REST calls keep its streams out.
+	streamLimiter *auth.RateLimiter
+	m             metrics
 }
 
 // New builds the handler. It starts nothing: the auth's Run and the
@@ -113,11 +122,20 @@ func New(cfg Config) (*API, error) {
 	if cfg.RateLimit.Now == nil {
 		cfg.RateLimit.Now = cfg.Now
 	}
+	if cfg.StreamRateLimit.Now == nil {
+		cfg.StreamRateLimit.Now = cfg.Now
+	}
+	if cfg.StreamRateLimit.Rate == 0 {
+		cfg.StreamRateLimit.Rate = auth.DefaultStreamRate
+	}
+	if cfg.StreamRateLimit.Burst <= 0 {
+		cfg.StreamRateLimit.Burst = auth.DefaultStreamBurst
+	}
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
 		return nil, err
 	}
-	a := &API{cfg: cfg, limiter: auth.NewRateLimiter(cfg.RateLimit), m: m}
+	a := &API{cfg: cfg, limiter: auth.NewRateLimiter(cfg.RateLimit), streamLimiter: auth.NewRateLimiter(cfg.StreamRateLimit), m: m}
 	a.e = a.routes()
 	return a, nil
 }

@@ -221,6 +221,38 @@ func TestAPI_rateLimit(t *testing.T) {
 	require.Equal(t, http.StatusOK, e.do(req{method: "GET", path: "/v1/subscriptions", key: other}).status)
 }
 
+// A reconnect storm must not lock a tenant out of REST, nor REST calls
+// keep its streams out: stream connects have a bucket of their own.
+func TestAPI_streamConnectsHaveTheirOwnRateLimit(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_700_000_000, 0)
+	clock := func() time.Time { return now }
+	e := newEnv(t, func(c *api.Config) {
+		c.RateLimit = auth.RateLimitConfig{Rate: 0.5, Burst: 2, Now: clock}
+		c.StreamRateLimit = auth.RateLimitConfig{Rate: 0.5, Burst: 3, Now: clock}
+	})
+	_, key := e.key("acme")
+	r := e.do(req{method: "POST", path: "/v1/subscriptions", key: key, body: `{"addresses": ["` + addrA + `"]}`})
+	require.Equal(t, http.StatusCreated, r.status, string(r.body))
+	stream := "/v1/subscriptions/" + r.json(t)["id"].(string) + "/stream?token=" + key
+	require.Equal(t, http.StatusOK, e.do(req{method: "GET", path: "/v1/subscriptions", key: key}).status)
+	r = e.do(req{method: "GET", path: "/v1/subscriptions", key: key})
+	require.Equal(t, http.StatusTooManyRequests, r.status, "the create and a list were the REST burst of 2")
+
+	for i := range 3 {
+		r := e.do(req{method: "GET", path: stream})
+		require.Equal(t, http.StatusServiceUnavailable, r.status, "connect %d passes the stream limit (this API has no hub)", i)
+	}
+	r = e.do(req{method: "GET", path: stream})
+	require.Equal(t, http.StatusTooManyRequests, r.status)
+	require.Equal(t, "rate_limited", r.errCode(t))
+	require.Contains(t, string(r.body), "stream connects")
+	require.Equal(t, "2", r.header.Get("Retry-After"))
+
+	now = now.Add(2 * time.Second)
+	require.Equal(t, http.StatusOK, e.do(req{method: "GET", path: "/v1/subscriptions", key: key}).status, "streams took nothing from REST")
+}
+
 func TestAPI_subscriptionLifecycle(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

@@ -100,9 +100,13 @@ func (a *API) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		case err != nil:
 			return err
 		}
-		if ok, wait := a.limiter.Allow(p.KeyID); !ok {
+		limiter, what := a.limiter, "requests"
+		if c.Path() == streamPath {
+			limiter, what = a.streamLimiter, "stream connects"
+		}
+		if ok, wait := limiter.Allow(p.KeyID); !ok {
 			a.m.limited.Inc()
-			return &Error{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: fmt.Sprintf("too many requests for this key; retry in %s", wait), RetryAfter: wait}
+			return &Error{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: fmt.Sprintf("too many %s for this key; retry in %s", what, wait), RetryAfter: wait}
 		}
 		c.Set(principalKey, p)
 		return next(c)

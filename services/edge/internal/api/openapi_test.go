@@ -67,15 +67,18 @@ func TestOpenAPI_everyOperationAndStatus(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, r.status, string(r.body))
 	dlv := ok.deliveries(key, sub, "?limit=1").Deliveries[0].ID
 
-	// Rate limited: a bucket of one that never refills. The admin key
+	// Rate limited: buckets of one that never refill. The admin key
 	// spends its token creating the tenant key, the tenant key its own on
-	// one list; every later request of either is a 429.
+	// one list and its stream token on one connect; every later request
+	// of either is a 429.
 	now := time.Unix(1_700_000_000, 0)
 	limited := newEnv(t, func(c *api.Config) {
 		c.RateLimit = auth.RateLimitConfig{Rate: 0.001, Burst: 1, Now: func() time.Time { return now }}
+		c.StreamRateLimit = c.RateLimit
 	})
 	_, limitedKey := limited.key("acme")
 	require.Equal(t, http.StatusOK, limited.do(req{method: "GET", path: "/v1/subscriptions", key: limitedKey}).status)
+	require.Equal(t, http.StatusNotFound, limited.do(req{method: "GET", path: "/v1/subscriptions/sub_0/stream", key: limitedKey}).status)
 
 	// MongoDB failing: a client that was disconnected gives errors the
 	// edge does not expect (500), and one that cannot reach its server

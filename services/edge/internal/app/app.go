@@ -77,6 +77,13 @@ type Config struct {
 	// RateBurst is how many requests a key may make at once. Zero means
 	// [auth.DefaultBurst].
 	RateBurst int
+	// StreamRateLimit is each API key's sustained stream connects per
+	// second, counted apart from RateLimit. Zero means
+	// [auth.DefaultStreamRate]; negative disables the limit.
+	StreamRateLimit float64
+	// StreamRateBurst is how many stream connects a key may make at
+	// once. Zero means [auth.DefaultStreamBurst].
+	StreamRateBurst int
 	// MaxBodyBytes bounds a request body. Zero means
 	// [api.DefaultMaxBodyBytes].
 	MaxBodyBytes int64
@@ -103,6 +110,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.AdminKey, "admin-key", "", "admin `key` allowed to create and revoke API keys (empty: none)")
 	fs.Float64Var(&c.RateLimit, "api.rate-limit", auth.DefaultRate, "requests per second allowed per API key (negative: unlimited)")
 	fs.IntVar(&c.RateBurst, "api.rate-burst", auth.DefaultBurst, "requests an API key may make at once above the rate")
+	fs.Float64Var(&c.StreamRateLimit, "api.stream-rate-limit", auth.DefaultStreamRate, "stream connects per second allowed per API key, apart from api.rate-limit (negative: unlimited)")
+	fs.IntVar(&c.StreamRateBurst, "api.stream-rate-burst", auth.DefaultStreamBurst, "stream connects an API key may make at once above the stream rate (a reconnect storm after an edge restart)")
 	fs.Int64Var(&c.MaxBodyBytes, "api.max-body-bytes", api.DefaultMaxBodyBytes, "largest request body accepted, in `bytes`")
 	c.Webhook.RegisterFlags(fs)
 	c.Stream.RegisterFlags(fs)
@@ -116,6 +125,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RateBurst < 0 {
 		errs = append(errs, fmt.Errorf("config: api.rate-burst %d is negative", c.RateBurst))
+	}
+	if c.StreamRateBurst < 0 {
+		errs = append(errs, fmt.Errorf("config: api.stream-rate-burst %d is negative", c.StreamRateBurst))
 	}
 	if c.MaxBodyBytes < 0 {
 		errs = append(errs, fmt.Errorf("config: api.max-body-bytes %d is negative", c.MaxBodyBytes))
@@ -207,14 +219,15 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 	}
 	handler, err := api.New(api.Config{
 		DB: db, NATS: a.nats, Auth: a.auth,
-		RateLimit:    auth.RateLimitConfig{Rate: cfg.RateLimit, Burst: cfg.RateBurst},
-		Stream:       a.serveStream,
-		Webhooks:     a.hooks,
-		Logger:       logger,
-		Registerer:   reg,
-		Gatherer:     reg,
-		MaxBodyBytes: cfg.MaxBodyBytes,
-		Failing:      a.parts.FailingSummary,
+		RateLimit:       auth.RateLimitConfig{Rate: cfg.RateLimit, Burst: cfg.RateBurst},
+		StreamRateLimit: auth.RateLimitConfig{Rate: cfg.StreamRateLimit, Burst: cfg.StreamRateBurst},
+		Stream:          a.serveStream,
+		Webhooks:        a.hooks,
+		Logger:          logger,
+		Registerer:      reg,
+		Gatherer:        reg,
+		MaxBodyBytes:    cfg.MaxBodyBytes,
+		Failing:         a.parts.FailingSummary,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)

@@ -12,6 +12,13 @@ import (
 const (
 	DefaultRate  = 50.0
 	DefaultBurst = 100
+	// DefaultStreamRate and DefaultStreamBurst limit a key's stream
+	// connects, apart from its REST calls: after an edge restarts, every
+	// client of a tenant reconnects at once, and a burst of 10,000 lets
+	// one tenant's whole fleet back in without a 429, while the rate
+	// still stops a client that reconnects in a loop.
+	DefaultStreamRate  = 200.0
+	DefaultStreamBurst = 10_000
 	// idleLimiter is how long an unused key's bucket is kept; a full
 	// bucket holds no information, so dropping it changes nothing.
 	idleLimiter = 10 * time.Minute
