@@ -95,7 +95,9 @@ type API struct {
 	// limiter: a reconnect storm must not lock a tenant out of REST,
 	// nor its REST calls keep its streams out.
 	streamLimiter *auth.RateLimiter
-	m             metrics
+	// subCache answers stream connects without MongoDB (subcache.go).
+	subCache *subCache
+	m        metrics
 }
 
 // New builds the handler. It starts nothing: the auth's Run and the
@@ -135,7 +137,7 @@ func New(cfg Config) (*API, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &API{cfg: cfg, limiter: auth.NewRateLimiter(cfg.RateLimit), streamLimiter: auth.NewRateLimiter(cfg.StreamRateLimit), m: m}
+	a := &API{cfg: cfg, limiter: auth.NewRateLimiter(cfg.RateLimit), streamLimiter: auth.NewRateLimiter(cfg.StreamRateLimit), subCache: newSubCache(cfg.Now), m: m}
 	a.e = a.routes()
 	return a, nil
 }

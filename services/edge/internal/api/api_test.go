@@ -17,6 +17,7 @@ import (
 	"github.com/mongotron/mongotron/pkg/cursor"
 	"github.com/mongotron/mongotron/pkg/store"
 	"github.com/mongotron/mongotron/pkg/subscription"
+	"github.com/mongotron/mongotron/pkg/testenv"
 	"github.com/mongotron/mongotron/services/edge/internal/api"
 	"github.com/mongotron/mongotron/services/edge/internal/auth"
 )
@@ -251,6 +252,46 @@ func TestAPI_streamConnectsHaveTheirOwnRateLimit(t *testing.T) {
 
 	now = now.Add(2 * time.Second)
 	require.Equal(t, http.StatusOK, e.do(req{method: "GET", path: "/v1/subscriptions", key: key}).status, "streams took nothing from REST")
+}
+
+// A stream connect finds its subscription in the edge's memory after the
+// first: a reconnect storm costs no MongoDB round trip per client. Deletes
+// reach the cache from this edge at once and from others over NATS; a
+// resync (after a NATS reconnect) reads MongoDB again.
+func TestAPI_streamConnectsUseTheSubscriptionCache(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	_, key := e.key("acme")
+	_, other := e.key("beta")
+	create := func() string {
+		r := e.do(req{method: "POST", path: "/v1/subscriptions", key: key, body: `{"addresses": ["` + addrA + `"]}`})
+		require.Equal(t, http.StatusCreated, r.status, string(r.body))
+		return r.json(t)["id"].(string)
+	}
+	connect := func(id, key string) int {
+		return e.do(req{method: "GET", path: "/v1/subscriptions/" + id + "/stream?token=" + key}).status
+	}
+	// This API has no hub: a connect that passed every check is a 503.
+	const found, notFound = http.StatusServiceUnavailable, http.StatusNotFound
+
+	id := create()
+	require.Equal(t, found, connect(id, key), "the first connect reads MongoDB")
+	_, err := e.db.Collection(store.Subscriptions).DeleteOne(t.Context(), bson.M{"_id": id})
+	require.NoError(t, err)
+	require.Equal(t, found, connect(id, key), "later connects do not read MongoDB")
+	require.Equal(t, notFound, connect(id, other), "the cache knows whose it is")
+	e.api.Resync()
+	require.Equal(t, notFound, connect(id, key), "after a resync MongoDB is read again")
+
+	byThisEdge := create()
+	require.Equal(t, found, connect(byThisEdge, key))
+	require.Equal(t, http.StatusNoContent, e.do(req{method: "DELETE", path: "/v1/subscriptions/" + byThisEdge, key: key}).status)
+	require.Equal(t, notFound, connect(byThisEdge, key), "a delete on this edge is known at once")
+
+	byOtherEdge := create()
+	require.Equal(t, found, connect(byOtherEdge, key))
+	require.NoError(t, bus.PublishSubscriptionChange(t.Context(), e.nc, bus.SubscriptionChange{Op: bus.OpDelete, SubscriptionID: byOtherEdge, Tenant: "acme", Version: 9}))
+	testenv.WaitFor(t, 5*time.Second, func() bool { return connect(byOtherEdge, key) == notFound }, "a delete announced on NATS reaches the cache")
 }
 
 func TestAPI_subscriptionLifecycle(t *testing.T) {

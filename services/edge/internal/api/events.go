@@ -2,11 +2,13 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -104,15 +106,35 @@ func (a *API) stream(c echo.Context) error {
 			return badRequest("invalid_cursor", "after: %s", strings.TrimPrefix(err.Error(), "cursor: "))
 		}
 	}
-	s, err := a.findSubscription(ctx, p.Tenant, c.Param("id"))
+	id, err := a.streamSubscription(ctx, p.Tenant, c.Param("id"))
 	if err != nil {
 		return err
 	}
 	if a.cfg.Stream == nil {
 		return &Error{Status: http.StatusServiceUnavailable, Code: "stream_unavailable", Message: "this edge does not serve streams"}
 	}
-	a.cfg.Stream(c.Response(), c.Request(), StreamRequest{SubscriptionID: s.ID, Tenant: p.Tenant, KeyID: p.KeyID, After: after})
+	a.cfg.Stream(c.Response(), c.Request(), StreamRequest{SubscriptionID: id, Tenant: p.Tenant, KeyID: p.KeyID, After: after})
 	return nil
+}
+
+// streamSubscription is [API.findSubscription] for a stream connect,
+// answered from the cache when it can be: the same 404 for a subscription
+// absent, deleted or another tenant's.
+func (a *API) streamSubscription(ctx context.Context, tenant, id string) (string, error) {
+	if e, ok := a.subCache.lookup(id); ok {
+		if e.deleted || e.tenant != tenant {
+			return "", errNotFound("subscription " + strconv.Quote(clip(id)))
+		}
+		a.m.lookups.WithLabelValues("cache").Inc()
+		return id, nil
+	}
+	s, err := a.findSubscription(ctx, tenant, id)
+	if err != nil {
+		return "", err
+	}
+	a.m.lookups.WithLabelValues("store").Inc()
+	a.subCache.alive(s.ID, s.Tenant)
+	return s.ID, nil
 }
 
 func (a *API) createKey(c echo.Context) error {

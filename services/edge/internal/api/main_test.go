@@ -144,11 +144,14 @@ func newEnv(tb testing.TB, tune ...func(*api.Config)) *env {
 	a, err := api.New(cfg)
 	require.NoError(tb, err)
 	e.api = a
+	apiDone := make(chan error, 1)
+	go func() { apiDone <- a.Run(ctx) }()
 	e.srv = httptest.NewServer(apiDoc.Handler(tb, a, openapitest.Options{Outside: viewerPath}))
 	tb.Cleanup(func() {
 		e.srv.Close()
 		cancel()
 		require.NoError(tb, <-done)
+		require.NoError(tb, <-apiDone)
 		nc.Close()
 		_ = db.Drop(context.Background())
 	})

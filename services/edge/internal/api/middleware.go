@@ -26,6 +26,9 @@ type metrics struct {
 	panics   prometheus.Counter
 	publish  *prometheus.CounterVec
 	limited  prometheus.Counter
+	// lookups counts how stream connects found their subscription:
+	// source "cache" or "store".
+	lookups *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (metrics, error) {
@@ -51,8 +54,12 @@ func newMetrics(reg prometheus.Registerer) (metrics, error) {
 			Namespace: "mongotron", Subsystem: "edge", Name: "rate_limited_total",
 			Help: "Requests refused with 429 by the per-key rate limit.",
 		}),
+		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "mongotron", Subsystem: "edge", Name: "stream_subscription_lookups_total",
+			Help: "Stream connects by where their subscription was found: cache (no MongoDB round trip) or store.",
+		}, []string{"source"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.panics, m.publish, m.limited} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.panics, m.publish, m.limited, m.lookups} {
 		if err := reg.Register(c); err != nil {
 			return metrics{}, fmt.Errorf("api: register metrics: %w", err)
 		}

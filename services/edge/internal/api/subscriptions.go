@@ -377,6 +377,7 @@ func (a *API) deleteSubscription(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("api: delete subscription: %w", err)
 	}
+	a.subCache.deleted(s.ID)
 	a.publish(ctx, bus.SubscriptionChange{Op: bus.OpDelete, SubscriptionID: s.ID, Tenant: s.Tenant, Version: s.Version})
 	// The address set is unreachable now; dropping it is housekeeping,
 	// and a failure leaves only dead entries behind.

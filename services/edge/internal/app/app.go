@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -155,6 +156,9 @@ type App struct {
 	auth   *auth.Authenticator
 	hub    *stream.Hub
 	hooks  *webhook.Deliverer
+	// api is set once New has made it; the NATS reconnect handler,
+	// installed before, reads it.
+	api atomic.Pointer[api.API]
 	// parts runs the background components; /readyz reports the
 	// failing ones.
 	parts *service.Components
@@ -232,6 +236,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
+	a.api.Store(handler)
 	a.http, err = service.Listen(cfg.HTTP, handler, logger)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
@@ -259,6 +264,9 @@ func (a *App) watchNATS() {
 	a.nats.SetReconnectHandler(func(nc *nats.Conn) {
 		a.logger.Warn("nats: reconnected", "server", nc.ConnectedUrlRedacted())
 		a.hub.BrokerReconnected()
+		if h := a.api.Load(); h != nil {
+			h.Resync()
+		}
 		a.recheckMu.Lock()
 		if a.recheckCtx.Err() == nil {
 			a.rechecks.Go(a.recheckStreams)
@@ -378,6 +386,7 @@ func (a *App) Run(ctx context.Context) error {
 	// Each can recover: it is restarted with a backoff, and /readyz
 	// answers 503 with its error meanwhile.
 	a.parts.Go(bg, "keys", a.auth.Run)
+	a.parts.Go(bg, "subscriptions", a.api.Load().Run)
 	a.parts.Go(bg, "webhooks", a.hooks.Run)
 	a.parts.Go(bg, "stream", a.hub.Run)
 	var wg sync.WaitGroup
