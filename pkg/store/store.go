@@ -150,6 +150,9 @@ func EnsureIndexes(ctx context.Context, db *mongo.Database, retention time.Durat
 		{SubscriptionAddresses, "sub_address", mongo.IndexModel{Keys: bson.D{{Key: "subscription_id", Value: 1}, {Key: "address", Value: 1}}, Options: options.Index().SetUnique(true).SetName("sub_address")}},
 		{SubscriptionAddresses, "address", mongo.IndexModel{Keys: bson.D{{Key: "address", Value: 1}}, Options: options.Index().SetName("address")}},
 		{Subscriptions, "tenant_id", mongo.IndexModel{Keys: bson.D{{Key: "tenant", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("tenant_id")}},
+		// The backfill runner's poll for subscriptions waiting for their
+		// backfill.
+		{Subscriptions, "status_id", mongo.IndexModel{Keys: bson.D{{Key: "status", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("status_id")}},
 		{Keys, "hash", mongo.IndexModel{Keys: bson.D{{Key: "hash", Value: 1}}, Options: options.Index().SetUnique(true).SetName("hash")}},
 	}
 	for _, x := range idx {

@@ -9,19 +9,22 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
-	"go.uber.org/goleak"
 
 	"github.com/mongotron/mongotron/pkg/store"
 	"github.com/mongotron/mongotron/pkg/testenv"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m, testenv.GoleakOptions()...) }
+// queryCheck fails the package when a query its tests send is served by
+// no index (see testenv.QueryCheck).
+var queryCheck = testenv.NewQueryCheck()
+
+func TestMain(m *testing.M) { testenv.MainChecked(m, queryCheck) }
 
 func TestEnsureIndexes_IdempotentAndSweepWorksWithoutTTL(t *testing.T) {
 	m := testenv.RunMongo(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cl, err := mongo.Connect(options.Client().ApplyURI(m.URI()))
+	cl, err := mongo.Connect(options.Client().ApplyURI(m.URI()).SetMonitor(queryCheck.Monitor()))
 	require.NoError(t, err)
 	defer func() { _ = cl.Disconnect(context.Background()) }()
 	db := cl.Database("mongotron")

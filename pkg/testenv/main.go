@@ -46,7 +46,8 @@ func (s serversMain) Run() int {
 		return 1
 	}
 	defer mg.Shutdown()
-	client, err := mongo.Connect(options.Client().ApplyURI(mg.URI()))
+	qc := NewQueryCheck()
+	client, err := mongo.Connect(options.Client().ApplyURI(mg.URI()).SetMonitor(qc.Monitor()))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -57,5 +58,5 @@ func (s serversMain) Run() int {
 		_ = client.Disconnect(ctx)
 	}()
 	s.set(Servers{NATS: n, Mongo: mg, Client: client})
-	return s.m.Run()
+	return qc.Report(s.m.Run())
 }

@@ -61,12 +61,13 @@ func run(m *testing.M) int {
 		return 1
 	}
 	mongoURI = mg.URI()
-	mongoClient, err = mongo.Connect(options.Client().ApplyURI(mongoURI))
+	qc := testenv.NewQueryCheck()
+	mongoClient, err = mongo.Connect(options.Client().ApplyURI(mongoURI).SetMonitor(qc.Monitor()))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	code := m.Run()
+	code := qc.Report(m.Run())
 	_ = mongoClient.Disconnect(context.Background())
 	mg.Shutdown()
 	if code == 0 {

@@ -14,7 +14,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
-	"go.uber.org/goleak"
 
 	"github.com/mongotron/mongotron/pkg/bus"
 	"github.com/mongotron/mongotron/pkg/logging"
@@ -29,7 +28,11 @@ import (
 	"github.com/mongotron/mongotron/services/tronsim/simtest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m, testenv.GoleakOptions()...) }
+// queryCheck fails the package when a query its tests send is served by
+// no index (see testenv.QueryCheck).
+var queryCheck = testenv.NewQueryCheck()
+
+func TestMain(m *testing.M) { testenv.MainChecked(m, queryCheck) }
 
 func load(tb testing.TB, args, env []string) (app.Config, error) {
 	tb.Helper()
@@ -285,7 +288,7 @@ func TestApp_leaderStandby(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("a did not stop")
 	}
-	mc, err := mongo.Connect(options.Client().ApplyURI(mongoURI))
+	mc, err := mongo.Connect(options.Client().ApplyURI(mongoURI).SetMonitor(queryCheck.Monitor()))
 	require.NoError(t, err)
 	defer func() { _ = mc.Disconnect(context.Background()) }()
 	db := mc.Database("ha")

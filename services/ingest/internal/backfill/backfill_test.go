@@ -19,7 +19,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
-	"go.uber.org/goleak"
 
 	"github.com/mongotron/mongotron/pkg/bus"
 	"github.com/mongotron/mongotron/pkg/cursor"
@@ -36,7 +35,11 @@ import (
 	"github.com/mongotron/mongotron/services/tronsim/simtest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m, testenv.GoleakOptions()...) }
+// queryCheck fails the package when a query its tests send is served by
+// no index (see testenv.QueryCheck).
+var queryCheck = testenv.NewQueryCheck()
+
+func TestMain(m *testing.M) { testenv.MainChecked(m, queryCheck) }
 
 // world is what outlives an ingest restart: the chain, the database, the
 // broker.
@@ -54,7 +57,7 @@ func newWorld(t testing.TB, cfg sim.Config) *world {
 	s, url := simtest.Start(t, cfg)
 	m := testenv.RunMongo(t)
 	n := testenv.RunNATS(t)
-	mc, err := mongo.Connect(options.Client().ApplyURI(m.URI()))
+	mc, err := mongo.Connect(options.Client().ApplyURI(m.URI()).SetMonitor(queryCheck.Monitor()))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = mc.Disconnect(context.Background()) })
 	db := mc.Database("backfill")

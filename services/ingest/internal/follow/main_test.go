@@ -17,7 +17,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
-	"go.uber.org/goleak"
 
 	"github.com/mongotron/mongotron/pkg/bus"
 	"github.com/mongotron/mongotron/pkg/decode"
@@ -31,7 +30,11 @@ import (
 	"github.com/mongotron/mongotron/services/tronsim/sim"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m, testenv.GoleakOptions()...) }
+// queryCheck fails the package when a query its tests send is served by
+// no index (see testenv.QueryCheck).
+var queryCheck = testenv.NewQueryCheck()
+
+func TestMain(m *testing.M) { testenv.MainChecked(m, queryCheck) }
 
 // testSub is a subscription of the tests with the independent filter the
 // expectations are computed with.
@@ -143,7 +146,7 @@ type env struct {
 
 func newEnv(t testing.TB, mongoURI, dbName, natsURL string) *env {
 	t.Helper()
-	mc, err := mongo.Connect(options.Client().ApplyURI(mongoURI))
+	mc, err := mongo.Connect(options.Client().ApplyURI(mongoURI).SetMonitor(queryCheck.Monitor()))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = mc.Disconnect(context.Background()) })
 	db := mc.Database(dbName)

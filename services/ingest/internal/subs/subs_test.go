@@ -12,7 +12,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
-	"go.uber.org/goleak"
 
 	"github.com/mongotron/mongotron/pkg/bus"
 	"github.com/mongotron/mongotron/pkg/event"
@@ -24,7 +23,11 @@ import (
 	"github.com/mongotron/mongotron/services/ingest/internal/subs"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m, testenv.GoleakOptions()...) }
+// queryCheck fails the package when a query its tests send is served by
+// no index (see testenv.QueryCheck).
+var queryCheck = testenv.NewQueryCheck()
+
+func TestMain(m *testing.M) { testenv.MainChecked(m, queryCheck) }
 
 // addr returns a distinct valid address per byte.
 func addr(b byte) tron.Address {
@@ -81,7 +84,7 @@ func change(op, id string, version int64) bus.SubscriptionChange {
 func TestManager_Apply(t *testing.T) {
 	t.Parallel()
 	mongoSrv := testenv.RunMongo(t)
-	mc, err := mongo.Connect(options.Client().ApplyURI(mongoSrv.URI()))
+	mc, err := mongo.Connect(options.Client().ApplyURI(mongoSrv.URI()).SetMonitor(queryCheck.Monitor()))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = mc.Disconnect(context.Background()) })
 
@@ -200,7 +203,7 @@ func TestManager_Run(t *testing.T) {
 	t.Parallel()
 	mongoSrv := testenv.RunMongo(t)
 	n := testenv.RunNATS(t)
-	mc, err := mongo.Connect(options.Client().ApplyURI(mongoSrv.URI()))
+	mc, err := mongo.Connect(options.Client().ApplyURI(mongoSrv.URI()).SetMonitor(queryCheck.Monitor()))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = mc.Disconnect(context.Background()) })
 	db := mc.Database("run")
