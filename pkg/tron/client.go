@@ -1,14 +1,11 @@
 package tron
 
 import (
-	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -16,29 +13,27 @@ import (
 	"time"
 	"unicode/utf8"
 
-	gojson "github.com/goccy/go-json"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/mongotron/mongotron/pkg/backoff"
 )
 
-// Blocks and transaction infos are decoded with goccy/go-json: a 300-tx
-// block is about half a megabyte of JSON, and encoding/json reads it at
-// ~120 MB/s, which alone would cap catch-up near 250 blocks/s per core;
-// go-json reads the same structs about seven times faster.
-
 // Errors a [Client] call wraps. Test for them with errors.Is.
 var (
 	// ErrNotFound means the node has no such block or transaction: it
-	// answered {} for a block past its head or an unknown transaction id.
+	// answered {} (over gRPC, an empty block or NotFound) for a block past
+	// its head or an unknown transaction id.
 	ErrNotFound = errors.New("tron: not found")
-	// ErrRateLimited means the node kept answering 429 until the retries
-	// ran out. The error is a [*RateLimitError], which says how long the
-	// node asked to wait.
+	// ErrRateLimited means the node kept answering 429 (over gRPC,
+	// ResourceExhausted) until the retries ran out. The error is a
+	// [*RateLimitError], which says how long the node asked to wait.
 	ErrRateLimited = errors.New("tron: rate limited")
 	// ErrBadResponse means the node answered 200 with something unusable:
-	// malformed JSON, an answer that contradicts the request, an answer
-	// over the size limit, or java-tron's {"Error":"..."} (a [*NodeError]).
-	// Such answers are not retried: asking again gets the same answer.
+	// malformed JSON or protobuf, an answer that contradicts the request,
+	// an answer over the size limit, or java-tron's {"Error":"..."} (a
+	// [*NodeError]). Such answers are not retried: asking again gets the
+	// same answer.
 	ErrBadResponse = errors.New("tron: bad response")
 	// ErrCallFailed means a constant contract call ran but failed: the
 	// contract reverted, has no such function, or the address holds no
@@ -65,15 +60,44 @@ func (e *HTTPError) Error() string {
 	return fmt.Sprintf("tron: %s: HTTP %d: %s", e.Path, e.StatusCode, e.Body)
 }
 
-// RateLimitError is returned when the node still answered 429 after the
-// last retry. It matches [ErrRateLimited] and unwraps to the [*HTTPError]
+// GRPCError is a gRPC status other than OK that was not retried or that
+// was still failing when the retries ran out: the gRPC counterpart of
+// [HTTPError].
+type GRPCError struct {
+	// Method is the gRPC full method name called, e.g.
+	// /protocol.Wallet/GetBlockByNum2.
+	Method string
+	// Code is the status code.
+	Code codes.Code
+	// Message is the status message, for logs.
+	Message string
+}
+
+// Error implements error.
+func (e *GRPCError) Error() string {
+	if e.Message == "" {
+		return fmt.Sprintf("tron: %s: gRPC %s", e.Method, e.Code)
+	}
+	return fmt.Sprintf("tron: %s: gRPC %s: %s", e.Method, e.Code, e.Message)
+}
+
+// GRPCStatus returns the status, so that status.FromError and
+// status.Code read it.
+func (e *GRPCError) GRPCStatus() *status.Status { return status.New(e.Code, e.Message) }
+
+// RateLimitError is returned when the node still refused for its rate
+// limit after the last retry: HTTP 429, or gRPC ResourceExhausted. It
+// matches [ErrRateLimited] and unwraps to the [*HTTPError] or [*GRPCError]
 // of the last answer.
 type RateLimitError struct {
-	// RetryAfter is what the node's last Retry-After header asked for,
-	// uncapped; zero when it sent none.
+	// RetryAfter is what the node's last Retry-After header (over gRPC, a
+	// retry-after header or trailer) asked for, uncapped; zero when it
+	// sent none.
 	RetryAfter time.Duration
-	// HTTP is the last 429 answer.
+	// HTTP is the last 429 answer of an HTTP node, else nil.
 	HTTP *HTTPError
+	// GRPC is the last ResourceExhausted status of a gRPC node, else nil.
+	GRPC *GRPCError
 }
 
 // Error implements error.
@@ -81,6 +105,8 @@ func (e *RateLimitError) Error() string {
 	path := ""
 	if e.HTTP != nil {
 		path = " " + e.HTTP.Path
+	} else if e.GRPC != nil {
+		path = " " + e.GRPC.Method
 	}
 	if e.RetryAfter > 0 {
 		return fmt.Sprintf("tron:%s: rate limited, retry after %v", path, e.RetryAfter)
@@ -91,8 +117,16 @@ func (e *RateLimitError) Error() string {
 // Is reports whether target is [ErrRateLimited].
 func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
 
-// Unwrap returns the last 429 answer.
-func (e *RateLimitError) Unwrap() error { return e.HTTP }
+// Unwrap returns the last refusal: the [*HTTPError] or the [*GRPCError].
+func (e *RateLimitError) Unwrap() error {
+	if e.HTTP != nil {
+		return e.HTTP
+	}
+	if e.GRPC != nil {
+		return e.GRPC
+	}
+	return nil
+}
 
 // NodeError is java-tron's way of failing with status 200: a body of
 // {"Error":"..."}. It unwraps to [ErrBadResponse].
@@ -137,32 +171,59 @@ func (e *CallError) Unwrap() error { return ErrCallFailed }
 
 // CallInfo describes one attempt of one call, for [ClientConfig.Observer].
 type CallInfo struct {
-	// Path is the API path, e.g. /wallet/getblockbynum. It carries no
-	// block number or id, so it is safe as a metric label.
+	// Path is the API path, e.g. /wallet/getblockbynum, or over gRPC the
+	// full method name, e.g. /protocol.Wallet/GetBlockByNum2. It carries
+	// no block number or id, so it is safe as a metric label.
 	Path string
 	// Attempt counts from 1.
 	Attempt int
 	// Duration is the time from sending the request to having decoded the
 	// answer (or failed).
 	Duration time.Duration
-	// StatusCode is the HTTP status, or 0 when no answer came.
+	// StatusCode is the HTTP status, or 0 when no answer came. Over gRPC
+	// it is the HTTP status the gRPC code maps to (OK 200, NotFound 404,
+	// ResourceExhausted 429, Unavailable 503, Internal and Unknown 500,
+	// …), so that metrics by status class read alike for both.
 	StatusCode int
+	// Code is the gRPC status code's name (OK, Unavailable, …) of an
+	// attempt that got an answer over gRPC; empty over HTTP.
+	Code string
 	// Err is the attempt's error, nil when it succeeded.
 	Err error
 }
 
 // MaxBlocksPerRange is the most blocks java-tron returns from one
-// /wallet/getblockbylimitnext call.
+// /wallet/getblockbylimitnext (GetBlockByLimitNext2) call.
 const MaxBlocksPerRange = 100
+
+// DefaultAPIKeyHeader is the header TronGrid reads an API key from.
+const DefaultAPIKeyHeader = "TRON-PRO-API-KEY" //nolint:gosec // a header name, not a credential
 
 // ClientConfig configures a [Client]. Only BaseURL is required; every other
 // zero value means the documented default.
 type ClientConfig struct {
-	// BaseURL of the full node, e.g. http://127.0.0.1:8090 or
-	// https://api.trongrid.io. Required; a path prefix is kept.
+	// BaseURL of the full node. Required. Its scheme picks the protocol:
+	//
+	//   - http://host:port or https://host[/prefix]: the HTTP API, e.g.
+	//     http://127.0.0.1:8090 or https://api.trongrid.io; a path prefix
+	//     is kept.
+	//   - grpc://host:port (plaintext) or grpcs://host:port (TLS, checked
+	//     against the system roots unless TLSConfig says otherwise): the
+	//     gRPC API, e.g. grpc://127.0.0.1:50051 or
+	//     grpcs://grpc.trongrid.io:50051. The port is required.
+	//
+	// Over gRPC, SolidNowBlock calls the WalletSolidity service at the same
+	// address, as a hosted endpoint that serves both does. A java-tron node
+	// of one's own serves WalletSolidity on its own port (50061 by
+	// default): name it with ?solidity=host:port, e.g.
+	// grpc://127.0.0.1:50051?solidity=127.0.0.1:50061.
 	BaseURL string
-	// APIKey is sent as TRON-PRO-API-KEY. Empty sends none.
+	// APIKey is sent with every call: as the HTTP header APIKeyHeader, or
+	// as gRPC metadata under that name, lower case. Empty sends none.
 	APIKey string
+	// APIKeyHeader names the API key's header or metadata key. Empty means
+	// [DefaultAPIKeyHeader], TronGrid's.
+	APIKeyHeader string
 
 	// Timeout bounds one attempt, from sending the request to having read
 	// the whole answer. Zero means 10s.
@@ -179,37 +240,40 @@ type ClientConfig struct {
 	// wait. Zero means 30s.
 	MaxRetryAfter time.Duration
 
-	// MaxResponseBytes caps the size of one answer; a larger one is
-	// [ErrBadResponse]. Zero means 64 MiB, room for 100 full blocks.
+	// MaxResponseBytes caps the size of one answer (over gRPC, of one
+	// message); a larger one is [ErrBadResponse]. Zero means 64 MiB, room
+	// for 100 full blocks.
 	MaxResponseBytes int64
 	// RangeBatch is how many blocks one getblockbylimitnext call asks for.
 	// Zero means [MaxBlocksPerRange], the most java-tron allows; larger
 	// values are an error.
 	RangeBatch int
 
-	// HTTPClient sends the requests. Nil means a dedicated client with
-	// keep-alive and bounded dial and TLS handshake times. Its Timeout, if
-	// any, applies on top of Timeout.
+	// HTTPClient sends the requests of an http(s) BaseURL. Nil means a
+	// dedicated client with keep-alive and bounded dial and TLS handshake
+	// times. Its Timeout, if any, applies on top of Timeout.
 	HTTPClient *http.Client
+	// TLSConfig is the TLS configuration of a grpcs BaseURL, and of an
+	// https one when HTTPClient is nil: tests set RootCAs to trust their
+	// own certificate. Nil means the system roots.
+	TLSConfig *tls.Config
 
 	// Observer, if set, is called after each attempt, from the calling
 	// goroutine, for metrics and logs. It must not block.
 	Observer func(CallInfo)
 }
 
-// Client calls a java-tron full node's HTTP API. It is safe for concurrent
-// use; close it with [Client.Close] when done.
+// Client calls a java-tron full node, over its HTTP API or its gRPC
+// services: the same methods, answers, errors and retries either way. It
+// is safe for concurrent use; close it with [Client.Close] when done.
 type Client struct {
-	base    string
-	apiKey  string
+	t       transport
 	timeout time.Duration
 	retries int
 	// wait is the backoff between retries.
 	wait     backoff.Policy
 	maxAfter time.Duration
-	maxBody  int64
 	batch    int
-	http     *http.Client
 	observe  func(CallInfo)
 }
 
@@ -223,14 +287,8 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tron: client: BaseURL: %w", err)
 	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("tron: client: BaseURL %q: scheme must be http or https", cfg.BaseURL)
-	}
 	if u.Host == "" {
 		return nil, fmt.Errorf("tron: client: BaseURL %q has no host", cfg.BaseURL)
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("tron: client: BaseURL %q must not have a query or fragment", cfg.BaseURL)
 	}
 	for _, d := range []struct {
 		name string
@@ -251,16 +309,16 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.RangeBatch < 0 || cfg.RangeBatch > MaxBlocksPerRange {
 		return nil, fmt.Errorf("tron: client: RangeBatch %d: want 0..%d", cfg.RangeBatch, MaxBlocksPerRange)
 	}
+	keyHeader := orDefault(cfg.APIKeyHeader, DefaultAPIKeyHeader)
+	if !validHeaderName(keyHeader) {
+		return nil, fmt.Errorf("tron: client: APIKeyHeader %q: want letters, digits, '-' and '_'", clip(keyHeader))
+	}
 	c := &Client{
-		base:     strings.TrimRight(u.String(), "/"),
-		apiKey:   cfg.APIKey,
 		timeout:  orDefault(cfg.Timeout, 10*time.Second),
 		retries:  cfg.MaxRetries,
 		wait:     backoff.Policy{Min: orDefault(cfg.MinBackoff, 100*time.Millisecond), Max: orDefault(cfg.MaxBackoff, 5*time.Second)},
 		maxAfter: orDefault(cfg.MaxRetryAfter, 30*time.Second),
-		maxBody:  orDefault(cfg.MaxResponseBytes, 64<<20),
 		batch:    orDefault(cfg.RangeBatch, MaxBlocksPerRange),
-		http:     cfg.HTTPClient,
 		observe:  cfg.Observer,
 	}
 	switch {
@@ -272,10 +330,41 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if c.wait.Min > c.wait.Max {
 		return nil, fmt.Errorf("tron: client: MinBackoff %v exceeds MaxBackoff %v", c.wait.Min, c.wait.Max)
 	}
-	if c.http == nil {
-		c.http = &http.Client{Transport: newTransport()}
+	maxBody := orDefault(cfg.MaxResponseBytes, 64<<20)
+	switch u.Scheme {
+	case "http", "https":
+		if u.RawQuery != "" || u.Fragment != "" {
+			return nil, fmt.Errorf("tron: client: BaseURL %q must not have a query or fragment", cfg.BaseURL)
+		}
+		hc := cfg.HTTPClient
+		if hc == nil {
+			hc = newHTTPClient(cfg.TLSConfig)
+		}
+		c.t = &httpTransport{base: strings.TrimRight(u.String(), "/"), apiKey: cfg.APIKey, keyHeader: keyHeader, maxBody: maxBody, http: hc}
+	case "grpc", "grpcs":
+		t, err := newGRPCTransport(u, grpcConfig{apiKey: cfg.APIKey, keyHeader: keyHeader, tls: cfg.TLSConfig, maxMessage: maxBody})
+		if err != nil {
+			return nil, fmt.Errorf("tron: client: BaseURL %q: %w", cfg.BaseURL, err)
+		}
+		c.t = t
+	default:
+		return nil, fmt.Errorf("tron: client: BaseURL %q: scheme must be http, https, grpc or grpcs", cfg.BaseURL)
 	}
 	return c, nil
+}
+
+// validHeaderName accepts what is both an HTTP header name and a gRPC
+// metadata key (which gRPC lower-cases).
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && (r < '0' || r > '9') && r != '-' && r != '_' {
+			return false
+		}
+	}
+	return !strings.HasPrefix(strings.ToLower(s), "grpc-")
 }
 
 func orDefault[T comparable](v, def T) T {
@@ -286,58 +375,42 @@ func orDefault[T comparable](v, def T) T {
 	return v
 }
 
-// newTransport keeps more idle connections per host than
-// http.DefaultTransport's 2, because ingest fetches blocks and infos
-// concurrently from a single node and each new TLS connection to TronGrid
-// costs a round trip or two.
-func newTransport() *http.Transport {
-	return &http.Transport{
-		Proxy: http.ProxyFromEnvironment,
-		DialContext: (&net.Dialer{
-			Timeout:   5 * time.Second,
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          64,
-		MaxIdleConnsPerHost:   16,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   5 * time.Second,
-		ExpectContinueTimeout: time.Second,
-	}
-}
-
-// Close closes the client's idle connections. Calls in flight are not
-// interrupted, and the client stays usable: a later call dials again.
+// Close releases the client's connections. Over HTTP it closes idle
+// connections, calls in flight are not interrupted, and the client stays
+// usable: a later call dials again. Over gRPC it closes the connections,
+// and later calls fail.
 func (c *Client) Close() error {
-	c.http.CloseIdleConnections()
-	return nil
+	return c.t.close()
 }
 
 // NowBlock returns the node's head block.
 func (c *Client) NowBlock(ctx context.Context) (*Block, error) {
-	return c.headBlock(ctx, "/wallet/getnowblock")
+	return c.headBlock(ctx, opNowBlock)
 }
 
-// SolidNowBlock returns the latest solidified (irreversible) block.
+// SolidNowBlock returns the latest solidified (irreversible) block: over
+// gRPC, from the WalletSolidity service (see [ClientConfig.BaseURL]).
 func (c *Client) SolidNowBlock(ctx context.Context) (*Block, error) {
-	return c.headBlock(ctx, "/walletsolidity/getnowblock")
+	return c.headBlock(ctx, opSolidNowBlock)
 }
 
-func (c *Client) headBlock(ctx context.Context, path string) (*Block, error) {
-	var b Block
-	err := c.call(ctx, path, nil, func(body []byte) error {
-		if err := gojson.Unmarshal(body, &b); err != nil {
-			return err
+func (c *Client) headBlock(ctx context.Context, o op) (*Block, error) {
+	var b *Block
+	err := c.call(ctx, o, func(ctx context.Context) (attemptMeta, error) {
+		got, meta, err := c.t.block(ctx, o, 0)
+		if err != nil {
+			return meta, err
 		}
-		if b.BlockID == "" {
-			return errors.New("no block in the answer")
+		if got.BlockID == "" {
+			return meta, c.bad(o, errors.New("no block in the answer"))
 		}
-		return nil
+		b = got
+		return meta, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &b, nil
+	return b, nil
 }
 
 // BlockByNum returns block num. It returns an error wrapping [ErrNotFound]
@@ -346,24 +419,25 @@ func (c *Client) BlockByNum(ctx context.Context, num int64) (*Block, error) {
 	if num < 0 {
 		return nil, fmt.Errorf("tron: block %d: negative number", num)
 	}
-	const path = "/wallet/getblockbynum"
-	var b Block
-	err := c.call(ctx, path, map[string]int64{"num": num}, func(body []byte) error {
-		if err := gojson.Unmarshal(body, &b); err != nil {
-			return err
+	var b *Block
+	err := c.call(ctx, opBlockByNum, func(ctx context.Context) (attemptMeta, error) {
+		got, meta, err := c.t.block(ctx, opBlockByNum, num)
+		if err != nil {
+			return meta, err
 		}
-		if b.BlockID == "" {
-			return errNotFoundAnswer
+		if got.BlockID == "" {
+			return meta, fmt.Errorf("tron: %s: %w", c.t.path(opBlockByNum), ErrNotFound)
 		}
-		if got := b.BlockHeader.RawData.Number; got != num {
-			return fmt.Errorf("asked for block %d, got block %d", num, got)
+		if n := got.BlockHeader.RawData.Number; n != num {
+			return meta, c.bad(opBlockByNum, fmt.Errorf("asked for block %d, got block %d", num, n))
 		}
-		return nil
+		b = got
+		return meta, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &b, nil
+	return b, nil
 }
 
 // BlocksByRange returns blocks start to end-1, in order, asking for at most
@@ -374,33 +448,32 @@ func (c *Client) BlocksByRange(ctx context.Context, start, end int64) ([]Block, 
 	if start < 0 || end < start {
 		return nil, fmt.Errorf("tron: block range [%d, %d): invalid", start, end)
 	}
-	const path = "/wallet/getblockbylimitnext"
 	out := make([]Block, 0, min(end-start, 1024))
 	for from := start; from < end; {
 		to := min(from+int64(c.batch), end)
-		var page struct {
-			Block []Block `json:"block"`
-		}
-		err := c.call(ctx, path, map[string]int64{"startNum": from, "endNum": to}, func(body []byte) error {
-			if err := gojson.Unmarshal(body, &page); err != nil {
-				return err
+		var page []Block
+		err := c.call(ctx, opBlockRange, func(ctx context.Context) (attemptMeta, error) {
+			got, meta, err := c.t.blockRange(ctx, from, to)
+			if err != nil {
+				return meta, err
 			}
-			if len(page.Block) > int(to-from) {
-				return fmt.Errorf("asked for %d blocks from %d, got %d", to-from, from, len(page.Block))
+			if len(got) > int(to-from) {
+				return meta, c.bad(opBlockRange, fmt.Errorf("asked for %d blocks from %d, got %d", to-from, from, len(got)))
 			}
-			for i := range page.Block {
-				b := &page.Block[i]
+			for i := range got {
+				b := &got[i]
 				if want := from + int64(i); b.BlockHeader.RawData.Number != want || b.BlockID == "" {
-					return fmt.Errorf("block %d of the range from %d has number %d, want %d", i, from, b.BlockHeader.RawData.Number, want)
+					return meta, c.bad(opBlockRange, fmt.Errorf("block %d of the range from %d has number %d, want %d", i, from, b.BlockHeader.RawData.Number, want))
 				}
 			}
-			return nil
+			page = got
+			return meta, nil
 		})
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, page.Block...)
-		if len(page.Block) < int(to-from) {
+		out = append(out, page...)
+		if len(page) < int(to-from) {
 			break // past the head: later batches would be empty too
 		}
 		from = to
@@ -416,23 +489,19 @@ func (c *Client) TxInfosByBlockNum(ctx context.Context, num int64) ([]TxInfo, er
 	if num < 0 {
 		return nil, fmt.Errorf("tron: block %d: negative number", num)
 	}
-	const path = "/wallet/gettransactioninfobyblocknum"
 	var infos []TxInfo
-	err := c.call(ctx, path, map[string]int64{"num": num}, func(body []byte) error {
-		// java-tron answers {} rather than [] for block 0.
-		if isEmptyObject(body) {
-			infos = nil
-			return nil
+	err := c.call(ctx, opTxInfos, func(ctx context.Context) (attemptMeta, error) {
+		got, meta, err := c.t.txInfos(ctx, num)
+		if err != nil {
+			return meta, err
 		}
-		if err := gojson.Unmarshal(body, &infos); err != nil {
-			return err
-		}
-		for i := range infos {
-			if infos[i].ID == "" || infos[i].BlockNumber != num {
-				return fmt.Errorf("info %d of block %d is for transaction %q in block %d", i, num, clip(infos[i].ID), infos[i].BlockNumber)
+		for i := range got {
+			if got[i].ID == "" || got[i].BlockNumber != num {
+				return meta, c.bad(opTxInfos, fmt.Errorf("info %d of block %d is for transaction %q in block %d", i, num, clip(got[i].ID), got[i].BlockNumber))
 			}
 		}
-		return nil
+		infos = got
+		return meta, nil
 	})
 	if err != nil {
 		return nil, err
@@ -446,14 +515,16 @@ func (c *Client) TxInfosByBlockNum(ctx context.Context, num int64) ([]TxInfo, er
 // NodeInfo returns the node's status: its head and solid block, peers and
 // configuration.
 func (c *Client) NodeInfo(ctx context.Context) (*NodeInfo, error) {
-	var ni NodeInfo
-	err := c.call(ctx, "/wallet/getnodeinfo", nil, func(body []byte) error {
-		return json.Unmarshal(body, &ni)
+	var ni *NodeInfo
+	err := c.call(ctx, opNodeInfo, func(ctx context.Context) (attemptMeta, error) {
+		got, meta, err := c.t.nodeInfo(ctx)
+		ni = got
+		return meta, err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &ni, nil
+	return ni, nil
 }
 
 // SolidityBlockNum parses the number out of SolidityBlock, which java-tron
@@ -505,65 +576,46 @@ func (c *Client) TriggerConstant(ctx context.Context, owner, contract Address, s
 	if selector == "" {
 		return nil, errors.New("tron: trigger constant: empty function selector")
 	}
-	const path = "/wallet/triggerconstantcontract"
-	req := struct {
-		Owner     string `json:"owner_address"`
-		Contract  string `json:"contract_address"`
-		Selector  string `json:"function_selector"`
-		Parameter string `json:"parameter"`
-		Visible   bool   `json:"visible"`
-	}{owner.Hex(), contract.Hex(), selector, hex.EncodeToString(parameter), false}
+	req := &constantRequest{owner: owner, contract: contract, selector: selector, parameter: parameter}
 	var ret []byte
 	var callErr *CallError
-	err := c.call(ctx, path, req, func(body []byte) error {
-		var ans struct {
-			Result *struct {
-				Result  bool   `json:"result"`
-				Code    string `json:"code"`
-				Message string `json:"message"`
-			} `json:"result"`
-			ConstantResult []string `json:"constant_result"`
-			Transaction    *struct {
-				Ret []struct {
-					Ret string `json:"ret"`
-				} `json:"ret"`
-			} `json:"transaction"`
+	err := c.call(ctx, opTriggerConstant, func(ctx context.Context) (attemptMeta, error) {
+		ans, meta, err := c.t.triggerConstant(ctx, req)
+		if err != nil {
+			return meta, err
 		}
-		if err := json.Unmarshal(body, &ans); err != nil {
-			return err
+		if !ans.hasResult {
+			return meta, c.bad(opTriggerConstant, errors.New("answer has no result"))
 		}
-		if ans.Result == nil {
-			return errors.New("answer has no result")
-		}
-		if code := ans.Result.Code; code != "" && code != "SUCCESS" || !ans.Result.Result {
+		if code := ans.code; code != "" && code != "SUCCESS" || !ans.ok {
 			if code == "" {
 				code = "UNKNOWN"
 			}
-			callErr = &CallError{Code: code, Message: hexText(ans.Result.Message)}
-			return nil
+			callErr = &CallError{Code: code, Message: ans.message}
+			return meta, nil
 		}
 		var data []byte
-		if len(ans.ConstantResult) > 0 {
-			var err error
-			if data, err = hex.DecodeString(ans.ConstantResult[0]); err != nil {
-				return fmt.Errorf("constant_result: %w", err)
+		if len(ans.results) > 0 {
+			data = ans.results[0]
+			if data == nil {
+				data = []byte{}
 			}
 		}
-		if t := ans.Transaction; t != nil && len(t.Ret) > 0 && t.Ret[0].Ret == "FAILED" {
-			callErr = &CallError{Code: "REVERT", Message: hexText(ans.Result.Message), Data: data}
-			return nil
+		if ans.reverted {
+			callErr = &CallError{Code: "REVERT", Message: ans.message, Data: data}
+			return meta, nil
 		}
-		if len(ans.ConstantResult) == 0 {
-			return errors.New("answer has no constant_result")
+		if len(ans.results) == 0 {
+			return meta, c.bad(opTriggerConstant, errors.New("answer has no constant_result"))
 		}
 		ret = data
-		return nil
+		return meta, nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	if callErr != nil {
-		return nil, fmt.Errorf("tron: %s %s on %s: %w", path, selector, contract, callErr)
+		return nil, fmt.Errorf("tron: %s %s on %s: %w", c.t.path(opTriggerConstant), selector, contract, callErr)
 	}
 	return ret, nil
 }
@@ -577,28 +629,25 @@ func hexText(s string) string {
 	return clip(s)
 }
 
-// errNotFoundAnswer tells call that the answer was {}, which it turns into
-// ErrNotFound rather than ErrBadResponse.
-var errNotFoundAnswer = errors.New("empty answer")
+// bad wraps an answer that contradicts the request as ErrBadResponse.
+func (c *Client) bad(o op, err error) error {
+	return fmt.Errorf("tron: %s: %w: %w", c.t.path(o), ErrBadResponse, err)
+}
 
-// call POSTs req as JSON to path, retrying as configured, and hands the
-// body of a 200 answer to decode. decode's errors are ErrBadResponse and
-// are not retried.
-func (c *Client) call(ctx context.Context, path string, req any, decode func([]byte) error) error {
-	payload := []byte("{}")
-	if req != nil {
-		var err error
-		if payload, err = json.Marshal(req); err != nil {
-			return fmt.Errorf("tron: %s: encoding request: %w", path, err)
-		}
-	}
+// call runs attempt, each time under its own timeout, until it succeeds,
+// fails for good, or the retries run out. Only a *retryable error is
+// retried: an answer that is wrong is wrong again when asked again.
+func (c *Client) call(ctx context.Context, o op, attempt func(context.Context) (attemptMeta, error)) error {
+	path := c.t.path(o)
 	var lastErr error
-	for attempt := 1; ; attempt++ {
+	for n := 1; ; n++ {
 		if err := ctx.Err(); err != nil {
 			return ctxError(path, err, lastErr)
 		}
 		start := time.Now()
-		status, retryAfter, err := c.attempt(ctx, path, payload, decode)
+		actx, cancel := context.WithTimeout(ctx, c.timeout)
+		meta, err := attempt(actx)
+		cancel()
 		var re *retryable
 		isRetryable := errors.As(err, &re)
 		if c.observe != nil {
@@ -606,7 +655,7 @@ func (c *Client) call(ctx context.Context, path string, req any, decode func([]b
 			if isRetryable {
 				obsErr = re.err
 			}
-			c.observe(CallInfo{Path: path, Attempt: attempt, Duration: time.Since(start), StatusCode: status, Err: obsErr})
+			c.observe(CallInfo{Path: path, Attempt: n, Duration: time.Since(start), StatusCode: meta.status, Code: meta.code, Err: obsErr})
 		}
 		if err == nil {
 			return nil
@@ -618,21 +667,32 @@ func (c *Client) call(ctx context.Context, path string, req any, decode func([]b
 			return ctxError(path, ctxErr, re.err)
 		}
 		lastErr = re.err
-		if attempt > c.retries {
-			var he *HTTPError
-			if errors.As(re.err, &he) && he.StatusCode == http.StatusTooManyRequests {
-				return fmt.Errorf("tron: giving up after %d attempts: %w", attempt, &RateLimitError{RetryAfter: retryAfter, HTTP: he})
+		if n > c.retries {
+			if rl := rateLimited(re.err, meta.retryAfter); rl != nil {
+				return fmt.Errorf("tron: giving up after %d attempts: %w", n, rl)
 			}
-			return fmt.Errorf("tron: giving up after %d attempts: %w", attempt, re.err)
+			return fmt.Errorf("tron: giving up after %d attempts: %w", n, re.err)
 		}
-		wait := c.wait.Delay(attempt)
-		if retryAfter > 0 {
-			wait = min(retryAfter, c.maxAfter)
+		wait := c.wait.Delay(n)
+		if meta.retryAfter > 0 {
+			wait = min(meta.retryAfter, c.maxAfter)
 		}
 		if err := sleep(ctx, wait); err != nil {
 			return ctxError(path, err, lastErr)
 		}
 	}
+}
+
+// rateLimited returns the RateLimitError for a last attempt the node
+// refused for its rate limit, nil for any other.
+func rateLimited(err error, retryAfter time.Duration) *RateLimitError {
+	if he, ok := errors.AsType[*HTTPError](err); ok && he.StatusCode == http.StatusTooManyRequests {
+		return &RateLimitError{RetryAfter: retryAfter, HTTP: he}
+	}
+	if ge, ok := errors.AsType[*GRPCError](err); ok && ge.Code == codes.ResourceExhausted {
+		return &RateLimitError{RetryAfter: retryAfter, GRPC: ge}
+	}
+	return nil
 }
 
 // retryable marks an attempt's error as worth another attempt.
@@ -648,108 +708,6 @@ func ctxError(path string, ctxErr, last error) error {
 	// The last attempt's error is context, not the cause: wrapping it
 	// would make a timeout match ErrNotFound or ErrBadResponse.
 	return fmt.Errorf("tron: %s: %w (last error: %v)", path, ctxErr, last) //nolint:errorlint // last is context, not the cause
-}
-
-// attempt makes one request. It returns the status (0 without an answer),
-// the Retry-After the node asked for, and an error that is a *retryable
-// when another attempt may succeed.
-func (c *Client) attempt(ctx context.Context, path string, payload []byte, decode func([]byte) error) (int, time.Duration, error) {
-	actx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(actx, http.MethodPost, c.base+path, bytes.NewReader(payload))
-	if err != nil {
-		return 0, 0, fmt.Errorf("tron: %s: %w", path, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	if c.apiKey != "" {
-		req.Header.Set("TRON-PRO-API-KEY", c.apiKey)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return 0, 0, &retryable{fmt.Errorf("tron: %s: %w", path, err)}
-	}
-	defer resp.Body.Close()
-
-	if resp.StatusCode != http.StatusOK {
-		excerpt := readExcerpt(resp.Body)
-		he := &HTTPError{Path: path, StatusCode: resp.StatusCode, Body: excerpt}
-		switch {
-		case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-			ra, _ := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-			return resp.StatusCode, ra, &retryable{he}
-		default:
-			return resp.StatusCode, 0, he
-		}
-	}
-
-	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
-	if err != nil {
-		// The connection broke or the attempt timed out mid-body.
-		return resp.StatusCode, 0, &retryable{fmt.Errorf("tron: %s: reading answer: %w", path, err)}
-	}
-	if int64(len(body)) > c.maxBody {
-		return resp.StatusCode, 0, fmt.Errorf("tron: %s: %w: answer larger than %d bytes", path, ErrBadResponse, c.maxBody)
-	}
-	if err := checkAnswer(path, body); err != nil {
-		return resp.StatusCode, 0, err
-	}
-	if err := decode(body); err != nil {
-		if errors.Is(err, errNotFoundAnswer) {
-			return resp.StatusCode, 0, fmt.Errorf("tron: %s: %w", path, ErrNotFound)
-		}
-		return resp.StatusCode, 0, fmt.Errorf("tron: %s: %w: %w", path, ErrBadResponse, err)
-	}
-	return resp.StatusCode, 0, nil
-}
-
-// checkAnswer rejects what no endpoint can decode: an empty body, and
-// java-tron's {"Error":"..."}. The error check unmarshals only small bodies
-// with an "Error" key somewhere, so blocks are not parsed twice.
-func checkAnswer(path string, body []byte) error {
-	trimmed := bytes.TrimSpace(body)
-	if len(trimmed) == 0 {
-		return fmt.Errorf("tron: %s: %w: empty body", path, ErrBadResponse)
-	}
-	if trimmed[0] != '{' || len(trimmed) > 64<<10 || !bytes.Contains(trimmed, []byte(`"Error"`)) {
-		return nil
-	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(trimmed, &obj); err != nil {
-		// java-tron builds the error by string concatenation, so a quote in
-		// the message makes it invalid JSON; it is still an error.
-		if bytes.HasPrefix(trimmed, []byte(`{"Error"`)) {
-			return &NodeError{Path: path, Message: clip(strings.ToValidUTF8(string(trimmed), "?"))}
-		}
-		return nil
-	}
-	raw, ok := obj["Error"]
-	if !ok {
-		return nil
-	}
-	var msg string
-	if json.Unmarshal(raw, &msg) != nil {
-		msg = string(raw)
-	}
-	return &NodeError{Path: path, Message: clip(msg)}
-}
-
-func isEmptyObject(body []byte) bool {
-	t := bytes.TrimSpace(body)
-	if len(t) < 2 || t[0] != '{' || t[len(t)-1] != '}' {
-		return false
-	}
-	return len(bytes.TrimSpace(t[1:len(t)-1])) == 0
-}
-
-// readExcerpt returns the start of an error body and drains a bounded
-// amount more, so that the connection can be reused.
-func readExcerpt(r io.Reader) string {
-	const keep, drain = 512, 64 << 10
-	buf, _ := io.ReadAll(io.LimitReader(r, keep))
-	_, _ = io.Copy(io.Discard, io.LimitReader(r, drain))
-	s := strings.ToValidUTF8(string(buf), "")
-	return strings.TrimSpace(s)
 }
 
 // parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+
+	"google.golang.org/protobuf/proto"
 )
 
 // ErrIntegrity is wrapped when a block id or transaction id does not match
@@ -42,29 +44,14 @@ func VerifyTxID(tx *Transaction) error {
 }
 
 // EncodeHeaderRaw returns the protobuf encoding of a header's raw data
-// (protocol.BlockHeader.raw), fields in number order and defaults omitted,
-// as java-tron serialises it.
+// (protocol.BlockHeader.raw) as java-tron serialises it: fields in number
+// order, defaults left out, which is what proto.Marshal gives.
 func EncodeHeaderRaw(r *BlockHeaderRaw) ([]byte, error) {
-	var b []byte
-	b = pbVarint(b, 1, uint64(r.Timestamp))
-	var err error
-	if b, err = pbHexBytes(b, 2, r.TxTrieRoot, "txTrieRoot"); err != nil {
+	pb, err := HeaderRawToPB(r)
+	if err != nil {
 		return nil, err
 	}
-	if b, err = pbHexBytes(b, 3, r.ParentHash, "parentHash"); err != nil {
-		return nil, err
-	}
-	b = pbVarint(b, 7, uint64(r.Number))
-	b = pbVarint(b, 8, uint64(r.WitnessID))
-	if b, err = pbHexBytes(b, 9, r.WitnessAddress, "witness_address"); err != nil {
-		return nil, err
-	}
-	// int32 fields are sign-extended to 64 bits on the wire.
-	b = pbVarint(b, 10, uint64(int64(r.Version)))
-	if b, err = pbHexBytes(b, 11, r.AccountStateRoot, "accountStateRoot"); err != nil {
-		return nil, err
-	}
-	return b, nil
+	return proto.Marshal(pb)
 }
 
 // BlockIDFromRaw returns the id of a block from its number and raw header
@@ -95,25 +82,4 @@ func VerifyBlockID(b *Block) error {
 		return fmt.Errorf("%w: block %d: blockID %q, header hashes to %s", ErrIntegrity, b.BlockHeader.RawData.Number, clip(b.BlockID), id)
 	}
 	return nil
-}
-
-func pbVarint(b []byte, field int, v uint64) []byte {
-	if v == 0 {
-		return b
-	}
-	b = binary.AppendUvarint(b, uint64(field)<<3)
-	return binary.AppendUvarint(b, v)
-}
-
-func pbHexBytes(b []byte, field int, h, name string) ([]byte, error) {
-	if h == "" {
-		return b, nil
-	}
-	v, err := hex.DecodeString(h)
-	if err != nil {
-		return nil, fmt.Errorf("%s is not hex: %w", name, err)
-	}
-	b = binary.AppendUvarint(b, uint64(field)<<3|2)
-	b = binary.AppendUvarint(b, uint64(len(v)))
-	return append(b, v...), nil
 }

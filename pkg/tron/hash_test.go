@@ -1,19 +1,19 @@
 package tron_test
 
 import (
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/mongotron/mongotron/pkg/fixtures"
 	"github.com/mongotron/mongotron/pkg/tron"
+	"github.com/mongotron/mongotron/pkg/tron/tronpb"
 )
 
 // TestBlockID_RealMainnetHeaders pins block id computation on 100 real
@@ -79,60 +79,20 @@ func TestVerifyTxID(t *testing.T) {
 	}
 }
 
-// decodeHeaderRaw parses protobuf header bytes, the inverse of
-// [tron.EncodeHeaderRaw], for the round trip the real headers are checked
-// with: unknown fields are an error, so the round trip is exact. Only
-// tests decode headers; the ingest reads them as JSON.
+// decodeHeaderRaw parses protobuf header bytes with the generated type,
+// for the round trip the real headers are checked with: unknown fields are
+// an error, so the round trip is exact.
 func decodeHeaderRaw(raw []byte) (tron.BlockHeaderRaw, error) {
-	var r tron.BlockHeaderRaw
-	for len(raw) > 0 {
-		key, n := binary.Uvarint(raw)
-		if n <= 0 {
-			return r, errors.New("tron: header: bad field key")
-		}
-		raw = raw[n:]
-		field, wire := key>>3, key&7
-		switch wire {
-		case 0:
-			v, n := binary.Uvarint(raw)
-			if n <= 0 {
-				return r, fmt.Errorf("tron: header: bad varint in field %d", field)
-			}
-			raw = raw[n:]
-			switch field {
-			case 1:
-				r.Timestamp = int64(v)
-			case 7:
-				r.Number = int64(v)
-			case 8:
-				r.WitnessID = int64(v)
-			case 10:
-				r.Version = int32(v)
-			default:
-				return r, fmt.Errorf("tron: header: unknown varint field %d", field)
-			}
-		case 2:
-			l, n := binary.Uvarint(raw)
-			if n <= 0 || l > uint64(len(raw)-n) {
-				return r, fmt.Errorf("tron: header: bad length in field %d", field)
-			}
-			v := hex.EncodeToString(raw[n : n+int(l)])
-			raw = raw[n+int(l):]
-			switch field {
-			case 2:
-				r.TxTrieRoot = v
-			case 3:
-				r.ParentHash = v
-			case 9:
-				r.WitnessAddress = v
-			case 11:
-				r.AccountStateRoot = v
-			default:
-				return r, fmt.Errorf("tron: header: unknown bytes field %d", field)
-			}
-		default:
-			return r, fmt.Errorf("tron: header: unsupported wire type %d in field %d", wire, field)
-		}
+	var pb tronpb.BlockHeaderRaw
+	if err := proto.Unmarshal(raw, &pb); err != nil {
+		return tron.BlockHeaderRaw{}, err
 	}
-	return r, nil
+	if u := pb.ProtoReflect().GetUnknown(); len(u) > 0 {
+		return tron.BlockHeaderRaw{}, fmt.Errorf("tron: header: %d bytes of unknown fields", len(u))
+	}
+	b, err := tron.BlockFromPB(&tronpb.BlockExtention{BlockHeader: &tronpb.BlockHeader{RawData: &pb}})
+	if err != nil {
+		return tron.BlockHeaderRaw{}, err
+	}
+	return b.BlockHeader.RawData, nil
 }

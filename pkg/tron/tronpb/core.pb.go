@@ -719,9 +719,12 @@ type TransactionInfo struct {
 	OrderId                       []byte                 `protobuf:"bytes,25,opt,name=orderId,proto3" json:"orderId,omitempty"`
 	PackingFee                    int64                  `protobuf:"varint,27,opt,name=packingFee,proto3" json:"packingFee,omitempty"`
 	WithdrawExpireAmount          int64                  `protobuf:"varint,28,opt,name=withdraw_expire_amount,json=withdrawExpireAmount,proto3" json:"withdraw_expire_amount,omitempty"`
-	CancelUnfreezeV2Amount        map[string]int64       `protobuf:"bytes,29,rep,name=cancel_unfreezeV2_amount,json=cancelUnfreezeV2Amount,proto3" json:"cancel_unfreezeV2_amount,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	unknownFields                 protoimpl.UnknownFields
-	sizeCache                     protoimpl.SizeCache
+	// A map<string, int64> in java-tron, declared here as the repeated
+	// entry message a map is on the wire: a Go map would lose the order the
+	// node sent, and the node's HTTP JSON lists the entries in that order.
+	CancelUnfreezeV2Amount []*CancelUnfreezeV2AmountEntry `protobuf:"bytes,29,rep,name=cancel_unfreezeV2_amount,json=cancelUnfreezeV2Amount,proto3" json:"cancel_unfreezeV2_amount,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *TransactionInfo) Reset() {
@@ -908,11 +911,65 @@ func (x *TransactionInfo) GetWithdrawExpireAmount() int64 {
 	return 0
 }
 
-func (x *TransactionInfo) GetCancelUnfreezeV2Amount() map[string]int64 {
+func (x *TransactionInfo) GetCancelUnfreezeV2Amount() []*CancelUnfreezeV2AmountEntry {
 	if x != nil {
 		return x.CancelUnfreezeV2Amount
 	}
 	return nil
+}
+
+// CancelUnfreezeV2AmountEntry is one entry of the map<string, int64>
+// TransactionInfo.cancel_unfreezeV2_amount, wire-compatible with it.
+type CancelUnfreezeV2AmountEntry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Value         int64                  `protobuf:"varint,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelUnfreezeV2AmountEntry) Reset() {
+	*x = CancelUnfreezeV2AmountEntry{}
+	mi := &file_core_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelUnfreezeV2AmountEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelUnfreezeV2AmountEntry) ProtoMessage() {}
+
+func (x *CancelUnfreezeV2AmountEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_core_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelUnfreezeV2AmountEntry.ProtoReflect.Descriptor instead.
+func (*CancelUnfreezeV2AmountEntry) Descriptor() ([]byte, []int) {
+	return file_core_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *CancelUnfreezeV2AmountEntry) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *CancelUnfreezeV2AmountEntry) GetValue() int64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
 }
 
 type BlockHeader struct {
@@ -925,7 +982,7 @@ type BlockHeader struct {
 
 func (x *BlockHeader) Reset() {
 	*x = BlockHeader{}
-	mi := &file_core_proto_msgTypes[6]
+	mi := &file_core_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -937,7 +994,7 @@ func (x *BlockHeader) String() string {
 func (*BlockHeader) ProtoMessage() {}
 
 func (x *BlockHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_core_proto_msgTypes[6]
+	mi := &file_core_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -950,7 +1007,7 @@ func (x *BlockHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockHeader.ProtoReflect.Descriptor instead.
 func (*BlockHeader) Descriptor() ([]byte, []int) {
-	return file_core_proto_rawDescGZIP(), []int{6}
+	return file_core_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *BlockHeader) GetRawData() *BlockHeaderRaw {
@@ -977,7 +1034,7 @@ type Block struct {
 
 func (x *Block) Reset() {
 	*x = Block{}
-	mi := &file_core_proto_msgTypes[7]
+	mi := &file_core_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -989,7 +1046,7 @@ func (x *Block) String() string {
 func (*Block) ProtoMessage() {}
 
 func (x *Block) ProtoReflect() protoreflect.Message {
-	mi := &file_core_proto_msgTypes[7]
+	mi := &file_core_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1002,7 +1059,7 @@ func (x *Block) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Block.ProtoReflect.Descriptor instead.
 func (*Block) Descriptor() ([]byte, []int) {
-	return file_core_proto_rawDescGZIP(), []int{7}
+	return file_core_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Block) GetTransactions() []*Transaction {
@@ -1034,7 +1091,7 @@ type InternalTransaction struct {
 
 func (x *InternalTransaction) Reset() {
 	*x = InternalTransaction{}
-	mi := &file_core_proto_msgTypes[8]
+	mi := &file_core_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1046,7 +1103,7 @@ func (x *InternalTransaction) String() string {
 func (*InternalTransaction) ProtoMessage() {}
 
 func (x *InternalTransaction) ProtoReflect() protoreflect.Message {
-	mi := &file_core_proto_msgTypes[8]
+	mi := &file_core_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1059,7 +1116,7 @@ func (x *InternalTransaction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InternalTransaction.ProtoReflect.Descriptor instead.
 func (*InternalTransaction) Descriptor() ([]byte, []int) {
-	return file_core_proto_rawDescGZIP(), []int{8}
+	return file_core_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *InternalTransaction) GetHash() []byte {
@@ -1126,7 +1183,7 @@ type NodeInfo struct {
 
 func (x *NodeInfo) Reset() {
 	*x = NodeInfo{}
-	mi := &file_core_proto_msgTypes[9]
+	mi := &file_core_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1138,7 +1195,7 @@ func (x *NodeInfo) String() string {
 func (*NodeInfo) ProtoMessage() {}
 
 func (x *NodeInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_core_proto_msgTypes[9]
+	mi := &file_core_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1151,7 +1208,7 @@ func (x *NodeInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeInfo.ProtoReflect.Descriptor instead.
 func (*NodeInfo) Descriptor() ([]byte, []int) {
-	return file_core_proto_rawDescGZIP(), []int{9}
+	return file_core_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *NodeInfo) GetBeginSyncNum() int64 {
@@ -1216,7 +1273,7 @@ type Transaction_Contract struct {
 
 func (x *Transaction_Contract) Reset() {
 	*x = Transaction_Contract{}
-	mi := &file_core_proto_msgTypes[10]
+	mi := &file_core_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1228,7 +1285,7 @@ func (x *Transaction_Contract) String() string {
 func (*Transaction_Contract) ProtoMessage() {}
 
 func (x *Transaction_Contract) ProtoReflect() protoreflect.Message {
-	mi := &file_core_proto_msgTypes[10]
+	mi := &file_core_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1301,7 +1358,7 @@ type Transaction_Result struct {
 
 func (x *Transaction_Result) Reset() {
 	*x = Transaction_Result{}
-	mi := &file_core_proto_msgTypes[11]
+	mi := &file_core_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1313,7 +1370,7 @@ func (x *Transaction_Result) String() string {
 func (*Transaction_Result) ProtoMessage() {}
 
 func (x *Transaction_Result) ProtoReflect() protoreflect.Message {
-	mi := &file_core_proto_msgTypes[11]
+	mi := &file_core_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1445,7 +1502,7 @@ type TransactionRaw struct {
 
 func (x *TransactionRaw) Reset() {
 	*x = TransactionRaw{}
-	mi := &file_core_proto_msgTypes[12]
+	mi := &file_core_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1457,7 +1514,7 @@ func (x *TransactionRaw) String() string {
 func (*TransactionRaw) ProtoMessage() {}
 
 func (x *TransactionRaw) ProtoReflect() protoreflect.Message {
-	mi := &file_core_proto_msgTypes[12]
+	mi := &file_core_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1554,7 +1611,7 @@ type TransactionInfo_Log struct {
 
 func (x *TransactionInfo_Log) Reset() {
 	*x = TransactionInfo_Log{}
-	mi := &file_core_proto_msgTypes[14]
+	mi := &file_core_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1566,7 +1623,7 @@ func (x *TransactionInfo_Log) String() string {
 func (*TransactionInfo_Log) ProtoMessage() {}
 
 func (x *TransactionInfo_Log) ProtoReflect() protoreflect.Message {
-	mi := &file_core_proto_msgTypes[14]
+	mi := &file_core_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1644,7 +1701,7 @@ func (x *BlockHeaderRaw) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockHeaderRaw.ProtoReflect.Descriptor instead.
 func (*BlockHeaderRaw) Descriptor() ([]byte, []int) {
-	return file_core_proto_rawDescGZIP(), []int{6, 0}
+	return file_core_proto_rawDescGZIP(), []int{7, 0}
 }
 
 func (x *BlockHeaderRaw) GetTimestamp() int64 {
@@ -1738,7 +1795,7 @@ func (x *InternalTransaction_CallValueInfo) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use InternalTransaction_CallValueInfo.ProtoReflect.Descriptor instead.
 func (*InternalTransaction_CallValueInfo) Descriptor() ([]byte, []int) {
-	return file_core_proto_rawDescGZIP(), []int{8, 0}
+	return file_core_proto_rawDescGZIP(), []int{9, 0}
 }
 
 func (x *InternalTransaction_CallValueInfo) GetCallValue() int64 {
@@ -1791,7 +1848,7 @@ func (x *NodeInfo_ConfigNodeInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeInfo_ConfigNodeInfo.ProtoReflect.Descriptor instead.
 func (*NodeInfo_ConfigNodeInfo) Descriptor() ([]byte, []int) {
-	return file_core_proto_rawDescGZIP(), []int{9, 0}
+	return file_core_proto_rawDescGZIP(), []int{10, 0}
 }
 
 func (x *NodeInfo_ConfigNodeInfo) GetCodeVersion() string {
@@ -1950,8 +2007,7 @@ const file_core_proto_rawDesc = "" +
 	"\bcontract\x18\v \x03(\v2\x1e.protocol.Transaction.ContractR\bcontract\x12\x18\n" +
 	"\ascripts\x18\f \x01(\fR\ascripts\x12\x1c\n" +
 	"\ttimestamp\x18\x0e \x01(\x03R\ttimestamp\x12\x1b\n" +
-	"\tfee_limit\x18\x12 \x01(\x03R\bfeeLimit\"\x94\n" +
-	"\n" +
+	"\tfee_limit\x18\x12 \x01(\x03R\bfeeLimit\"\xb9\t\n" +
 	"\x0fTransactionInfo\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12\x10\n" +
 	"\x03fee\x18\x02 \x01(\x03R\x03fee\x12 \n" +
@@ -1980,20 +2036,20 @@ const file_core_proto_rawDesc = "" +
 	"\n" +
 	"packingFee\x18\x1b \x01(\x03R\n" +
 	"packingFee\x124\n" +
-	"\x16withdraw_expire_amount\x18\x1c \x01(\x03R\x14withdrawExpireAmount\x12o\n" +
-	"\x18cancel_unfreezeV2_amount\x18\x1d \x03(\v25.protocol.TransactionInfo.CancelUnfreezeV2AmountEntryR\x16cancelUnfreezeV2Amount\x1aK\n" +
+	"\x16withdraw_expire_amount\x18\x1c \x01(\x03R\x14withdrawExpireAmount\x12_\n" +
+	"\x18cancel_unfreezeV2_amount\x18\x1d \x03(\v2%.protocol.CancelUnfreezeV2AmountEntryR\x16cancelUnfreezeV2Amount\x1aK\n" +
 	"\x03Log\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\fR\aaddress\x12\x16\n" +
 	"\x06topics\x18\x02 \x03(\fR\x06topics\x12\x12\n" +
-	"\x04data\x18\x03 \x01(\fR\x04data\x1aI\n" +
-	"\x1bCancelUnfreezeV2AmountEntry\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\x1e\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"\x1e\n" +
 	"\x04code\x12\n" +
 	"\n" +
 	"\x06SUCESS\x10\x00\x12\n" +
 	"\n" +
-	"\x06FAILED\x10\x01\"\xfc\x02\n" +
+	"\x06FAILED\x10\x01\"E\n" +
+	"\x1bCancelUnfreezeV2AmountEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value\"\xfc\x02\n" +
 	"\vBlockHeader\x124\n" +
 	"\braw_data\x18\x01 \x01(\v2\x19.protocol.BlockHeader.rawR\arawData\x12+\n" +
 	"\x11witness_signature\x18\x02 \x01(\fR\x10witnessSignature\x1a\x89\x02\n" +
@@ -2068,16 +2124,16 @@ var file_core_proto_goTypes = []any{
 	(*ResourceReceipt)(nil),                   // 7: protocol.ResourceReceipt
 	(*Transaction)(nil),                       // 8: protocol.Transaction
 	(*TransactionInfo)(nil),                   // 9: protocol.TransactionInfo
-	(*BlockHeader)(nil),                       // 10: protocol.BlockHeader
-	(*Block)(nil),                             // 11: protocol.Block
-	(*InternalTransaction)(nil),               // 12: protocol.InternalTransaction
-	(*NodeInfo)(nil),                          // 13: protocol.NodeInfo
-	(*Transaction_Contract)(nil),              // 14: protocol.Transaction.Contract
-	(*Transaction_Result)(nil),                // 15: protocol.Transaction.Result
-	(*TransactionRaw)(nil),                    // 16: protocol.Transaction.raw
-	nil,                                       // 17: protocol.Transaction.Result.CancelUnfreezeV2AmountEntry
-	(*TransactionInfo_Log)(nil),               // 18: protocol.TransactionInfo.Log
-	nil,                                       // 19: protocol.TransactionInfo.CancelUnfreezeV2AmountEntry
+	(*CancelUnfreezeV2AmountEntry)(nil),       // 10: protocol.CancelUnfreezeV2AmountEntry
+	(*BlockHeader)(nil),                       // 11: protocol.BlockHeader
+	(*Block)(nil),                             // 12: protocol.Block
+	(*InternalTransaction)(nil),               // 13: protocol.InternalTransaction
+	(*NodeInfo)(nil),                          // 14: protocol.NodeInfo
+	(*Transaction_Contract)(nil),              // 15: protocol.Transaction.Contract
+	(*Transaction_Result)(nil),                // 16: protocol.Transaction.Result
+	(*TransactionRaw)(nil),                    // 17: protocol.Transaction.raw
+	nil,                                       // 18: protocol.Transaction.Result.CancelUnfreezeV2AmountEntry
+	(*TransactionInfo_Log)(nil),               // 19: protocol.TransactionInfo.Log
 	(*BlockHeaderRaw)(nil),                    // 20: protocol.BlockHeader.raw
 	(*InternalTransaction_CallValueInfo)(nil), // 21: protocol.InternalTransaction.CallValueInfo
 	(*NodeInfo_ConfigNodeInfo)(nil),           // 22: protocol.NodeInfo.ConfigNodeInfo
@@ -2085,25 +2141,25 @@ var file_core_proto_goTypes = []any{
 var file_core_proto_depIdxs = []int32{
 	5,  // 0: protocol.authority.account:type_name -> protocol.AccountId
 	2,  // 1: protocol.ResourceReceipt.result:type_name -> protocol.Transaction.Result.contractResult
-	16, // 2: protocol.Transaction.raw_data:type_name -> protocol.Transaction.raw
-	15, // 3: protocol.Transaction.ret:type_name -> protocol.Transaction.Result
+	17, // 2: protocol.Transaction.raw_data:type_name -> protocol.Transaction.raw
+	16, // 3: protocol.Transaction.ret:type_name -> protocol.Transaction.Result
 	7,  // 4: protocol.TransactionInfo.receipt:type_name -> protocol.ResourceReceipt
-	18, // 5: protocol.TransactionInfo.log:type_name -> protocol.TransactionInfo.Log
+	19, // 5: protocol.TransactionInfo.log:type_name -> protocol.TransactionInfo.Log
 	3,  // 6: protocol.TransactionInfo.result:type_name -> protocol.TransactionInfo.code
-	12, // 7: protocol.TransactionInfo.internal_transactions:type_name -> protocol.InternalTransaction
-	19, // 8: protocol.TransactionInfo.cancel_unfreezeV2_amount:type_name -> protocol.TransactionInfo.CancelUnfreezeV2AmountEntry
+	13, // 7: protocol.TransactionInfo.internal_transactions:type_name -> protocol.InternalTransaction
+	10, // 8: protocol.TransactionInfo.cancel_unfreezeV2_amount:type_name -> protocol.CancelUnfreezeV2AmountEntry
 	20, // 9: protocol.BlockHeader.raw_data:type_name -> protocol.BlockHeader.raw
 	8,  // 10: protocol.Block.transactions:type_name -> protocol.Transaction
-	10, // 11: protocol.Block.block_header:type_name -> protocol.BlockHeader
+	11, // 11: protocol.Block.block_header:type_name -> protocol.BlockHeader
 	21, // 12: protocol.InternalTransaction.callValueInfo:type_name -> protocol.InternalTransaction.CallValueInfo
 	22, // 13: protocol.NodeInfo.configNodeInfo:type_name -> protocol.NodeInfo.ConfigNodeInfo
 	0,  // 14: protocol.Transaction.Contract.type:type_name -> protocol.Transaction.Contract.ContractType
 	4,  // 15: protocol.Transaction.Contract.parameter:type_name -> protocol.Any
 	1,  // 16: protocol.Transaction.Result.ret:type_name -> protocol.Transaction.Result.code
 	2,  // 17: protocol.Transaction.Result.contractRet:type_name -> protocol.Transaction.Result.contractResult
-	17, // 18: protocol.Transaction.Result.cancel_unfreezeV2_amount:type_name -> protocol.Transaction.Result.CancelUnfreezeV2AmountEntry
+	18, // 18: protocol.Transaction.Result.cancel_unfreezeV2_amount:type_name -> protocol.Transaction.Result.CancelUnfreezeV2AmountEntry
 	6,  // 19: protocol.Transaction.raw.auths:type_name -> protocol.authority
-	14, // 20: protocol.Transaction.raw.contract:type_name -> protocol.Transaction.Contract
+	15, // 20: protocol.Transaction.raw.contract:type_name -> protocol.Transaction.Contract
 	21, // [21:21] is the sub-list for method output_type
 	21, // [21:21] is the sub-list for method input_type
 	21, // [21:21] is the sub-list for extension type_name

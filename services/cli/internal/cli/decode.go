@@ -20,8 +20,9 @@ import (
 
 // decodeConfig is the configuration of `mongotron decode`.
 type decodeConfig struct {
-	// Node is the base URL of a Tron full node's HTTP API. Empty means
-	// offline: Block and TxInfo are read instead.
+	// Node is the base URL of a Tron full node: its HTTP API (http,
+	// https) or its gRPC API (grpc, grpcs); see tron.ClientConfig.BaseURL.
+	// Empty means offline: Block and TxInfo are read instead.
 	Node string
 	// APIKey is sent to Node as TRON-PRO-API-KEY. Empty sends none.
 	APIKey string
@@ -35,7 +36,9 @@ type decodeConfig struct {
 	// PollInterval is how often Follow asks for the head. Zero means 1s.
 	PollInterval time.Duration
 
-	// Block is a getblockbynum answer file. Empty means none.
+	// Block is a saved block file: a getblockbynum answer (JSON) or a
+	// GetBlockByNum2 answer (protobuf BlockExtention, binary or hex).
+	// Empty means none.
 	Block string
 	// TxInfo is a transaction info file in one of the three shapes
 	// readTxInfos accepts. Empty means none.
@@ -54,14 +57,14 @@ type decodeConfig struct {
 
 // registerFlags registers the flags of decode on fs.
 func (c *decodeConfig) registerFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.Node, "node", "", "Tron full node HTTP API base `URL`, e.g. http://127.0.0.1:8090 or https://api.trongrid.io")
-	fs.StringVar(&c.APIKey, "api-key", "", "TronGrid API `key`, sent as TRON-PRO-API-KEY")
+	fs.StringVar(&c.Node, "node", "", "Tron full node `URL`: HTTP API, e.g. http://127.0.0.1:8090 or https://api.trongrid.io,\nor gRPC, e.g. grpc://127.0.0.1:50051 or grpcs://grpc.trongrid.io:50051")
+	fs.StringVar(&c.APIKey, "api-key", "", "TronGrid API `key`, sent as TRON-PRO-API-KEY (over gRPC, as metadata)")
 	fs.DurationVar(&c.Timeout, "timeout", 0, "timeout of one request to the node (0: 10s); failed requests are retried")
 	fs.Int64Var(&c.From, "from", 0, "decode from block `N`; alone, only block N; with --follow, start there rather than at the head")
 	fs.Int64Var(&c.To, "to", 0, "decode up to block `M`, inclusive; needs --from")
 	fs.BoolVar(&c.Follow, "follow", false, "decode each new block as the node gets it, in order, until interrupted")
 	fs.DurationVar(&c.PollInterval, "poll-interval", time.Second, "how often --follow asks the node for its head")
-	fs.StringVar(&c.Block, "block", "", "offline: a getblockbynum answer `file`")
+	fs.StringVar(&c.Block, "block", "", "offline: a `file` holding a getblockbynum answer (JSON) or a GetBlockByNum2 answer\n(protobuf BlockExtention, binary or hex text with or without 0x)")
 	fs.StringVar(&c.TxInfo, "txinfo", "", "offline: a `file` holding a gettransactioninfobyid answer, a gettransactioninfobyblocknum array,\nor an object mapping transaction ids to gettransactioninfobyid answers")
 	fs.StringVar(&c.Network, "network", tron.NetworkMainnet, "network name written into events; picks the token table: mainnet, nile or shasta")
 	fs.BoolVar(&c.Pretty, "pretty", false, "indent the JSON for people (the output is then no longer one event per line)")
@@ -95,7 +98,7 @@ func (c *decodeConfig) validate() error {
 		errs = append(errs, errors.New("--from, --to and --follow need --node (or MONGOTRON_TRON_NODE_URL)"))
 	}
 	if c.Node != "" {
-		if err := config.CheckURL("--node", c.Node, false, "http", "https"); err != nil {
+		if err := config.CheckURL("--node", c.Node, false, "http", "https", "grpc", "grpcs"); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -130,8 +133,10 @@ Prints the events of Tron blocks, one JSON object per line in chain order
 (block, transaction, index), in the shape of the public event (docs/api.md)
 without the subscription fields.
 
-A block alone gives what it tells without its transaction infos: transfers
-and calls, no logs. With --txinfo, the infos must be those of the block.
+--block takes a getblockbynum answer (JSON) or a node's raw gRPC answer to
+GetBlockByNum2 (a protobuf BlockExtention, binary or hex text, with or
+without 0x). A block alone gives what it tells without its transaction
+infos: transfers and calls, no logs. With --txinfo, the infos must be those of the block.
 --txinfo alone gives what the infos alone tell (TRC20 transfers, approvals,
 other logs). In a gettransactioninfobyblocknum array an info's position is
 its transaction's tx_index; a single answer, or an object mapping ids to
@@ -190,7 +195,8 @@ func decodeMain(ctx context.Context, cfg decodeConfig, stdout, stderr io.Writer)
 	if err != nil {
 		return usageError{err}
 	}
-	// Close only drops idle connections; it has no error to report.
+	// Close drops idle HTTP connections or closes the gRPC one; its error
+	// changes nothing at exit.
 	defer func() { _ = client.Close() }()
 	f := &fetcher{client: client, dec: dec, out: out, stderr: stderr, partialInfos: !cfg.Follow}
 	if cfg.Follow {

@@ -56,11 +56,20 @@ func decodeFiles(dec *decode.Decoder, blockPath, infoPath string, out *eventWrit
 	return out.flush()
 }
 
-// readBlock reads a getblockbynum answer.
+// readBlock reads a saved block: a getblockbynum answer (JSON, which
+// starts with '{'), or a node's raw gRPC GetBlockByNum2 answer, a protobuf
+// BlockExtention as binary or hex text.
 func readBlock(path string) (*tron.Block, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
+	}
+	if t := bytes.TrimSpace(data); len(t) == 0 || t[0] != '{' {
+		b, err := tron.DecodeBlockExtention(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: neither a getblockbynum answer (JSON) nor a protobuf BlockExtention: %w", path, err)
+		}
+		return b, nil
 	}
 	var b tron.Block
 	if err := strictUnmarshal(data, &b); err != nil {
