@@ -2,20 +2,27 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/mongotron/mongotron/pkg/tron/tronpb"
 
 	"github.com/mongotron/mongotron/pkg/service"
 	"github.com/mongotron/mongotron/services/tronsim/sim"
@@ -49,6 +56,8 @@ func TestLoad(t *testing.T) {
 	}{
 		{"defaults", nil, nil, func(t *testing.T, c rootConfig) {
 			require.Equal(t, "127.0.0.1:8090", c.HTTP.Addr)
+			require.Equal(t, "127.0.0.1:50051", c.GRPCAddr)
+			require.Equal(t, 1, c.Nodes)
 			require.Equal(t, "info", c.Log.Level)
 			require.Equal(t, 10*time.Second, c.HTTP.ShutdownTimeout)
 			require.Equal(t, uint64(1), c.Sim.Seed)
@@ -69,6 +78,18 @@ func TestLoad(t *testing.T) {
 			require.Equal(t, uint64(7), c.Sim.Seed, "the command line wins")
 			require.Equal(t, 5, c.Sim.ReorgEvery)
 		}, ""},
+		{"nodes and grpc", []string{"--nodes", "3", "--grpc.addr", "127.0.0.1:6000"}, nil, func(t *testing.T, c rootConfig) {
+			require.Equal(t, 3, c.Nodes)
+			require.Equal(t, "127.0.0.1:6000", c.GRPCAddr)
+		}, ""},
+		{"nodes and grpc from the environment", nil, map[string]string{"MONGOTRON_TRONSIM_NODES": "2", "MONGOTRON_TRONSIM_GRPC_ADDR": ""}, func(t *testing.T, c rootConfig) {
+			require.Equal(t, 2, c.Nodes)
+			require.Empty(t, c.GRPCAddr, "empty: no gRPC")
+		}, ""},
+		{"too many nodes", []string{"--nodes", "65"}, nil, nil, "nodes 65: want 1 to 64"},
+		{"negative nodes", []string{"--nodes", "-1"}, nil, nil, "nodes -1"},
+		{"nodes past the last port", []string{"--nodes", "3", "--grpc.addr", "127.0.0.1:65534"}, nil, nil, "grpc.addr: \"127.0.0.1:65534\": node 2 would listen past port 65535"},
+		{"bad grpc address", []string{"--grpc.addr", "50051"}, nil, nil, "grpc.addr"},
 		{"unknown flag", []string{"--nope"}, nil, nil, "flag provided but not defined"},
 		{"malformed flag", []string{"--seed", "x"}, nil, nil, "invalid value"},
 		{"malformed env", nil, map[string]string{"MONGOTRON_TRONSIM_LATENCY": "soon"}, nil, "MONGOTRON_TRONSIM_LATENCY"},
@@ -167,6 +188,7 @@ func TestMain_ExitCodes(t *testing.T) {
 			if tc.args == "-h" {
 				for _, want := range []string{"--trap-rate float   (MONGOTRON_TRONSIM_TRAP_RATE)", "-no-internal-tx", "-solid-lag", "GET  /sim/traps?from=&to=&kind=", "poisoning", "constant_calls",
 					"--http.addr address   (MONGOTRON_TRONSIM_HTTP_ADDR)",
+					"--grpc.addr address   (MONGOTRON_TRONSIM_GRPC_ADDR)", "--nodes int   (MONGOTRON_TRONSIM_NODES)", "POST /sim/faults",
 					"--addr address   (MONGOTRON_TRONSIM_ADDR)\n    \tDeprecated: use --http.addr (MONGOTRON_TRONSIM_HTTP_ADDR) instead.",
 					"--log-level string\n    \tDeprecated: use --log.level instead."} {
 					require.Contains(t, string(out), want)
@@ -196,7 +218,7 @@ func TestRun_ServesAndShutsDown(t *testing.T) {
 	addr := ln.Addr().String()
 	require.NoError(t, ln.Close())
 
-	c, err := load([]string{"--http.addr", addr, "--txs-per-block", "5", "--block-interval", "10ms", "--initial-blocks", "3"}, nil)
+	c, err := load([]string{"--http.addr", addr, "--grpc.addr", "", "--txs-per-block", "5", "--block-interval", "10ms", "--initial-blocks", "3"}, nil)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -219,4 +241,98 @@ func TestRun_ServesAndShutsDown(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("run did not return after cancel")
 	}
+}
+
+// nodeLog collects the addresses run logs for each node.
+type nodeLog struct {
+	mu    sync.Mutex
+	nodes map[int64][2]string
+}
+
+func (h *nodeLog) Enabled(context.Context, slog.Level) bool { return true }
+func (h *nodeLog) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *nodeLog) WithGroup(string) slog.Handler            { return h }
+
+func (h *nodeLog) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "tronsim node" {
+		return nil
+	}
+	var i int64
+	var addrs [2]string
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Key {
+		case "node":
+			i = a.Value.Int64()
+		case "http":
+			addrs[0] = a.Value.String()
+		case "grpc":
+			addrs[1] = a.Value.String()
+		}
+		return true
+	})
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.nodes[i] = addrs
+	return nil
+}
+
+func (h *nodeLog) get() map[int64][2]string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return maps.Clone(h.nodes)
+}
+
+// TestRun_Nodes serves one chain as two nodes over HTTP and gRPC: a fault
+// set on one node shows on that node only, over both.
+func TestRun_Nodes(t *testing.T) {
+	t.Parallel()
+	c, err := load([]string{"--http.addr", "127.0.0.1:0", "--grpc.addr", "127.0.0.1:0", "--nodes", "2", "--instant", "--initial-blocks", "30", "--txs-per-block", "3"}, nil)
+	require.NoError(t, err)
+	logs := &nodeLog{nodes: map[int64][2]string{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, c, slog.New(logs)) }()
+	defer func() {
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			t.Fatal("run did not return after cancel")
+		}
+	}()
+	require.Eventually(t, func() bool { return len(logs.get()) == 2 }, 10*time.Second, 10*time.Millisecond)
+	nodes := logs.get()
+	require.NotEqual(t, nodes[0][0], nodes[1][0])
+	require.NotEqual(t, nodes[0][1], nodes[1][1])
+
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	post := func(url, body string) []byte {
+		resp, err := client.Post(url, "application/json", strings.NewReader(body))
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
+		return b
+	}
+	post(nodes[1][0]+"/sim/faults", `{"lag":4}`)
+	heads := make([]int64, 2)
+	for i := range heads {
+		var b struct {
+			BlockHeader struct {
+				RawData struct{ Number int64 } `json:"raw_data"`
+			} `json:"block_header"`
+		}
+		require.NoError(t, json.Unmarshal(post(nodes[int64(i)][0]+"/wallet/getnowblock", "{}"), &b))
+		heads[i] = b.BlockHeader.RawData.Number
+
+		conn, err := grpc.NewClient(nodes[int64(i)][1], grpc.WithTransportCredentials(insecure.NewCredentials()))
+		require.NoError(t, err)
+		now, err := tronpb.NewWalletClient(conn).GetNowBlock2(ctx, &tronpb.EmptyMessage{})
+		require.NoError(t, err)
+		require.NoError(t, conn.Close())
+		require.Equal(t, heads[i], now.GetBlockHeader().GetRawData().GetNumber(), "node %d over gRPC", i)
+	}
+	require.Equal(t, heads[0]-4, heads[1])
 }

@@ -103,7 +103,8 @@ type Config struct {
 	// the solid lag. Zero means 1.
 	ReorgDepth int
 
-	// Faults, applied to the node API (/wallet/…, /walletsolidity/…) only.
+	// Faults of the default endpoint ([Sim.Handler]), applied to the node
+	// API (/wallet/…, /walletsolidity/…) only; see [Faults] for more.
 
 	// ErrorRate is the fraction of requests answered 500, 503 or with a
 	// dropped connection. Zero means none.
@@ -118,8 +119,9 @@ type Config struct {
 
 	// CacheBlocks is how many generated or loaded blocks are kept in
 	// memory; older ones are regenerated (or re-read) on demand. A 300
-	// transaction block takes about 1 MB with its rendered JSON. Zero means
-	// 256.
+	// transaction block takes about 1 MB with its rendered JSON, and more
+	// once served over gRPC too (its protobuf messages are kept as well).
+	// Zero means 256.
 	CacheBlocks int
 
 	// Hooks.

@@ -10,7 +10,6 @@ import (
 
 	"github.com/mongotron/mongotron/pkg/tron"
 	"github.com/mongotron/mongotron/services/tronsim/internal/gen"
-	"github.com/mongotron/mongotron/services/tronsim/internal/pb"
 )
 
 // The selectors of the views the simulated tokens answer, by signature, for
@@ -60,7 +59,12 @@ var methodNames = func() map[string]string {
 // token that has none. Any other contract is not there, and any other
 // method reverts, as a node would say. Every call with a valid contract
 // address is counted.
-func (s *Sim) triggerConstantContract(w http.ResponseWriter, p params, maxNum int64) {
+func (s *Sim) triggerConstantContract(w http.ResponseWriter, p params, v view) {
+	writeJSONValue(w, http.StatusOK, s.constantCall(p, v.maxNum))
+}
+
+// constantCall answers a constant call as of block maxNum.
+func (s *Sim) constantCall(p params, maxNum int64) callAnswer {
 	contract, err := tron.ParseAddress(p.ContractAddress)
 	sel, args := "", p.Parameter
 	method := strings.ReplaceAll(p.FunctionSelector, " ", "")
@@ -78,11 +82,10 @@ func (s *Sim) triggerConstantContract(w http.ResponseWriter, p params, maxNum in
 	}
 	tok, known := s.tokens[contract]
 	if err != nil || !known {
-		writeJSONValue(w, http.StatusOK, callAnswer{Result: callResult{
+		return callAnswer{Result: callResult{
 			Code:    "CONTRACT_VALIDATE_ERROR",
 			Message: hex.EncodeToString([]byte("No contract or not a valid smart contract")),
-		}})
-		return
+		}}
 	}
 	if tok.NoDecimals && sel == gen.SelectorDecimals {
 		sel = "" // reverts below
@@ -98,18 +101,17 @@ func (s *Sim) triggerConstantContract(w http.ResponseWriter, p params, maxNum in
 	case gen.SelectorBalanceOf:
 		out = gen.EncodeUint(s.balanceOf(contract, args))
 	default:
-		writeJSONValue(w, http.StatusOK, callAnswer{
+		return callAnswer{
 			Result:         callResult{Code: "CONTRACT_EXE_ERROR", Message: hex.EncodeToString([]byte("REVERT opcode executed"))},
 			EnergyUsed:     228,
 			ConstantResult: []string{""},
-		})
-		return
+		}
 	}
 	ans := callAnswer{Result: callResult{Result: true}, EnergyUsed: 300 + int64(len(out)), ConstantResult: []string{out}}
 	if tx, err := s.callTx(p, contract, sel+args, maxNum); err == nil {
 		ans.Transaction = tx
 	}
-	writeJSONValue(w, http.StatusOK, ans)
+	return ans
 }
 
 // balanceOf makes up a stable balance per holder: a hash of the seed, the
@@ -152,7 +154,7 @@ func (s *Sim) callTx(p params, contract tron.Address, data string, maxNum int64)
 			Type: "TriggerSmartContract",
 			Parameter: tron.ContractParameter{
 				Value:   tron.ContractValue{OwnerAddress: owner, ContractAddress: contract.Hex(), Data: data},
-				TypeURL: pb.TypeURLPrefix + "TriggerSmartContract",
+				TypeURL: gen.TypeURLPrefix + "TriggerSmartContract",
 			},
 		}},
 		RefBlockBytes: hex.EncodeToString(rb[:]),
@@ -160,7 +162,7 @@ func (s *Sim) callTx(p params, contract tron.Address, data string, maxNum int64)
 		Expiration:    ts + 60_000,
 		Timestamp:     ts + 500,
 	}
-	b, err := pb.EncodeTxRaw(&raw)
+	b, err := gen.AppendTxRaw(nil, &raw)
 	if err != nil {
 		return nil, err
 	}

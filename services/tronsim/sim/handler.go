@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/mongotron/mongotron/pkg/tron"
 )
 
 // blockLimit is java-tron's cap on getblockbylimitnext: a longer range
@@ -88,11 +90,12 @@ func (p *params) fromQuery(q url.Values) error {
 	return errors.Join(errs...)
 }
 
-// apiFunc answers one node API call; maxNum is the newest block it may
-// show: the head, or the solidified block on /walletsolidity.
-type apiFunc func(w http.ResponseWriter, p params, maxNum int64)
+// apiFunc answers one node API call with what the endpoint's view of the
+// chain shows.
+type apiFunc func(w http.ResponseWriter, p params, v view)
 
-func (s *Sim) routes() http.Handler {
+func (e *Endpoint) routes() http.Handler {
+	s := e.s
 	mux := http.NewServeMux()
 	full := map[string]apiFunc{
 		"getnowblock":                  s.getNowBlock,
@@ -103,22 +106,23 @@ func (s *Sim) routes() http.Handler {
 		"gettransactionbyid":           s.getTxByID,
 	}
 	for name, f := range full {
-		mux.Handle("/wallet/"+name, s.withFaults(s.api(f, false)))
-		mux.Handle("/walletsolidity/"+name, s.withFaults(s.api(f, true)))
+		mux.Handle("/wallet/"+name, e.withFaults(e.api(f, false)))
+		mux.Handle("/walletsolidity/"+name, e.withFaults(e.api(f, true)))
 	}
-	mux.Handle("/wallet/getnodeinfo", s.withFaults(s.api(s.getNodeInfo, false)))
-	mux.Handle("/wallet/triggerconstantcontract", s.withFaults(s.api(s.triggerConstantContract, false)))
-	mux.Handle("/walletsolidity/triggerconstantcontract", s.withFaults(s.api(s.triggerConstantContract, true)))
+	mux.Handle("/wallet/getnodeinfo", e.withFaults(e.api(s.getNodeInfo, false)))
+	mux.Handle("/wallet/triggerconstantcontract", e.withFaults(e.api(s.triggerConstantContract, false)))
+	mux.Handle("/walletsolidity/triggerconstantcontract", e.withFaults(e.api(s.triggerConstantContract, true)))
 	mux.HandleFunc("/sim/mine", s.handleMine)
 	mux.HandleFunc("/sim/reorg", s.handleReorg)
-	mux.HandleFunc("/sim/status", s.handleStatus)
+	mux.HandleFunc("/sim/status", e.handleStatus)
 	mux.HandleFunc("/sim/traps", s.handleTraps)
+	mux.HandleFunc("/sim/faults", e.handleFaults)
 	return mux
 }
 
 // api adapts an apiFunc: GET or POST, parameters parsed, and a parse error
 // answered 200 {"Error": …} as java-tron does.
-func (s *Sim) api(f apiFunc, solid bool) http.Handler {
+func (e *Endpoint) api(f apiFunc, solidity bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodPost {
 			w.Header().Set("Allow", "GET, POST")
@@ -130,11 +134,7 @@ func (s *Sim) api(f apiFunc, solid bool) http.Handler {
 			writeJSONValue(w, http.StatusOK, map[string]string{"Error": err.Error()})
 			return
 		}
-		maxNum, _ := s.src.head()
-		if solid {
-			maxNum = s.Solid()
-		}
-		f(w, p, maxNum)
+		f(w, p, e.view(solidity))
 	})
 }
 
@@ -174,17 +174,38 @@ func (s *Sim) entryAt(n, maxNum int64) (*entry, error) {
 	return e, err
 }
 
-func (s *Sim) blockJSON(e *entry, visible bool) ([]byte, error) {
-	if visible {
-		vb := visibleBlock(&e.block)
-		return json.Marshal(&vb)
+// servedBlock returns the block an endpoint serves for e: the block
+// itself, or a tampered copy.
+func servedBlock(e *entry, v view) *tron.Block {
+	if v.corruptBlocks {
+		return corruptBlock(&e.block)
+	}
+	return &e.block
+}
+
+// servedInfos returns the transaction infos an endpoint serves for e.
+func servedInfos(e *entry, v view) []tron.TxInfo {
+	if v.corruptReceipts {
+		return corruptInfos(e.infos, e.number)
+	}
+	return e.infos
+}
+
+func (s *Sim) blockJSON(e *entry, v view, visible bool) ([]byte, error) {
+	if visible || v.corruptBlocks {
+		b := servedBlock(e, v)
+		if visible {
+			vb := visibleBlock(b)
+			b = &vb
+		}
+		return json.Marshal(b)
 	}
 	b, _, err := e.json()
 	return b, err
 }
 
-func (s *Sim) writeBlock(w http.ResponseWriter, n, maxNum int64, visible bool) {
-	e, err := s.entryAt(n, maxNum)
+func (s *Sim) writeBlock(w http.ResponseWriter, n int64, v view, visible bool) {
+	e, err := s.entryAt(n, v.maxNum)
 	if err != nil {
 		s.internalError(w, err)
 		return
@@ -193,7 +214,7 @@ func (s *Sim) writeBlock(w http.ResponseWriter, n, maxNum int64, visible bool) {
 		writeJSON(w, http.StatusOK, emptyObject)
 		return
 	}
-	b, err := s.blockJSON(e, visible)
+	b, err := s.blockJSON(e, v, visible)
 	if err != nil {
 		s.internalError(w, err)
 		return
@@ -201,53 +222,62 @@ func (s *Sim) writeBlock(w http.ResponseWriter, n, maxNum int64, visible bool) {
 	writeJSON(w, http.StatusOK, b)
 }
 
-func (s *Sim) getNowBlock(w http.ResponseWriter, p params, maxNum int64) {
-	s.writeBlock(w, maxNum, maxNum, p.Visible)
+func (s *Sim) getNowBlock(w http.ResponseWriter, p params, v view) {
+	s.writeBlock(w, v.maxNum, v, p.Visible)
 }
 
-func (s *Sim) getBlockByNum(w http.ResponseWriter, p params, maxNum int64) {
-	s.writeBlock(w, p.Num, maxNum, p.Visible)
+func (s *Sim) getBlockByNum(w http.ResponseWriter, p params, v view) {
+	s.writeBlock(w, p.Num, v, p.Visible)
 }
 
-func (s *Sim) getBlockByLimitNext(w http.ResponseWriter, p params, maxNum int64) {
-	start, end := p.StartNum, p.EndNum
+// blockRange returns the blocks of [start, end) a view shows, or nil for a
+// range java-tron refuses (empty, reversed, or longer than blockLimit).
+func (s *Sim) blockRange(start, end int64, v view) ([]*entry, error) {
 	if end <= 0 || end <= start || end-start > blockLimit {
+		return nil, nil
+	}
+	var out []*entry
+	for n := max(start, s.src.first()); n < end && n <= v.maxNum; n++ {
+		e, err := s.entryAt(n, v.maxNum)
+		if err != nil {
+			return nil, err
+		}
+		if e != nil {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+func (s *Sim) getBlockByLimitNext(w http.ResponseWriter, p params, v view) {
+	entries, err := s.blockRange(p.StartNum, p.EndNum, v)
+	if err != nil {
+		s.internalError(w, err)
+		return
+	}
+	if len(entries) == 0 {
 		writeJSON(w, http.StatusOK, emptyObject)
 		return
 	}
 	var buf bytes.Buffer
 	buf.WriteString(`{"block":[`)
-	count := 0
-	for n := max(start, s.src.first()); n < end && n <= maxNum; n++ {
-		e, err := s.entryAt(n, maxNum)
+	for i, e := range entries {
+		b, err := s.blockJSON(e, v, p.Visible)
 		if err != nil {
 			s.internalError(w, err)
 			return
 		}
-		if e == nil {
-			continue
-		}
-		b, err := s.blockJSON(e, p.Visible)
-		if err != nil {
-			s.internalError(w, err)
-			return
-		}
-		if count > 0 {
+		if i > 0 {
 			buf.WriteByte(',')
 		}
 		buf.Write(b)
-		count++
-	}
-	if count == 0 {
-		writeJSON(w, http.StatusOK, emptyObject)
-		return
 	}
 	buf.WriteString("]}")
 	writeJSON(w, http.StatusOK, buf.Bytes())
 }
 
-func (s *Sim) getTxInfoByBlockNum(w http.ResponseWriter, p params, maxNum int64) {
-	e, err := s.entryAt(p.Num, maxNum)
+func (s *Sim) getTxInfoByBlockNum(w http.ResponseWriter, p params, v view) {
+	e, err := s.entryAt(p.Num, v.maxNum)
 	if err != nil {
 		s.internalError(w, err)
 		return
@@ -257,7 +287,11 @@ func (s *Sim) getTxInfoByBlockNum(w http.ResponseWriter, p params, maxNum int64)
 		return
 	}
 	if p.Visible {
-		writeJSONValue(w, http.StatusOK, visibleInfos(e.infos))
+		writeJSONValue(w, http.StatusOK, visibleInfos(servedInfos(e, v)))
+		return
+	}
+	if v.corruptReceipts {
+		writeJSONValue(w, http.StatusOK, servedInfos(e, v))
 		return
 	}
 	_, b, err := e.json()
@@ -268,8 +302,8 @@ func (s *Sim) getTxInfoByBlockNum(w http.ResponseWriter, p params, maxNum int64)
 	writeJSON(w, http.StatusOK, b)
 }
 
-func (s *Sim) getTxInfoByID(w http.ResponseWriter, p params, maxNum int64) {
-	_, info, err := s.findTx(strings.ToLower(p.Value), maxNum)
+func (s *Sim) getTxInfoByID(w http.ResponseWriter, p params, v view) {
+	_, info, err := s.findTx(strings.ToLower(p.Value), v.maxNum)
 	if err != nil {
 		if !errors.Is(err, ErrNoBlock) {
 			s.log.Error("finding transaction", "err", err)
@@ -284,8 +318,8 @@ func (s *Sim) getTxInfoByID(w http.ResponseWriter, p params, maxNum int64) {
 	writeJSONValue(w, http.StatusOK, info)
 }
 
-func (s *Sim) getTxByID(w http.ResponseWriter, p params, maxNum int64) {
-	tx, _, err := s.findTx(strings.ToLower(p.Value), maxNum)
+func (s *Sim) getTxByID(w http.ResponseWriter, p params, v view) {
+	tx, _, err := s.findTx(strings.ToLower(p.Value), v.maxNum)
 	if err != nil {
 		if !errors.Is(err, ErrNoBlock) {
 			s.log.Error("finding transaction", "err", err)
@@ -301,14 +335,16 @@ func (s *Sim) getTxByID(w http.ResponseWriter, p params, maxNum int64) {
 	writeJSONValue(w, http.StatusOK, tx)
 }
 
-func (s *Sim) getNodeInfo(w http.ResponseWriter, _ params, _ int64) {
-	head, headID := s.src.head()
-	solid := s.Solid()
-	solidID := ""
-	if e, err := s.src.entry(solid); err == nil {
-		solidID = e.block.BlockID
-	}
-	writeJSONValue(w, http.StatusOK, map[string]any{
+func (s *Sim) getNodeInfo(w http.ResponseWriter, _ params, v view) {
+	writeJSONValue(w, http.StatusOK, s.nodeInfo(v))
+}
+
+// nodeInfo is what getnodeinfo answers through view v: its head and
+// solidified block, and made-up figures for the rest.
+func (s *Sim) nodeInfo(v view) map[string]any {
+	head, solid := v.head, v.solid
+	headID, solidID := s.blockID(head), s.blockID(solid)
+	return map[string]any{
 		"beginSyncNum":        s.src.first(),
 		"block":               fmt.Sprintf("Num:%d,ID:%s", head, headID),
 		"solidityBlock":       fmt.Sprintf("Num:%d,ID:%s", solid, solidID),
@@ -349,5 +385,14 @@ func (s *Sim) getNodeInfo(w http.ResponseWriter, _ params, _ int64) {
 			"processCpuRate": 0.05,
 		},
 		"cheatWitnessInfoMap": map[string]any{},
-	})
+	}
+}
+
+// blockID returns the id of block n, or "" when there is none.
+func (s *Sim) blockID(n int64) string {
+	e, err := s.src.entry(n)
+	if err != nil {
+		return ""
+	}
+	return e.block.BlockID
 }

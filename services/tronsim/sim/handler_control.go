@@ -1,7 +1,9 @@
 package sim
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 )
 
@@ -9,8 +11,8 @@ import (
 // for good, and a typo should not take the simulator down.
 const maxMine = 1_000_000
 
-// The control API: /sim/mine, /sim/reorg, /sim/status and /sim/traps
-// (traps.go). It is never subject to injected faults, so tests can always
+// The control API: /sim/mine, /sim/reorg, /sim/status, /sim/faults and
+// /sim/traps (traps.go). It is never subject to injected faults, so tests can always
 // drive the chain.
 
 // headAnswer is what /sim/mine and /sim/reorg return.
@@ -77,11 +79,47 @@ func (s *Sim) handleReorg(w http.ResponseWriter, r *http.Request) {
 	writeJSONValue(w, http.StatusOK, s.headAnswer())
 }
 
-func (s *Sim) handleStatus(w http.ResponseWriter, r *http.Request) {
+// handleStatus answers the simulator's status with the endpoint's.
+func (e *Endpoint) handleStatus(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", "GET")
 		writeJSONValue(w, http.StatusMethodNotAllowed, map[string]string{"error": "use GET"})
 		return
 	}
-	writeJSONValue(w, http.StatusOK, s.Status())
+	st := e.s.Status()
+	es := e.Status()
+	st.Endpoint = &es
+	writeJSONValue(w, http.StatusOK, st)
+}
+
+// handleFaults answers the endpoint's faults (GET) or changes them (POST):
+// the body's fields replace those of the current faults, the others stay
+// (see [Faults.UnmarshalJSON]). 400 for an invalid body.
+func (e *Endpoint) handleFaults(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet:
+	case http.MethodPost:
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+		if err != nil {
+			writeJSONValue(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+		// Read, merge and set under one lock would be stricter; two
+		// concurrent POSTs to one endpoint are not a case worth it.
+		f := e.Faults()
+		if err := json.Unmarshal(body, &f); err != nil {
+			writeJSONValue(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+		if err := f.Validate(); err != nil {
+			writeJSONValue(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+		e.SetFaults(f)
+	default:
+		w.Header().Set("Allow", "GET, POST")
+		writeJSONValue(w, http.StatusMethodNotAllowed, map[string]string{"error": "use GET or POST"})
+		return
+	}
+	writeJSONValue(w, http.StatusOK, e.Faults())
 }

@@ -55,6 +55,19 @@
 // default): /walletsolidity/… serves up to it, /wallet/getnodeinfo reports
 // it as "solidityBlock": "Num:…,ID:…", and no reorg replaces it or any
 // block below it.
+//
+// # Several nodes
+//
+// One chain can be served by several node endpoints ([Sim.NewEndpoint]),
+// each with its own [Faults]: errors, latency, a rate limit, a stalled or
+// lagging head, tampered blocks or receipt lists. [Sim.Handler] serves the
+// default endpoint, whose faults are the Config's. Each endpoint's handler
+// also answers GET and POST /sim/faults, to read or change its faults
+// while it runs:
+//
+//	POST /sim/faults {"stall":true}
+//	{"error_rate":0,"latency":"0s","rate_limit":0,"stall":true,"lag":0,
+//	 "corrupt_blocks":false,"corrupt_receipts":false}
 package sim
 
 import (
@@ -77,11 +90,13 @@ type Sim struct {
 	log *slog.Logger
 	src source
 	// gen is the synthetic chain's generator; nil in replay mode.
-	gen     *gen.Generator
-	tokens  map[tron.Address]gen.Token
-	faults  *faults
-	handler http.Handler
-	// Counters for /sim/status.
+	gen    *gen.Generator
+	tokens map[tron.Address]gen.Token
+	// def is the endpoint of [Sim.Handler], with the faults of the Config.
+	def *Endpoint
+	// endpoints counts the endpoints made, to seed each one's faults.
+	endpoints atomic.Uint64
+	// Counters for /sim/status, over every endpoint.
 	requests    atomic.Int64
 	injected    atomic.Int64
 	rateLimited atomic.Int64
@@ -115,13 +130,17 @@ func New(cfg Config) (*Sim, error) {
 			s.tokens[t.Address] = t
 		}
 	}
-	s.faults = newFaults(cfg)
-	s.handler = s.routes()
+	s.def = s.NewEndpoint(Faults{ErrorRate: cfg.ErrorRate, Latency: cfg.Latency, RateLimit: cfg.RateLimit})
 	return s, nil
 }
 
-// Handler returns the HTTP handler of the node and control APIs.
-func (s *Sim) Handler() http.Handler { return s.handler }
+// Handler returns the HTTP handler of the node and control APIs of the
+// default endpoint, whose faults are the Config's (see [Sim.Endpoint]).
+func (s *Sim) Handler() http.Handler { return s.def.Handler() }
+
+// Endpoint returns the default endpoint: the one [Sim.Handler] serves,
+// with the Config's ErrorRate, Latency and RateLimit as its faults.
+func (s *Sim) Endpoint() *Endpoint { return s.def }
 
 // Run produces a block every [Config.BlockInterval] (releases one, in
 // replay mode) until ctx ends, and then returns nil. With
@@ -185,16 +204,20 @@ func (s *Sim) Block(n int64) (tron.Block, []tron.TxInfo, error) {
 
 // Status is what GET /sim/status answers.
 type Status struct {
-	Mode           string `json:"mode"`
-	Head           int64  `json:"head"`
-	HeadID         string `json:"head_id"`
-	Solid          int64  `json:"solid"`
-	First          int64  `json:"first"`
-	Seed           uint64 `json:"seed"`
-	Reorgs         int    `json:"reorgs"`
-	Requests       int64  `json:"requests"`
-	ErrorsInjected int64  `json:"errors_injected"`
-	RateLimited    int64  `json:"rate_limited"`
+	Mode   string `json:"mode"`
+	Head   int64  `json:"head"`
+	HeadID string `json:"head_id"`
+	Solid  int64  `json:"solid"`
+	First  int64  `json:"first"`
+	Seed   uint64 `json:"seed"`
+	Reorgs int    `json:"reorgs"`
+	// Requests, ErrorsInjected and RateLimited count over every endpoint.
+	Requests       int64 `json:"requests"`
+	ErrorsInjected int64 `json:"errors_injected"`
+	RateLimited    int64 `json:"rate_limited"`
+	// Endpoint is the endpoint that answered GET /sim/status; nil from
+	// [Sim.Status].
+	Endpoint *EndpointStatus `json:"endpoint,omitempty"`
 	// ConstantCalls counts the triggerconstantcontract calls answered,
 	// per contract (base58), so a test can check how often a pipeline
 	// asks for token metadata.

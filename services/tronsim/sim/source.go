@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/mongotron/mongotron/pkg/tron"
+	"github.com/mongotron/mongotron/pkg/tron/tronpb"
 	"github.com/mongotron/mongotron/services/tronsim/internal/gen"
 )
 
@@ -56,6 +57,34 @@ type entry struct {
 	blockJSON []byte
 	infosJSON []byte
 	jsonErr   error
+
+	// The gRPC messages, converted once each; gRPC only reads them.
+	pbBlockOnce sync.Once
+	pbBlock     *tronpb.BlockExtention
+	pbBlockErr  error
+	pbInfosOnce sync.Once
+	pbInfoList  []*tronpb.TransactionInfo
+	pbInfosErr  error
+}
+
+// pb returns the block as a gRPC message.
+func (e *entry) pb() (*tronpb.BlockExtention, error) {
+	e.pbBlockOnce.Do(func() {
+		if e.pbBlock, e.pbBlockErr = tron.BlockToPB(&e.block); e.pbBlockErr != nil {
+			e.pbBlockErr = fmt.Errorf("tronsim: block %d: %w", e.number, e.pbBlockErr)
+		}
+	})
+	return e.pbBlock, e.pbBlockErr
+}
+
+// pbInfos returns the transaction infos as gRPC messages.
+func (e *entry) pbInfos() ([]*tronpb.TransactionInfo, error) {
+	e.pbInfosOnce.Do(func() {
+		if e.pbInfoList, e.pbInfosErr = tron.TxInfosToPB(e.infos); e.pbInfosErr != nil {
+			e.pbInfosErr = fmt.Errorf("tronsim: infos of block %d: %w", e.number, e.pbInfosErr)
+		}
+	})
+	return e.pbInfoList, e.pbInfosErr
 }
 
 // json returns the hex (non-visible) JSON of the block and of its infos.

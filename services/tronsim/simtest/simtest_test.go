@@ -60,3 +60,28 @@ func TestStart(t *testing.T) {
 		})
 	}
 }
+
+// TestStartNodes: the nodes serve one chain, each on its own port, and a
+// fault set on one is seen on that one only.
+func TestStartNodes(t *testing.T) {
+	t.Parallel()
+	s, nodes := simtest.StartNodes(t, sim.Config{Seed: 2, TxsPerBlock: 5, Instant: true, InitialBlocks: 30}, 3)
+	require.Len(t, nodes, 3)
+	head, headID := s.Head()
+	seen := map[string]bool{}
+	for i, n := range nodes {
+		require.True(t, strings.HasPrefix(n.HTTP, "http://127.0.0.1:"), n.HTTP)
+		require.False(t, seen[n.HTTP], "node %d shares a port", i)
+		seen[n.HTTP] = true
+		require.NotNil(t, n.Endpoint)
+		require.Same(t, s, n.Endpoint.Sim())
+		b := nowBlock(t, n.HTTP)
+		require.Equal(t, headID, b.BlockID, "node %d", i)
+	}
+	require.Same(t, s.Endpoint(), nodes[0].Endpoint)
+
+	nodes[1].Endpoint.SetFaults(sim.Faults{Lag: 20})
+	require.Equal(t, head-20, nowBlock(t, nodes[1].HTTP).BlockHeader.RawData.Number)
+	require.Equal(t, head, nowBlock(t, nodes[0].HTTP).BlockHeader.RawData.Number)
+	require.Equal(t, head, nowBlock(t, nodes[2].HTTP).BlockHeader.RawData.Number)
+}

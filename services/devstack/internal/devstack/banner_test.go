@@ -30,3 +30,29 @@ func TestPrintBanner_NamesWhatTheTourUses(t *testing.T) {
 	require.Contains(t, out, "bin/mongotron tail --url http://127.0.0.1:8080 --api-key mt_demo sub_demo")
 	require.Contains(t, out, "api key       mt_demo")
 }
+
+// TestPrintBanner_TronNodes lists every simulated node's URLs and what
+// the ingest reads of each.
+func TestPrintBanner_TronNodes(t *testing.T) {
+	t.Parallel()
+	info := devstack.Info{
+		EdgeURLs: []string{"http://127.0.0.1:8080"}, IngestURL: "http://127.0.0.1:8070",
+		SimURL: "http://127.0.0.1:8090", TronNodeURL: "http://127.0.0.1:8090",
+		SimNodes: []devstack.SimNode{
+			{HTTP: "http://127.0.0.1:8090", GRPC: "grpc://127.0.0.1:50051"},
+			{HTTP: "http://127.0.0.1:8091", GRPC: "grpc://127.0.0.1:50052"},
+		},
+		TronNodeURLs: []string{"http://127.0.0.1:8090", "grpc://127.0.0.1:50052"},
+	}
+	var b strings.Builder
+	devstack.PrintBanner(&b, info)
+	out := b.String()
+	require.Contains(t, out, "  tron (sim)    node 1  http://127.0.0.1:8090  grpc://127.0.0.1:50051  (ingest reads http://127.0.0.1:8090)\n")
+	require.Contains(t, out, "                node 2  http://127.0.0.1:8091  grpc://127.0.0.1:50052  (ingest reads grpc://127.0.0.1:50052)\n")
+	require.Contains(t, out, "/sim/faults")
+
+	info.SimNodes, info.TronNodeURLs = info.SimNodes[:1], info.TronNodeURLs[:1]
+	b.Reset()
+	devstack.PrintBanner(&b, info)
+	require.Contains(t, b.String(), "  tron (sim)    http://127.0.0.1:8090  (POST /sim/mine, /sim/reorg; GET /sim/status)\n                grpc://127.0.0.1:50051  (gRPC)\n")
+}

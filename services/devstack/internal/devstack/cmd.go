@@ -83,9 +83,22 @@ func PrintBanner(w io.Writer, info Info) {
 	}
 	fmt.Fprintf(&b, "  viewer        %s\n", ViewerURL(info))
 	fmt.Fprintf(&b, "  ingest        %s/readyz\n", info.IngestURL)
-	if info.SimURL != "" {
+	switch {
+	case len(info.SimNodes) > 1:
+		for i, n := range info.SimNodes {
+			label := ""
+			if i == 0 {
+				label = "tron (sim)"
+			}
+			fmt.Fprintf(&b, "  %-12s  node %d  %s  %s  (ingest reads %s)\n", label, i+1, n.HTTP, n.GRPC, info.TronNodeURLs[i])
+		}
+		fmt.Fprintf(&b, "                POST /sim/mine, /sim/reorg; GET /sim/status; GET or POST /sim/faults on a node's http URL sets its faults\n")
+	case info.SimURL != "":
 		fmt.Fprintf(&b, "  tron (sim)    %s  (POST /sim/mine, /sim/reorg; GET /sim/status)\n", info.SimURL)
-	} else {
+		if len(info.SimNodes) == 1 {
+			fmt.Fprintf(&b, "                %s  (gRPC)\n", info.SimNodes[0].GRPC)
+		}
+	default:
 		fmt.Fprintf(&b, "  tron node     %s\n", info.TronNodeURL)
 	}
 	fmt.Fprintf(&b, "  nats          %s\n", info.NATSURL)

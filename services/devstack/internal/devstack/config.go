@@ -26,10 +26,13 @@ const (
 	// DefaultNATSAddr and DefaultMongoAddr are the ports the ingest and
 	// the edge use when given no flag, so a binary started by hand next to
 	// the dev stack finds its dependencies.
-	DefaultNATSAddr   = "127.0.0.1:4222"
-	DefaultMongoAddr  = "127.0.0.1:27017"
-	DefaultSimAddr    = "127.0.0.1:8090"
-	DefaultIngestAddr = "127.0.0.1:8070"
+	DefaultNATSAddr  = "127.0.0.1:4222"
+	DefaultMongoAddr = "127.0.0.1:27017"
+	DefaultSimAddr   = "127.0.0.1:8090"
+	// DefaultSimGRPCAddr is where the simulator serves gRPC: java-tron's
+	// full node gRPC port.
+	DefaultSimGRPCAddr = "127.0.0.1:50051"
+	DefaultIngestAddr  = "127.0.0.1:8070"
 	// DefaultReadyTimeout bounds the wait for each part to become ready.
 	DefaultReadyTimeout = 60 * time.Second
 	// DefaultStopTimeout bounds the wait for each child after SIGTERM,
@@ -38,6 +41,8 @@ const (
 	DefaultStopTimeout = 35 * time.Second
 	// Database is the MongoDB database the stack's services use.
 	Database = "mongotron"
+	// MaxTronNodes bounds [Config.TronNodes].
+	MaxTronNodes = 16
 )
 
 // Config configures a [Stack].
@@ -54,9 +59,14 @@ type Config struct {
 	// MongoAddr is where the embedded FerretDB listens. Empty means
 	// [DefaultMongoAddr].
 	MongoAddr string
-	// SimAddr is where the simulator listens. Empty means
-	// [DefaultSimAddr]. Unused with TronNode.
+	// SimAddr is where the simulator's first node serves HTTP; node i
+	// (from 0) serves on SimAddr's port + i. Empty means [DefaultSimAddr];
+	// a port of 0 picks free consecutive ports. Unused with TronNode.
 	SimAddr string
+	// SimGRPCAddr is where the simulator's first node serves gRPC; node i
+	// on its port + i. Empty means [DefaultSimGRPCAddr]; a port of 0 picks
+	// free consecutive ports. Unused with TronNode.
+	SimGRPCAddr string
 	// IngestAddr is where the ingest serves /readyz and /metrics. Empty
 	// means [DefaultIngestAddr].
 	IngestAddr string
@@ -91,6 +101,11 @@ type Config struct {
 	TronNode string
 	// TronAPIKey is sent to TronNode as TRON-PRO-API-KEY. Empty sends none.
 	TronAPIKey string
+	// TronNodes is how many nodes the simulator serves its one chain as,
+	// each on its own HTTP and gRPC ports, all of them read by the ingest:
+	// the first over HTTP, then alternately gRPC and HTTP. Zero means 1;
+	// more than 1 needs the simulator (no TronNode).
+	TronNodes int
 
 	// Timeouts.
 
@@ -112,10 +127,12 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TronBlocks, "blocks", "", "replay the recorded blocks of this `directory` in the simulator")
 	fs.StringVar(&c.TronNode, "tron.node-url", "", "use the real Tron node at this `URL` instead of the simulator")
 	fs.StringVar(&c.TronAPIKey, "tron.api-key", "", "TronGrid API `key` for --tron.node-url")
+	fs.IntVar(&c.TronNodes, "tron-nodes", 1, "serve the simulated chain as this many nodes, each on its own HTTP and gRPC ports (--sim-addr, --sim-grpc-addr plus i), all read by the ingest: the first over HTTP, then alternately gRPC and HTTP")
 	fs.StringVar(&c.BinDir, "bin", "", "`directory` of the ingest, edge and tronsim binaries (empty: next to this one)")
 	fs.StringVar(&c.NATSAddr, "nats-addr", DefaultNATSAddr, "`address` of the embedded NATS server")
 	fs.StringVar(&c.MongoAddr, "mongo-addr", DefaultMongoAddr, "`address` of the embedded FerretDB")
-	fs.StringVar(&c.SimAddr, "sim-addr", DefaultSimAddr, "`address` of the Tron simulator")
+	fs.StringVar(&c.SimAddr, "sim-addr", DefaultSimAddr, "`address` of the Tron simulator's HTTP API (node i: port + i)")
+	fs.StringVar(&c.SimGRPCAddr, "sim-grpc-addr", DefaultSimGRPCAddr, "`address` of the Tron simulator's gRPC API (node i: port + i)")
 	fs.StringVar(&c.IngestAddr, "ingest-addr", DefaultIngestAddr, "`address` of the ingest's health and metrics server")
 	fs.DurationVar(&c.ReadyTimeout, "ready-timeout", DefaultReadyTimeout, "how long to wait for each part to become ready")
 	fs.DurationVar(&c.StopTimeout, "stop-timeout", DefaultStopTimeout, "how long to wait for each child after SIGTERM before killing it")
@@ -132,7 +149,7 @@ func (c *Config) Validate() error {
 	var errs []error
 	for _, a := range []struct{ name, v string }{
 		{"http.addr", c.HTTPAddr}, {"nats-addr", c.NATSAddr}, {"mongo-addr", c.MongoAddr},
-		{"sim-addr", c.SimAddr}, {"ingest-addr", c.IngestAddr},
+		{"sim-addr", c.SimAddr}, {"sim-grpc-addr", c.SimGRPCAddr}, {"ingest-addr", c.IngestAddr},
 	} {
 		if a.v == "" {
 			continue
@@ -141,7 +158,15 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("devstack: %s %q: %w", a.name, a.v, err))
 		} else if n, err := strconv.Atoi(p); err != nil || n < 0 || n > 65535 {
 			errs = append(errs, fmt.Errorf("devstack: %s %q: bad port", a.name, a.v))
+		} else if (a.name == "sim-addr" || a.name == "sim-grpc-addr") && n != 0 && n+max(c.TronNodes, 1)-1 > 65535 {
+			errs = append(errs, fmt.Errorf("devstack: %s %q: %d nodes would listen past port 65535", a.name, a.v, c.TronNodes))
 		}
+	}
+	if c.TronNodes < 0 || c.TronNodes > MaxTronNodes {
+		errs = append(errs, fmt.Errorf("devstack: tron-nodes %d: want 1 to %d", c.TronNodes, MaxTronNodes))
+	}
+	if c.TronNodes > 1 && c.TronNode != "" {
+		errs = append(errs, errors.New("devstack: tron-nodes is for the simulator; it excludes tron.node-url"))
 	}
 	if c.Edges < 0 || c.Edges > 64 {
 		errs = append(errs, fmt.Errorf("devstack: edges %d: want 1 to 64", c.Edges))
@@ -174,11 +199,13 @@ func (c Config) withDefaults() Config {
 	def(&c.NATSAddr, DefaultNATSAddr)
 	def(&c.MongoAddr, DefaultMongoAddr)
 	def(&c.SimAddr, DefaultSimAddr)
+	def(&c.SimGRPCAddr, DefaultSimGRPCAddr)
 	def(&c.IngestAddr, DefaultIngestAddr)
 	def(&c.DataDir, DefaultDataDir)
 	if c.Edges == 0 {
 		c.Edges = DefaultEdges
 	}
+	c.TronNodes = max(c.TronNodes, 1)
 	if c.BlockInterval == 0 {
 		c.BlockInterval = DefaultBlockInterval
 	}

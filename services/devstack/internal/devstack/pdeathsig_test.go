@@ -82,7 +82,7 @@ func TestStack_ChildrenDieWithAKilledDevstack(t *testing.T) {
 	require.NoError(t, err)
 	cmd := exec.Command(exe, "--bin", binDir, "--data", t.TempDir(), "--edges", "1",
 		"--http.addr", "127.0.0.1:0", "--nats-addr", "127.0.0.1:0", "--mongo-addr", "127.0.0.1:0",
-		"--sim-addr", "127.0.0.1:0", "--ingest-addr", "127.0.0.1:0",
+		"--sim-addr", "127.0.0.1:0", "--sim-grpc-addr", "127.0.0.1:0", "--ingest-addr", "127.0.0.1:0",
 		"--block-interval", "500ms", "--ready-timeout", "40s")
 	cmd.Env = append(os.Environ(), runAsDevstack+"=1")
 	out := &syncBuffer{}

@@ -26,7 +26,15 @@ func (c Config) listenAddrs() []listenAddr {
 		{"ferretdb", "mongo-addr", c.MongoAddr},
 	}
 	if c.TronNode == "" {
-		out = append(out, listenAddr{"tronsim", "sim-addr", c.SimAddr})
+		for i := range c.TronNodes {
+			part := "tronsim"
+			if c.TronNodes > 1 {
+				part = "tronsim node " + strconv.Itoa(i+1)
+			}
+			out = append(out,
+				listenAddr{part, "sim-addr", nthPort(c.SimAddr, i)},
+				listenAddr{part + " gRPC", "sim-grpc-addr", nthPort(c.SimGRPCAddr, i)})
+		}
 	}
 	out = append(out, listenAddr{"ingest", "ingest-addr", c.IngestAddr})
 	host, p, _ := net.SplitHostPort(c.HTTPAddr)
@@ -39,6 +47,17 @@ func (c Config) listenAddrs() []listenAddr {
 		out = append(out, listenAddr{"edge-" + strconv.Itoa(i+1), "http.addr", net.JoinHostPort(host, strconv.Itoa(port))})
 	}
 	return out
+}
+
+// nthPort returns addr with its port plus i; a port of 0 stays 0. addr has
+// passed Validate.
+func nthPort(addr string, i int) string {
+	host, p, _ := net.SplitHostPort(addr)
+	port, _ := strconv.Atoi(p)
+	if port == 0 {
+		return addr
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port+i))
 }
 
 // checkPorts listens on every address with a fixed port, and reports each

@@ -40,6 +40,8 @@ func TestNew_PortInUse(t *testing.T) {
 		{"nats", map[string]string{"nats-addr": taken}, []string{"nats cannot listen on " + taken + " (--nats-addr)", holder}},
 		{"mongo", map[string]string{"mongo-addr": taken}, []string{"ferretdb cannot listen on " + taken + " (--mongo-addr)", holder}},
 		{"sim", map[string]string{"sim-addr": taken}, []string{"tronsim cannot listen on " + taken + " (--sim-addr)", holder}},
+		{"sim gRPC", map[string]string{"sim-grpc-addr": taken}, []string{"tronsim gRPC cannot listen on " + taken + " (--sim-grpc-addr)", holder}},
+		{"second sim node", map[string]string{"sim-addr": "127.0.0.1:" + strconv.Itoa(port-1), "tron-nodes": "2"}, []string{"tronsim node 2 cannot listen on " + taken + " (--sim-addr)", holder}},
 		{"ingest", map[string]string{"ingest-addr": taken}, []string{"ingest cannot listen on " + taken + " (--ingest-addr)", holder}},
 		{"two parts, one port", map[string]string{"sim-addr": free, "ingest-addr": free}, []string{"ingest cannot listen on " + free + " (--ingest-addr): tronsim listens on port"}},
 	}
@@ -47,12 +49,15 @@ func TestNew_PortInUse(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			args := []string{"--bin", binDir, "--data", t.TempDir(), "--edges", "2"}
-			for _, f := range []string{"http.addr", "nats-addr", "mongo-addr", "sim-addr", "ingest-addr"} {
+			for _, f := range []string{"http.addr", "nats-addr", "mongo-addr", "sim-addr", "sim-grpc-addr", "ingest-addr"} {
 				v, ok := tt.set[f]
 				if !ok {
 					v = "127.0.0.1:0"
 				}
 				args = append(args, "--"+f, v)
+			}
+			if n, ok := tt.set["tron-nodes"]; ok {
+				args = append(args, "--tron-nodes", n)
 			}
 			var stdout, stderr bytes.Buffer
 			code := devstack.Main(context.Background(), args, &stdout, &stderr)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,11 +25,19 @@ type Info struct {
 	EdgeURLs []string
 	// IngestURL is the ingest's health and metrics base URL.
 	IngestURL string
-	// TronNodeURL is the node the ingest follows: the simulator's URL, or
-	// Config.TronNode.
+	// TronNodeURL is the node the ingest follows: the simulator's first
+	// node's HTTP URL, or Config.TronNode.
 	TronNodeURL string
-	// SimURL is the simulator's base URL; empty with a real node.
+	// TronNodeURLs are the nodes the ingest reads, in its order of
+	// preference: TronNodeURL alone, or with several simulated nodes one
+	// URL of each, HTTP and gRPC alternately.
+	TronNodeURLs []string
+	// SimURL is the simulator's first node's HTTP base URL, which serves
+	// the control API; empty with a real node.
 	SimURL string
+	// SimNodes are the simulator's nodes, first first; empty with a real
+	// node.
+	SimNodes []SimNode
 	// NATSURL and MongoURI locate the embedded servers.
 	NATSURL  string
 	MongoURI string
@@ -36,6 +45,13 @@ type Info struct {
 	AdminKey string
 	// Demo is the demo tenant's key and subscription.
 	Demo Demo
+}
+
+// SimNode is one node of the simulated chain: its HTTP API (with the
+// control API, /sim/faults for this node's faults included) and its gRPC
+// API.
+type SimNode struct {
+	HTTP, GRPC string
 }
 
 // Stack is a running dev stack. New prepares it; Run starts every part,
@@ -241,10 +257,25 @@ func (s *Stack) Run(ctx context.Context) (err error) {
 
 	if cfg.TronNode != "" {
 		info.TronNodeURL = cfg.TronNode
+		info.TronNodeURLs = []string{cfg.TronNode}
 	} else {
-		info.SimURL = "http://" + addrs.sim
+		for i := range cfg.TronNodes {
+			n := SimNode{HTTP: "http://" + nthPort(addrs.sim, i), GRPC: "grpc://" + nthPort(addrs.simGRPC, i)}
+			info.SimNodes = append(info.SimNodes, n)
+			// Both transports in use: the first node over HTTP, then
+			// alternately gRPC and HTTP.
+			u := n.HTTP
+			if i%2 == 1 {
+				u = n.GRPC
+			}
+			info.TronNodeURLs = append(info.TronNodeURLs, u)
+		}
+		info.SimURL = info.SimNodes[0].HTTP
 		info.TronNodeURL = info.SimURL
-		args := []string{"--http.addr", addrs.sim, "--block-interval", cfg.BlockInterval.String()}
+		args := []string{
+			"--http.addr", addrs.sim, "--grpc.addr", addrs.simGRPC, "--nodes", strconv.Itoa(cfg.TronNodes),
+			"--block-interval", cfg.BlockInterval.String(),
+		}
 		if cfg.TronBlocks != "" {
 			args = append(args, "--blocks", cfg.TronBlocks)
 		} else {
@@ -259,8 +290,13 @@ func (s *Stack) Run(ctx context.Context) (err error) {
 	ingestArgs := []string{
 		"--http.addr", addrs.ingest, "--log.format", "text",
 		"--mongo.uri", mongoURI, "--nats.url", info.NATSURL,
-		"--tron.node-url", info.TronNodeURL, "--tron.api-key", cfg.TronAPIKey,
+		"--tron.api-key", cfg.TronAPIKey,
 		"--poll-interval", pollInterval(cfg).String(),
+	}
+	if len(info.TronNodeURLs) > 1 {
+		ingestArgs = append(ingestArgs, "--tron.node-urls", strings.Join(info.TronNodeURLs, ","))
+	} else {
+		ingestArgs = append(ingestArgs, "--tron.node-url", info.TronNodeURL)
 	}
 	ingest = newChild("ingest", filepath.Join(cfg.BinDir, "ingest"), ingestArgs, env, info.IngestURL+"/readyz", s.logs, s.logger, cfg.StopTimeout)
 	if err := s.launch(ingest, fatal); err != nil {
@@ -389,22 +425,32 @@ func pollInterval(cfg Config) time.Duration {
 }
 
 type addrs struct {
-	nats, mongo, sim, ingest string
-	edges                    []string
+	nats, mongo, ingest string
+	// sim and simGRPC are the simulator's first node's; node i listens on
+	// their ports + i.
+	sim, simGRPC string
+	edges        []string
 }
 
 // resolve turns every port 0 into a free port, since the children's
-// addresses must be known before they start.
+// addresses must be known before they start. The simulator's nodes get
+// consecutive free ports.
 func (s *Stack) resolve() (addrs, error) {
 	var a addrs
 	var err error
 	for _, p := range []struct {
 		dst *string
 		v   string
-	}{{&a.nats, s.cfg.NATSAddr}, {&a.mongo, s.cfg.MongoAddr}, {&a.sim, s.cfg.SimAddr}, {&a.ingest, s.cfg.IngestAddr}} {
+	}{{&a.nats, s.cfg.NATSAddr}, {&a.mongo, s.cfg.MongoAddr}, {&a.ingest, s.cfg.IngestAddr}} {
 		if *p.dst, err = freeIfZero(p.v); err != nil {
 			return a, err
 		}
+	}
+	if a.sim, err = freeRangeIfZero(s.cfg.SimAddr, s.cfg.TronNodes); err != nil {
+		return a, err
+	}
+	if a.simGRPC, err = freeRangeIfZero(s.cfg.SimGRPCAddr, s.cfg.TronNodes); err != nil {
+		return a, err
 	}
 	host, ps, err := net.SplitHostPort(s.cfg.HTTPAddr)
 	if err != nil {
@@ -449,6 +495,54 @@ func freeIfZero(addr string) (string, error) {
 	}
 	defer func() { _ = ln.Close() }()
 	return ln.Addr().String(), nil
+}
+
+// freeRangeIfZero returns addr, or when its port is 0 the address of the
+// first of n consecutive free ports, as the simulator's nodes listen on
+// consecutive ports.
+func freeRangeIfZero(addr string, n int) (string, error) {
+	if n <= 1 {
+		return freeIfZero(addr)
+	}
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("devstack: %q: %w", addr, err)
+	}
+	if p != "0" {
+		return addr, nil
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	// A free port whose successors are free too: a few tries find one.
+	for range 50 {
+		first, err := freeIfZero(net.JoinHostPort(host, "0"))
+		if err != nil {
+			return "", err
+		}
+		if portsFree(first, n) {
+			return first, nil
+		}
+	}
+	return "", fmt.Errorf("devstack: no %d consecutive free ports on %s", n, host)
+}
+
+// portsFree says whether the n ports from addr's are free now.
+func portsFree(addr string, n int) bool {
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			_ = ln.Close()
+		}
+	}()
+	for i := range n {
+		ln, err := net.Listen("tcp", nthPort(addr, i))
+		if err != nil {
+			return false
+		}
+		lns = append(lns, ln)
+	}
+	return true
 }
 
 func port(addr string) (int, error) {

@@ -52,10 +52,18 @@ func (s *syncBuffer) tail(n int) string {
 // (also run on cleanup) stops it and checks that it stopped cleanly.
 func startStack(t *testing.T, dataDir string) (s *devstack.Stack, stop func()) {
 	t.Helper()
+	return startStackWith(t, dataDir, 1)
+}
+
+// startStackWith is [startStack] with the simulated chain served as
+// tronNodes nodes.
+func startStackWith(t *testing.T, dataDir string, tronNodes int) (s *devstack.Stack, stop func()) {
+	t.Helper()
 	logs := &syncBuffer{}
 	s, err := devstack.New(devstack.Config{
-		HTTPAddr: "127.0.0.1:0", NATSAddr: "127.0.0.1:0", MongoAddr: "127.0.0.1:0",
-		SimAddr: "127.0.0.1:0", IngestAddr: "127.0.0.1:0",
+		TronNodes: tronNodes,
+		HTTPAddr:  "127.0.0.1:0", NATSAddr: "127.0.0.1:0", MongoAddr: "127.0.0.1:0",
+		SimAddr: "127.0.0.1:0", SimGRPCAddr: "127.0.0.1:0", IngestAddr: "127.0.0.1:0",
 		DataDir: dataDir, BinDir: binDir, BlockInterval: 500 * time.Millisecond,
 		// The ingest may take up to its 30 s commit bound to finish the
 		// block in hand on SIGTERM; killing it sooner is not a clean stop.
@@ -395,6 +403,49 @@ func TestStack_RerunReusesKeysAndChain(t *testing.T) {
 	require.Greater(t, evs[len(evs)-1].Cursor, last)
 }
 
+// TestStack_SeveralTronNodes serves the simulated chain as three nodes,
+// each on its own HTTP and gRPC ports, the ingest reading all three over
+// both transports: each node serves the one chain, a fault set on one
+// stays on that one, and demo events flow.
+func TestStack_SeveralTronNodes(t *testing.T) {
+	t.Parallel()
+	s, _ := startStackWith(t, t.TempDir(), 3)
+	info := s.Info()
+	require.Len(t, info.SimNodes, 3)
+	require.Equal(t, info.SimNodes[0].HTTP, info.SimURL)
+	require.Equal(t, []string{info.SimNodes[0].HTTP, info.SimNodes[1].GRPC, info.SimNodes[2].HTTP}, info.TronNodeURLs)
+	ports := map[string]bool{}
+	for _, n := range info.SimNodes {
+		for _, u := range []string{n.HTTP, n.GRPC} {
+			require.False(t, ports[u], "%s twice", u)
+			ports[u] = true
+		}
+	}
+
+	// Node 2 lags; the others do not.
+	require.Equal(t, http.StatusOK, doJSON(t, http.MethodPost, info.SimNodes[1].HTTP+"/sim/faults", "", map[string]any{"lag": 5}, nil))
+	var st [3]struct {
+		Head     int64 `json:"head"`
+		Endpoint struct {
+			Head int64 `json:"head"`
+		} `json:"endpoint"`
+	}
+	for i, n := range info.SimNodes {
+		require.Equal(t, http.StatusOK, doJSON(t, http.MethodGet, n.HTTP+"/sim/status", "", nil, &st[i]))
+	}
+	// A block may come between the two heads one answer holds.
+	require.InDelta(t, st[1].Head-5, st[1].Endpoint.Head, 1)
+	require.InDelta(t, st[2].Head, st[2].Endpoint.Head, 1)
+
+	var evs struct {
+		Events []frame `json:"events"`
+	}
+	testenv.WaitFor(t, 30*time.Second, func() bool {
+		u := info.EdgeURLs[0] + "/v1/subscriptions/" + info.Demo.SubscriptionID + "/events?limit=10"
+		return doJSON(t, http.MethodGet, u, info.Demo.APIKey, nil, &evs) == http.StatusOK && len(evs.Events) > 0
+	}, "demo events stored")
+}
+
 func TestConfig_Validate(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -409,6 +460,10 @@ func TestConfig_Validate(t *testing.T) {
 		{"both chains", devstack.Config{TronBlocks: "x", TronNode: "http://n"}, "exclude"},
 		{"negative interval", devstack.Config{BlockInterval: -time.Second}, "block-interval"},
 		{"too many edges", devstack.Config{Edges: 100}, "edges"},
+		{"several tron nodes", devstack.Config{TronNodes: 3, SimAddr: "127.0.0.1:0", SimGRPCAddr: "127.0.0.1:6000"}, ""},
+		{"too many tron nodes", devstack.Config{TronNodes: 17}, "tron-nodes 17: want 1 to 16"},
+		{"tron nodes and a real node", devstack.Config{TronNodes: 2, TronNode: "http://n"}, "tron-nodes is for the simulator"},
+		{"tron nodes past the last port", devstack.Config{TronNodes: 3, SimGRPCAddr: "127.0.0.1:65534"}, "sim-grpc-addr \"127.0.0.1:65534\": 3 nodes would listen past port 65535"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

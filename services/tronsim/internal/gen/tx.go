@@ -10,7 +10,6 @@ import (
 	"github.com/holiman/uint256"
 
 	"github.com/mongotron/mongotron/pkg/tron"
-	"github.com/mongotron/mongotron/services/tronsim/internal/pb"
 )
 
 // kind is one kind of synthetic transaction.
@@ -312,7 +311,7 @@ var (
 )
 
 func contract(typ string, v tron.ContractValue) tron.Contract {
-	return tron.Contract{Type: typ, Parameter: tron.ContractParameter{Value: v, TypeURL: pb.TypeURLPrefix + typ}}
+	return tron.Contract{Type: typ, Parameter: tron.ContractParameter{Value: v, TypeURL: TypeURLPrefix + typ}}
 }
 
 // resource returns a resource as the node prints it: BANDWIDTH, the
@@ -483,7 +482,7 @@ func (b *builder) finish(c tron.Contract, feeLimit int64, memo string, out outco
 		Data:          memo,
 	}
 	var err error
-	b.raw, err = pb.AppendTxRaw(b.raw[:0], &raw)
+	b.raw, err = AppendTxRaw(b.raw[:0], &raw)
 	if err != nil {
 		return tron.Transaction{}, tron.TxInfo{}, err
 	}
