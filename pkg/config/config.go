@@ -118,14 +118,17 @@ func Namespace(prefix string) Option {
 
 // SharedKeys returns the keys that Mongotron binaries share, which a binary
 // not reading one of them should still accept (pass them to [IgnoreKeys]):
-// the keys of docs/api.md's Configuration section, the simulator's own
+// the keys of docs/api.md's Configuration section with the rest of the node
+// settings (several nodes, the API key's header), the simulator's own
 // MONGOTRON_TRONSIM_* keys, and MONGOTRON_FIXTURES, which only tests read.
 func SharedKeys() []string {
 	return []string{
 		"MONGOTRON_MONGO_URI",
 		"MONGOTRON_NATS_URL",
 		"MONGOTRON_TRON_NODE_URL",
+		"MONGOTRON_TRON_NODE_URLS",
 		"MONGOTRON_TRON_API_KEY",
+		"MONGOTRON_TRON_API_KEY_HEADER",
 		"MONGOTRON_HTTP_ADDR",
 		"MONGOTRON_LOG_LEVEL",
 		"MONGOTRON_LOG_FORMAT",

@@ -4,8 +4,10 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +37,7 @@ import (
 	"github.com/mongotron/mongotron/pkg/tron"
 	"github.com/mongotron/mongotron/services/ingest/internal/backfill"
 	"github.com/mongotron/mongotron/services/ingest/internal/follow"
+	"github.com/mongotron/mongotron/services/ingest/internal/nodes"
 	"github.com/mongotron/mongotron/services/ingest/internal/subs"
 	"github.com/mongotron/mongotron/services/ingest/internal/tokens"
 )
@@ -47,6 +51,10 @@ const DefaultHTTPAddr = ":8081"
 
 // DefaultConnectTimeout bounds reaching each dependency at start.
 const DefaultConnectTimeout = 10 * time.Second
+
+// DefaultTronNodeURL is the node read when neither tron.node-url nor
+// tron.node-urls says otherwise: a full node on this host.
+const DefaultTronNodeURL = "http://127.0.0.1:8090"
 
 // Config is the ingest's root configuration.
 type Config struct {
@@ -64,12 +72,22 @@ type Config struct {
 	// NATS lists the NATS servers and the replica count of the events
 	// stream (the nats.* flags).
 	NATS bus.Config
-	// TronNodeURL is the base URL of the Tron full node's HTTP API. It is
-	// required.
+	// TronNodeURL is the base URL of the Tron full node: its HTTP API
+	// (http://, https://) or its gRPC API (grpc://, grpcs://). It is
+	// required unless Nodes.URLs lists the nodes; with them it must be
+	// empty or [DefaultTronNodeURL], and is ignored.
 	TronNodeURL string
-	// TronAPIKey is sent as TRON-PRO-API-KEY. Empty sends none, which a
-	// private node accepts and TronGrid rate-limits.
+	// TronAPIKey is sent to every node as the header (gRPC: metadata)
+	// TronAPIKeyHeader. Empty sends none, which a private node accepts
+	// and TronGrid rate-limits.
 	TronAPIKey string
+	// TronAPIKeyHeader names the API key's header. Empty means
+	// tron.DefaultAPIKeyHeader (TRON-PRO-API-KEY, TronGrid's).
+	TronAPIKeyHeader string
+	// Nodes lists several nodes to read from with failover, and tunes
+	// their health checks (the tron.node-urls and other tron.* flags).
+	// Its URLs, when set, replace TronNodeURL.
+	Nodes nodes.Config
 	// Network is written into every event. Empty means mainnet.
 	Network string
 
@@ -116,8 +134,10 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Log.RegisterFlags(fs)
 	fs.StringVar(&c.MongoURI, "mongo.uri", "mongodb://127.0.0.1:27017/mongotron", "MongoDB connection `URI`; its path names the database")
 	c.NATS.RegisterFlags(fs)
-	fs.StringVar(&c.TronNodeURL, "tron.node-url", "http://127.0.0.1:8090", "Tron full node HTTP API base `URL`")
-	fs.StringVar(&c.TronAPIKey, "tron.api-key", "", "TronGrid API `key`, sent as TRON-PRO-API-KEY (empty: none)")
+	fs.StringVar(&c.TronNodeURL, "tron.node-url", DefaultTronNodeURL, "Tron full node API base `URL`: http(s):// for its HTTP API, grpc(s):// for its gRPC API (tron.node-urls lists several)")
+	fs.StringVar(&c.TronAPIKey, "tron.api-key", "", "node API `key`, sent to every node as tron.api-key-header (empty: none)")
+	fs.StringVar(&c.TronAPIKeyHeader, "tron.api-key-header", tron.DefaultAPIKeyHeader, "`name` of the header (gRPC: metadata key) the API key is sent as")
+	c.Nodes.RegisterFlags(fs)
 	fs.StringVar(&c.Network, "network", "mainnet", "network `name` written into events")
 	fs.DurationVar(&c.PollInterval, "poll-interval", follow.DefaultPollInterval, "how often the head is polled when caught up")
 	fs.Int64Var(&c.StartBlock, "start-block", 0, "first block on an empty database (0: the head)")
@@ -141,7 +161,8 @@ func (c *Config) Validate() error {
 		config.CheckURL("mongo.uri", c.MongoURI, false, "mongodb", "mongodb+srv"),
 		c.NATS.Validate(),
 		c.Tokens.Validate(),
-		config.CheckURL("tron.node-url", c.TronNodeURL, false, "http", "https"),
+		c.checkNodeURL(),
+		c.Nodes.Validate(),
 		nonNegative("poll-interval", c.PollInterval),
 		nonNegative("resync-interval", c.ResyncInterval),
 		nonNegative("retention", c.Retention),
@@ -150,6 +171,27 @@ func (c *Config) Validate() error {
 		checkInt("start-block", c.StartBlock),
 		checkInt("fetch-concurrency", int64(c.FetchConcurrency)),
 	)
+}
+
+// checkNodeURL checks tron.node-url, which tron.node-urls replaces: given
+// both, the ingest would read nodes the operator did not mean, so it
+// refuses unless tron.node-url keeps its default.
+func (c *Config) checkNodeURL() error {
+	if len(c.Nodes.URLs) > 0 {
+		if c.TronNodeURL != "" && c.TronNodeURL != DefaultTronNodeURL {
+			return errors.New("config: tron.node-url and tron.node-urls exclude each other: list every node in tron.node-urls")
+		}
+		return nil
+	}
+	return config.CheckURL("tron.node-url", c.TronNodeURL, false, "http", "https", "grpc", "grpcs")
+}
+
+// NodeURLs returns the nodes to read: tron.node-urls, else tron.node-url.
+func (c *Config) NodeURLs() []string {
+	if len(c.Nodes.URLs) > 0 {
+		return c.Nodes.URLs
+	}
+	return []string{c.TronNodeURL}
 }
 
 func nonNegative(name string, d time.Duration) error {
@@ -193,6 +235,7 @@ type deps struct {
 	nc     *nats.Conn
 	lease  *follow.Lease
 	leader *leader
+	nodes  *nodes.Pool
 }
 
 // New binds the HTTP server of cfg. It connects nothing: [App.Run] does.
@@ -215,10 +258,11 @@ func New(cfg Config, logger *slog.Logger) (*App, error) {
 // Addr returns the address the HTTP server listens on.
 func (a *App) Addr() net.Addr { return a.http.Addr() }
 
-// readyz answers 200 when MongoDB, NATS and the node answer, with the
-// leadership state; 503 otherwise.
+// readyz answers 200 when MongoDB, NATS and a Tron node answer, with the
+// leadership state; 503 otherwise. The leader lists the Tron nodes' states.
 func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	checks := map[string]string{}
+	var nodeStates []nodes.NodeStatus
 	ok := true
 	d := a.deps.Load()
 	if d == nil {
@@ -242,11 +286,13 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 		checks["leadership"] = "standby"
 		if f := d.leader.follower(); f != nil && d.lease.IsLeader() {
 			checks["leadership"] = "leader"
-			if f.NodeOK() {
+			// Ready while one node is usable: the pool reads from it.
+			if d.nodes.Usable() {
 				checks["node"] = "ok"
 			} else {
 				checks["node"], ok = "down", false
 			}
+			nodeStates = d.nodes.Status()
 			checks["head_block"] = fmt.Sprint(f.Head())
 			checks["committed_block"] = fmt.Sprint(f.Committed())
 			checks["solidified_block"] = fmt.Sprint(f.Solidified())
@@ -270,14 +316,18 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 		status = "unavailable"
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
-	_ = json.NewEncoder(w).Encode(map[string]any{"status": status, "checks": checks})
+	body := map[string]any{"status": status, "checks": checks}
+	if nodeStates != nil {
+		body["nodes"] = nodeStates
+	}
+	_ = json.NewEncoder(w).Encode(body)
 }
 
 // Run connects the dependencies (an unreachable one is an error), then
 // follows the chain and serves HTTP until ctx is done. It returns nil after
 // a clean stop: the block in hand is committed first.
 func (a *App) Run(ctx context.Context) (err error) {
-	a.logger.Info("started", "addr", a.Addr().String(), "tron_node", a.cfg.TronNodeURL)
+	a.logger.Info("started", "addr", a.Addr().String(), "tron_nodes", nodeLabels(a.cfg.NodeURLs()))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -331,14 +381,25 @@ func (a *App) run(ctx context.Context) error {
 	}
 	defer nc.Close()
 
+	// One pool of nodes serves the follower, the token resolver and the
+	// backfill, each on a lane of its own connections, so that their
+	// calls never queue behind each other's; health and verification are
+	// shared.
 	nodeMetrics := newNodeMetrics(a.reg)
-	client, err := tron.NewClient(tron.ClientConfig{BaseURL: a.cfg.TronNodeURL, APIKey: a.cfg.TronAPIKey, Observer: nodeMetrics.observe})
+	pcfg := a.cfg.Nodes
+	pcfg.URLs = a.cfg.NodeURLs()
+	pcfg.Client = tron.ClientConfig{APIKey: a.cfg.TronAPIKey, APIKeyHeader: a.cfg.TronAPIKeyHeader, Observer: nodeMetrics.observe}
+	if pcfg.HealthInterval <= 0 {
+		pcfg.HealthInterval = cmp.Or(a.cfg.PollInterval, follow.DefaultPollInterval)
+	}
+	pcfg.Logger, pcfg.Registerer = a.logger.With("component", "nodes"), a.reg
+	pool, err := nodes.New(pcfg)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = client.Close() }()
-	if _, err := client.NowBlock(sctx); err != nil {
-		return fmt.Errorf("tron node %s unreachable: %w", a.cfg.TronNodeURL, err)
+	defer func() { _ = pool.Close() }()
+	if _, err := pool.NowBlock(sctx); err != nil {
+		return fmt.Errorf("tron node %s unreachable: %w", nodeLabels(pcfg.URLs), err)
 	}
 
 	ttl, err := store.EnsureIndexes(sctx, db, a.cfg.Retention)
@@ -369,24 +430,25 @@ func (a *App) run(ctx context.Context) error {
 		mgr.Reconnected()
 	})
 
-	// Token metadata has its own node client, so that its constant
-	// calls never queue behind the follower's head polls; the decoders
-	// read it from memory and never wait for it.
-	tokClient, err := tron.NewClient(tron.ClientConfig{BaseURL: a.cfg.TronNodeURL, APIKey: a.cfg.TronAPIKey, Observer: nodeMetrics.observe})
+	// Token metadata has its own lane, so that its constant calls never
+	// queue behind the follower's head polls; the decoders read it from
+	// memory and never wait for it.
+	tokNode, err := pool.Lane("tokens")
 	if err != nil {
 		return err
 	}
-	defer func() { _ = tokClient.Close() }()
 	tcfg := a.cfg.Tokens
-	tcfg.DB, tcfg.Node, tcfg.Network = db, tokClient, a.cfg.Network
+	tcfg.DB, tcfg.Node, tcfg.Network = db, tokNode, a.cfg.Network
 	tcfg.Logger, tcfg.Registerer = a.logger.With("component", "tokens"), a.reg
 	toks := tokens.New(tcfg)
 	if err := toks.Load(sctx); err != nil {
 		return err
 	}
+	// The pool verified every block it returns (ids against headers and
+	// raw data, and links), so the decoders need not hash them again.
 	fcfg := follow.Config{
-		Node: client, DB: db, Publisher: pub, Matcher: mgr,
-		Decoder: decode.NewDecoder(decode.DecoderConfig{Network: a.cfg.Network, Tokens: toks}),
+		Node: pool, DB: db, Publisher: pub, Matcher: mgr,
+		Decoder: decode.NewDecoder(decode.DecoderConfig{Network: a.cfg.Network, Tokens: toks, SkipVerify: true}),
 		Logger:  a.logger.With("component", "follow"), Metrics: follow.NewMetrics(a.reg),
 		StartBlock: a.cfg.StartBlock, PollInterval: a.cfg.PollInterval, Concurrency: a.cfg.FetchConcurrency,
 	}
@@ -401,16 +463,15 @@ func (a *App) run(ctx context.Context) error {
 		return err
 	}
 	lead := &leader{}
-	// The backfill has its own node client, so that its range fetches
-	// never queue behind the follower's head polls.
-	bfClient, err := tron.NewClient(tron.ClientConfig{BaseURL: a.cfg.TronNodeURL, APIKey: a.cfg.TronAPIKey, Observer: nodeMetrics.observe})
+	// The backfill has its own lane, so that its range fetches never
+	// queue behind the follower's head polls.
+	bfNode, err := pool.Lane("backfill")
 	if err != nil {
 		return err
 	}
-	defer func() { _ = bfClient.Close() }()
 	runner, err = backfill.New(backfill.Config{
-		DB: db, Node: bfClient, Publisher: pub, Live: lead, Fence: lead, Subs: mgr,
-		Decoder:    decode.NewDecoder(decode.DecoderConfig{Network: a.cfg.Network, Tokens: toks}),
+		DB: db, Node: bfNode, Publisher: pub, Live: lead, Fence: lead, Subs: mgr,
+		Decoder:    decode.NewDecoder(decode.DecoderConfig{Network: a.cfg.Network, Tokens: toks, SkipVerify: true}),
 		Notify:     func(ch bus.SubscriptionChange) { a.publishChange(ctx, nc, ch) },
 		Logger:     a.logger.With("component", "backfill"),
 		Registerer: a.reg,
@@ -418,7 +479,7 @@ func (a *App) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	a.deps.Store(&deps{mongo: mc, nc: nc, lease: lease, leader: lead})
+	a.deps.Store(&deps{mongo: mc, nc: nc, lease: lease, leader: lead, nodes: pool})
 
 	// The subscriptions stay loaded on a standby too, so that a takeover
 	// starts matching at once.
@@ -445,6 +506,10 @@ func (a *App) run(ctx context.Context) error {
 		tctx, tcancel := context.WithCancel(ctx)
 		defer tcancel()
 		wg.Go(func() { a.sweep(tctx, db) })
+		// Only the leader polls the nodes' heads: a standby reads
+		// nothing but token metadata, and must not spend a hosted
+		// node's rate limit.
+		wg.Go(func() { _ = pool.Run(tctx) })
 		backfilling := a.parts.Go(tctx, "backfill", runner.Run)
 		defer func() { <-backfilling }()
 		return f.Run(ctx)
@@ -478,6 +543,15 @@ func (a *App) sweep(ctx context.Context, db *mongo.Database) {
 		case <-t.C:
 		}
 	}
+}
+
+// nodeLabels names nodes for logs, without credentials.
+func nodeLabels(urls []string) string {
+	out := make([]string, len(urls))
+	for i, u := range urls {
+		out[i] = nodes.Label(u)
+	}
+	return strings.Join(out, ",")
 }
 
 // redact drops a URI's password for logs.

@@ -23,6 +23,7 @@ import (
 	"github.com/mongotron/mongotron/pkg/testenv"
 	"github.com/mongotron/mongotron/services/ingest/internal/app"
 	"github.com/mongotron/mongotron/services/ingest/internal/follow"
+	"github.com/mongotron/mongotron/services/ingest/internal/nodes"
 	"github.com/mongotron/mongotron/services/ingest/internal/tokens"
 	"github.com/mongotron/mongotron/services/tronsim/sim"
 	"github.com/mongotron/mongotron/services/tronsim/simtest"
@@ -67,13 +68,15 @@ func TestConfig(t *testing.T) {
 			},
 			check: func(t *testing.T, c app.Config) {
 				require.Equal(t, app.Config{
-					HTTP:        service.HTTPConfig{Addr: ":9000", ShutdownTimeout: 10 * time.Second},
-					Log:         logging.Config{Level: "debug", Format: "auto"},
-					MongoURI:    "mongodb://db:27017/x",
-					NATS:        bus.Config{URL: "nats://n:4222", Replicas: 1},
-					TronNodeURL: "https://api.trongrid.io",
-					TronAPIKey:  "k",
-					Network:     "mainnet",
+					HTTP:             service.HTTPConfig{Addr: ":9000", ShutdownTimeout: 10 * time.Second},
+					Log:              logging.Config{Level: "debug", Format: "auto"},
+					MongoURI:         "mongodb://db:27017/x",
+					NATS:             bus.Config{URL: "nats://n:4222", Replicas: 1},
+					TronNodeURL:      "https://api.trongrid.io",
+					TronAPIKey:       "k",
+					TronAPIKeyHeader: "TRON-PRO-API-KEY",
+					Nodes:            nodes.Config{MaxLag: nodes.DefaultMaxLag, StallAfter: nodes.DefaultStallAfter, BadFor: nodes.DefaultBadFor},
+					Network:          "mainnet",
 
 					PollInterval:     time.Second,
 					FetchConcurrency: 4,
@@ -93,6 +96,25 @@ func TestConfig(t *testing.T) {
 		{name: "flag wins", args: []string{"--http.addr=:7000"}, env: []string{"MONGOTRON_HTTP_ADDR=:9000"}, check: func(t *testing.T, c app.Config) { require.Equal(t, ":7000", c.HTTP.Addr) }},
 		{name: "bad mongo uri", args: []string{"--mongo.uri=postgres://x"}, wantErr: `config: mongo.uri: scheme "postgres"`},
 		{name: "missing node url", args: []string{"--tron.node-url="}, wantErr: "config: tron.node-url is required"},
+		{name: "grpc node url", args: []string{"--tron.node-url=grpcs://grpc.trongrid.io:443"}, check: func(t *testing.T, c app.Config) {
+			require.Equal(t, []string{"grpcs://grpc.trongrid.io:443"}, c.NodeURLs())
+		}},
+		{name: "node url scheme", args: []string{"--tron.node-url=ftp://x"}, wantErr: `config: tron.node-url: scheme "ftp": want http or https or grpc or grpcs`},
+		{name: "several nodes", env: []string{"MONGOTRON_TRON_NODE_URLS=http://a:8090, grpc://b:50051", "MONGOTRON_TRON_API_KEY_HEADER=X-Key"}, check: func(t *testing.T, c app.Config) {
+			require.Equal(t, []string{"http://a:8090", "grpc://b:50051"}, c.NodeURLs())
+			require.Equal(t, "X-Key", c.TronAPIKeyHeader)
+		}},
+		{name: "the node list wins over the default node url", args: []string{"--tron.node-urls=http://a:8090", "--tron.node-url=http://127.0.0.1:8090"}, check: func(t *testing.T, c app.Config) {
+			require.Equal(t, []string{"http://a:8090"}, c.NodeURLs())
+		}},
+		{name: "node url and node list exclude each other", env: []string{"MONGOTRON_TRON_NODE_URL=http://x:8090", "MONGOTRON_TRON_NODE_URLS=http://a:8090"},
+			wantErr: "config: tron.node-url and tron.node-urls exclude each other"},
+		{name: "node list checked", args: []string{"--tron.node-urls=http://a:8090,mongodb://b,http://a:8090"},
+			wantErr: `config: tron.node-urls[1]: scheme "mongodb": want http or https or grpc or grpcs; config: tron.node-urls[2]: http://a:8090 is listed twice`},
+		{name: "node health flags", args: []string{"--tron.health-interval=250ms", "--tron.max-lag=5", "--tron.stall-after=6s", "--tron.bad-for=2m"}, check: func(t *testing.T, c app.Config) {
+			require.Equal(t, nodes.Config{HealthInterval: 250 * time.Millisecond, MaxLag: 5, StallAfter: 6 * time.Second, BadFor: 2 * time.Minute}, c.Nodes)
+		}},
+		{name: "negative max lag", args: []string{"--tron.max-lag=-1"}, wantErr: "config: tron.max-lag -1 is negative"},
 		{name: "bad timeout", env: []string{"MONGOTRON_SHUTDOWN_TIMEOUT=forever"}, wantErr: `MONGOTRON_SHUTDOWN_TIMEOUT="forever"`},
 		{name: "ingest flags", env: []string{"MONGOTRON_POLL_INTERVAL=250ms", "MONGOTRON_START_BLOCK=42", "MONGOTRON_RETENTION=24h"}, check: func(t *testing.T, c app.Config) {
 			require.Equal(t, 250*time.Millisecond, c.PollInterval)
@@ -138,8 +160,9 @@ func depArgs(t *testing.T) []string {
 // readiness is a /readyz answer.
 type readiness struct {
 	code   int
-	Status string            `json:"status"`
-	Checks map[string]string `json:"checks"`
+	Status string             `json:"status"`
+	Checks map[string]string  `json:"checks"`
+	Nodes  []nodes.NodeStatus `json:"nodes"`
 }
 
 func getReady(client *http.Client, a *app.App) (readiness, error) {
@@ -204,6 +227,64 @@ func TestApp_Run(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("Run did not return after cancel")
 	}
+}
+
+func TestApp_readyzListsTheNodes(t *testing.T) {
+	t.Parallel()
+	m := testenv.RunMongo(t)
+	n := testenv.RunNATS(t)
+	_, ns := simtest.StartNodes(t, sim.Config{Seed: 4, Instant: true, InitialBlocks: 5, TxsPerBlock: 5}, 2)
+	cfg, err := load(t, []string{"--mongo.uri=" + m.URI(), "--nats.url=" + n.URL(), "--tron.node-urls=" + ns[0].HTTP + "," + ns[1].GRPC,
+		"--poll-interval=20ms", "--http.addr=127.0.0.1:0"}, nil)
+	require.NoError(t, err)
+	a, err := app.New(cfg, logging.Discard())
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(15 * time.Second):
+			t.Fatal("Run did not return after cancel")
+		}
+	}()
+	client := &http.Client{Timeout: 5 * time.Second}
+	defer client.CloseIdleConnections()
+	var r readiness
+	waitReady := func(code int, ok func() bool, msg string) {
+		t.Helper()
+		require.Eventually(t, func() bool {
+			var err error
+			r, err = getReady(client, a)
+			return err == nil && r.code == code && r.Checks["leadership"] == "leader" && ok()
+		}, 20*time.Second, 10*time.Millisecond, "%s: last %+v", msg, r)
+	}
+	waitReady(http.StatusOK, func() bool {
+		return len(r.Nodes) == 2 && r.Nodes[0].State == nodes.StateSelected && r.Nodes[1].State == nodes.StateOK
+	}, "both nodes up")
+	require.Equal(t, nodes.Label(ns[0].HTTP), r.Nodes[0].URL)
+	require.Equal(t, nodes.Label(ns[1].GRPC), r.Nodes[1].URL)
+	require.Positive(t, r.Nodes[1].Head)
+
+	// The first node fails: still ready, reading from the second.
+	ns[0].Endpoint.SetFaults(sim.Faults{ErrorRate: 1})
+	waitReady(http.StatusOK, func() bool { return r.Nodes[0].State == nodes.StateFailing && r.Nodes[1].State == nodes.StateSelected }, "failover")
+	require.NotEmpty(t, r.Nodes[0].LastError)
+	require.Equal(t, "ok", r.Checks["node"])
+	resp, err := client.Get("http://" + a.Addr().String() + "/metrics")
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	require.Contains(t, string(body), `mongotron_ingest_tron_node_selected{node="`+nodes.Label(ns[1].GRPC)+`"} 1`)
+	require.Contains(t, string(body), `mongotron_ingest_tron_node_errors_total{node="`+nodes.Label(ns[0].HTTP)+`",reason="unavailable"}`)
+
+	// Both fail: not ready.
+	ns[1].Endpoint.SetFaults(sim.Faults{ErrorRate: 1})
+	waitReady(http.StatusServiceUnavailable, func() bool { return r.Checks["node"] == "down" }, "every node failing")
 }
 
 func TestMain_exitStatus(t *testing.T) {
