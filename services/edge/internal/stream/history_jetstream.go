@@ -90,7 +90,7 @@ func (h *jetstreamHistory) forget() {
 }
 
 func (h *jetstreamHistory) Retained(ctx context.Context, subscriptionID, after string) (bool, error) {
-	return h.fallback.Retained(ctx, subscriptionID, after)
+	return retainedByPoint(ctx, h.fallback, subscriptionID, after)
 }
 
 func (h *jetstreamHistory) Newest(ctx context.Context, subscriptionID, atLeast string) (string, error) {

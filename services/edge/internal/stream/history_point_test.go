@@ -1,0 +1,73 @@
+package stream
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/mongotron/mongotron/pkg/store"
+)
+
+// A resume from the cursor of a stored event is answered by one primary
+// key lookup (what FerretDB serves without reading the collection); any
+// other cursor by the retention query, with the same answers as before.
+func TestRetainedByPoint_resumeFromAStoredEventIsOneLookup(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var filters []bson.Raw
+	mon := &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+		if e.CommandName == "find" {
+			mu.Lock()
+			filters = append(filters, e.Command.Lookup("filter").Document())
+			mu.Unlock()
+		}
+	}}
+	mc, err := mongo.Connect(options.Client().ApplyURI(testMongoSrv.URI()).SetMonitor(mon))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = mc.Disconnect(context.Background()) })
+	db := mc.Database(randomID("t_"))
+	t.Cleanup(func() { _ = db.Drop(context.Background()) })
+	const sub = "sub_a"
+	older, stored := "00000000000000010000000000000000", "00000000000000020000000000000003"
+	for _, c := range []string{older, stored} {
+		_, err := db.Collection(store.Events).InsertOne(t.Context(), store.EventDoc{ID: store.EventDocID(sub, c), SubscriptionID: sub, Cursor: c})
+		require.NoError(t, err)
+	}
+	h := newMongoHistory(db)
+	taken := func() []bson.Raw {
+		mu.Lock()
+		defer mu.Unlock()
+		out := filters
+		filters = nil
+		return out
+	}
+
+	ok, err := retainedByPoint(t.Context(), h, sub, stored)
+	require.NoError(t, err)
+	require.True(t, ok)
+	fs := taken()
+	require.Len(t, fs, 1, "one query")
+	require.Equal(t, store.EventDocID(sub, stored), fs[0].Lookup("_id").StringValue(), "by _id alone")
+
+	cases := []struct {
+		name  string
+		after string
+		want  bool
+	}{
+		{"a cursor between stored events", "00000000000000010000000000000005", true},
+		{"a cursor below every stored event", "00000000000000000000000000000001", false},
+		{"another subscription's event", stored + "x", true},
+	}
+	for _, c := range cases {
+		ok, err := retainedByPoint(t.Context(), h, sub, c.after)
+		require.NoError(t, err, c.name)
+		require.Equal(t, c.want, ok, c.name)
+		require.Len(t, taken(), 2, "%s: the lookup, then the retention query", c.name)
+	}
+}
