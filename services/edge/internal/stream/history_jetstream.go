@@ -104,6 +104,12 @@ func (h *jetstreamHistory) Newest(ctx context.Context, subscriptionID, atLeast s
 				return c, nil
 			}
 		case errors.Is(err, jetstream.ErrMsgNotFound):
+			if atLeast == "" {
+				// Nothing within the stream's window: the newest event is
+				// older, and so is its subscription's head, which the
+				// ingest writes after publishing.
+				return newestByHead(ctx, h.fallback, subscriptionID)
+			}
 		default:
 			h.forget()
 			h.log.Debug("stream: newest event from MongoDB", "subscription_id", subscriptionID, "reason", err)

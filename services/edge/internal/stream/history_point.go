@@ -12,10 +12,12 @@ import (
 	"github.com/mongotron/mongotron/pkg/store"
 )
 
-// pointChecker is implemented by a [History] that can tell, by a primary
-// key lookup, whether the event at a cursor is stored.
+// pointChecker is implemented by a [History] that can answer by primary
+// key lookups: whether the event at a cursor is stored, and the
+// subscription's head.
 type pointChecker interface {
 	stored(ctx context.Context, subscriptionID, cursor string) (bool, error)
+	head(ctx context.Context, subscriptionID string) (cursor string, found bool, err error)
 }
 
 // stored reports whether the event of subscriptionID at cursor is stored:
@@ -46,4 +48,40 @@ func retainedByPoint(ctx context.Context, h History, subscriptionID, after strin
 		}
 	}
 	return h.Retained(ctx, subscriptionID, after)
+}
+
+// head returns the cursor of the last event the ingest published to
+// subscriptionID as its head records it (store.SubHeads, by _id), found
+// false when it has none.
+func (m mongoHistory) head(ctx context.Context, subscriptionID string) (string, bool, error) {
+	var d struct {
+		Cursor string `bson:"cursor"`
+	}
+	err := m.coll.Database().Collection(store.SubHeads).FindOne(ctx, bson.D{{Key: "_id", Value: subscriptionID}},
+		options.FindOne().SetProjection(bson.D{{Key: "cursor", Value: 1}})).Decode(&d)
+	switch {
+	case errors.Is(err, mongo.ErrNoDocuments):
+		return "", false, nil
+	case err != nil:
+		return "", false, fmt.Errorf("stream: head of %s: %w", subscriptionID, err)
+	}
+	return d.Cursor, true, nil
+}
+
+// newestByHead answers [History.Newest] for a subscription none of whose
+// events are in the events stream's window, from its head: one lookup by
+// _id where the newest-event query sorts the subscription's events (all
+// of the collection on FerretDB), which a reconnect storm after an edge
+// restart would run once per subscription. The head is written after the
+// events it names are published, and no event of the subscription was
+// published within the window, so it is the newest. A subscription
+// without a head (no event yet, or one still backfilling) gets the query.
+func newestByHead(ctx context.Context, h History, subscriptionID string) (string, error) {
+	if p, ok := h.(pointChecker); ok {
+		c, found, err := p.head(ctx, subscriptionID)
+		if err != nil || found {
+			return c, err
+		}
+	}
+	return h.Newest(ctx, subscriptionID, "")
 }

@@ -36,8 +36,7 @@ func TestRetainedByPoint_resumeFromAStoredEventIsOneLookup(t *testing.T) {
 	const sub = "sub_a"
 	older, stored := "00000000000000010000000000000000", "00000000000000020000000000000003"
 	for _, c := range []string{older, stored} {
-		_, err := db.Collection(store.Events).InsertOne(t.Context(), store.EventDoc{ID: store.EventDocID(sub, c), SubscriptionID: sub, Cursor: c})
-		require.NoError(t, err)
+		require.NoError(t, store.AppendEvents(t.Context(), db, store.EventDoc{ID: store.EventDocID(sub, c), SubscriptionID: sub, Cursor: c}))
 	}
 	h := newMongoHistory(db)
 	taken := func() []bson.Raw {
@@ -47,6 +46,7 @@ func TestRetainedByPoint_resumeFromAStoredEventIsOneLookup(t *testing.T) {
 		filters = nil
 		return out
 	}
+	taken() // the writes'
 
 	ok, err := retainedByPoint(t.Context(), h, sub, stored)
 	require.NoError(t, err)
@@ -70,4 +70,30 @@ func TestRetainedByPoint_resumeFromAStoredEventIsOneLookup(t *testing.T) {
 		require.Equal(t, c.want, ok, c.name)
 		require.Len(t, taken(), 2, "%s: the lookup, then the retention query", c.name)
 	}
+}
+
+// A subscription with nothing in the events stream's window gets its
+// newest event from its head, by _id; one without a head from the query.
+func TestNewestByHead_readsTheHeadAndFallsBackToTheQuery(t *testing.T) {
+	t.Parallel()
+	db := testMongo.Database(randomID("t_"))
+	t.Cleanup(func() { _ = db.Drop(context.Background()) })
+	const withHead, withoutHead = "sub_h", "sub_n"
+	head, stored := "00000000000000050000000000000001", "00000000000000040000000000000002"
+	_, err := db.Collection(store.SubHeads).InsertOne(t.Context(), bson.D{{Key: "_id", Value: withHead}, {Key: "cursor", Value: head}, {Key: "base", Value: ""}})
+	require.NoError(t, err)
+	require.NoError(t, store.AppendEvents(t.Context(), db, store.EventDoc{ID: store.EventDocID(withoutHead, stored), SubscriptionID: withoutHead, Cursor: stored}))
+	_, err = db.Collection(store.SubHeads).DeleteOne(t.Context(), bson.M{"_id": withoutHead})
+	require.NoError(t, err)
+	h := newMongoHistory(db)
+
+	got, err := newestByHead(t.Context(), h, withHead)
+	require.NoError(t, err)
+	require.Equal(t, head, got)
+	got, err = newestByHead(t.Context(), h, withoutHead)
+	require.NoError(t, err)
+	require.Equal(t, stored, got, "no head: the newest stored event")
+	got, err = newestByHead(t.Context(), h, "sub_none")
+	require.NoError(t, err)
+	require.Empty(t, got)
 }
