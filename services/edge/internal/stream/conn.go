@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -25,8 +26,15 @@ type conn struct {
 	// subscribes is true for the stream that created its topic: its
 	// sender makes the NATS subscription.
 	subscribes bool
-	// wake tells the sender the queue (or a pong) has work; capacity 1.
+	// wake tells the sender there is work: the queue, a pong, the hub's
+	// tick, or the cancellation. Capacity 1.
 	wake chan struct{}
+	// ticked is set by the hub's ticker when due has come: the sender
+	// writes the heartbeat or ping that is due.
+	ticked atomic.Bool
+	// due is when the sender's next heartbeat or ping is due (Unix
+	// nanoseconds); the sender sets it, the hub's ticker reads it.
+	due atomic.Int64
 
 	// mu guards the fields below; push, requestPong and the sender share
 	// them, but only the sender drains the queue and writes.
@@ -57,18 +65,30 @@ type conn struct {
 	// batches too, so a long replay does not trip the client's read
 	// deadline on the server side. Sender only.
 	nextPing time.Time
+	// nextHeartbeat is when the sender writes the next heartbeat. Sender
+	// only.
+	nextHeartbeat time.Time
+	// resyncFrom is where the sender replays from after a flush found
+	// resync set; nil when it need not. Sender only.
+	resyncFrom *string
 }
 
 func newConn(h *Hub, t Transport, req Request) *conn {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	return &conn{
-		hub:    h,
-		t:      t,
-		req:    req,
-		ctx:    ctx,
-		cancel: func(d Disconnect) { cancel(d) },
-		wake:   make(chan struct{}, 1),
+	c := &conn{
+		hub:  h,
+		t:    t,
+		req:  req,
+		ctx:  ctx,
+		wake: make(chan struct{}, 1),
 	}
+	// Cancelling wakes the sender too: once live it waits on wake alone,
+	// a cheaper wait than a select that also watches ctx.
+	c.cancel = func(d Disconnect) {
+		cancel(d)
+		c.signal()
+	}
+	return c
 }
 
 // reason returns why the stream is closing.
@@ -165,59 +185,88 @@ func (c *conn) readLoop() {
 // sendLoop is the sender goroutine: it alone writes to the socket and
 // drains the queue, and it runs the teardown.
 func (c *conn) sendLoop() {
-	defer c.hub.wg.Done()
-	defer c.teardown()
 	if err := c.start(); err != nil {
 		c.cancel(c.failure(err))
+		c.teardown()
+		c.hub.wg.Done()
 		return
 	}
-	cfg := c.hub.cfg
-	tick := min(cfg.HeartbeatInterval, cfg.PingInterval)
-	ticker := time.NewTicker(tick)
-	defer ticker.Stop()
-	nextHeartbeat, nextPing := time.Now().Add(cfg.HeartbeatInterval), c.nextPing
+	// The sender goes on in a new goroutine: start's history reads and
+	// JSON grew this one's stack, which an idle stream would keep until
+	// the collector shrinks it, one halving per cycle. The new one
+	// starts small and inherits this one's place in the hub's WaitGroup.
+	go c.liveLoop()
+}
+
+// liveLoop is the sender once the stream is live (or replaying after a
+// resync): it writes what is queued, the heartbeats and the pings, until
+// the stream is cancelled, and then tears it down.
+func (c *conn) liveLoop() {
+	defer c.hub.wg.Done()
+	defer c.teardown()
+	// The hub's ticker sets ticked once due has come, within half a
+	// tick: the same slack here keeps such a tick from being ignored.
+	tick := c.hub.tickPeriod()
+	c.nextHeartbeat = time.Now().Add(c.hub.cfg.HeartbeatInterval)
+	c.setDue()
 	var spare [][]byte
 	for {
-		select {
-		case <-c.ctx.Done():
+		<-c.wake
+		if c.ctx.Err() != nil {
 			return
-		case <-c.wake:
-			var err error
-			if spare, err = c.flush(spare); err != nil {
+		}
+		var err error
+		if spare, err = c.flush(spare); err != nil {
+			c.cancel(DisconnectConnectionLost)
+			return
+		}
+		if c.ticked.Load() {
+			c.ticked.Store(false)
+			if err := c.beat(time.Now(), tick); err != nil {
 				c.cancel(DisconnectConnectionLost)
 				return
 			}
-			c.mu.Lock()
-			from, resync := c.tail, c.resync
-			c.resync = false
-			c.mu.Unlock()
-			if resync {
-				// Everything queued up to tail is written: replay the rest.
-				c.hub.metrics.gaps.WithLabelValues(gapStream).Inc()
-				c.hub.log.Warn("stream: stream behind its subscription's live events; replaying", "subscription_id", c.req.SubscriptionID, "after", from)
-				if err := c.replay(from); err != nil {
-					c.cancel(c.failure(err))
-					return
-				}
-			}
-		case now := <-ticker.C:
-			var err error
-			// Half a tick of slack keeps a timer that fires a little
-			// early from skipping a whole period.
-			if !now.Add(tick / 2).Before(nextHeartbeat) {
-				nextHeartbeat = now.Add(cfg.HeartbeatInterval)
-				err = c.write([][]byte{heartbeatMessage(c.hub.head.Load(), c.hub.solid.Load(), now)})
-			}
-			if err == nil && !now.Add(tick/2).Before(nextPing) {
-				nextPing = now.Add(cfg.PingInterval)
-				err = c.t.WriteControl(websocket.PingMessage, nil)
-			}
-			if err != nil {
-				c.cancel(DisconnectConnectionLost)
+			c.setDue()
+		}
+		if c.resyncFrom != nil {
+			// Everything queued up to tail is written: replay the rest.
+			from := *c.resyncFrom
+			c.resyncFrom = nil
+			c.hub.metrics.gaps.WithLabelValues(gapStream).Inc()
+			c.hub.log.Warn("stream: stream behind its subscription's live events; replaying", "subscription_id", c.req.SubscriptionID, "after", from)
+			if err := c.replay(from); err != nil {
+				c.cancel(c.failure(err))
 				return
 			}
 		}
 	}
+}
+
+// setDue publishes when the next heartbeat or ping is due (sender only).
+func (c *conn) setDue() {
+	c.due.Store(min(c.nextHeartbeat.UnixNano(), c.nextPing.UnixNano()))
+}
+
+// beat writes the heartbeat and the ping that are due at now (sender
+// only).
+func (c *conn) beat(now time.Time, tick time.Duration) error {
+	cfg := &c.hub.cfg
+	if !now.Add(tick / 2).Before(c.nextHeartbeat) {
+		c.nextHeartbeat = now.Add(cfg.HeartbeatInterval)
+		msg := c.hub.beat.Load()
+		if msg == nil { // woken by a tick, so never; but cheap to be sure
+			b := heartbeatMessage(c.hub.head.Load(), c.hub.solid.Load(), now)
+			msg = &b
+		}
+		if err := c.write([][]byte{*msg}); err != nil {
+			return err
+		}
+	}
+	if !now.Add(tick / 2).Before(c.nextPing) {
+		c.nextPing = now.Add(cfg.PingInterval)
+		return c.t.WriteControl(websocket.PingMessage, nil)
+	}
+	return nil
 }
 
 // failure returns the close reason for a start or replay error.
@@ -242,6 +291,11 @@ func (c *conn) flush(spare [][]byte) ([][]byte, error) {
 	c.queue, c.queueBytes = spare[:0], 0
 	pong, pongDue := c.pong, c.pongDue
 	c.pong, c.pongDue = nil, false
+	if c.resync {
+		// Taken with the queue it follows, under one lock.
+		from := c.tail
+		c.resyncFrom, c.resync = &from, false
+	}
 	c.mu.Unlock()
 	if pongDue {
 		if err := c.t.WriteControl(websocket.PongMessage, pong); err != nil {

@@ -68,7 +68,9 @@ type Config struct {
 	// under a second are sent as 0). Zero means
 	// [DefaultHeartbeatInterval] (15 s).
 	HeartbeatInterval time.Duration
-	// WriteTimeout bounds one write pass to a socket. Zero means
+	// WriteTimeout bounds one write pass to a socket: a pass that has not
+	// finished within it (at least half of it, as the deadline is moved
+	// only when less than half is left) closes the stream. Zero means
 	// [DefaultWriteTimeout] (10 s).
 	WriteTimeout time.Duration
 	// PingInterval is how often the server pings a client. Zero means
@@ -180,8 +182,17 @@ type Hub struct {
 	log      *slog.Logger
 	metrics  *metrics
 	upgrader websocket.Upgrader
-	head     atomic.Int64
-	solid    atomic.Int64
+	// frames pools the buffers streams frame their writes into.
+	frames *sync.Pool
+	// tickOnce starts the ticker that tells every stream to check its
+	// heartbeat and ping: one for the hub, where a ticker per stream
+	// would hold a timer per idle stream.
+	tickOnce sync.Once
+	// beat is the heartbeat frame of the latest tick, built once for
+	// every stream it is due on.
+	beat  atomic.Pointer[[]byte]
+	head  atomic.Int64
+	solid atomic.Int64
 	// running is closed once Run listens to the control subjects.
 	running     chan struct{}
 	runningOnce sync.Once
@@ -261,14 +272,15 @@ func newHub(cfg Config, b Broker, h History) (*Hub, error) {
 		topics:  make(map[string]*topic),
 		byKey:   make(map[string]map[*conn]struct{}),
 	}
-	pool := &sync.Pool{}
+	hub.frames = newFramePool()
 	hub.upgrader = websocket.Upgrader{
-		// A small read buffer and pooled write buffers keep an idle
-		// stream to a few KiB: clients send nearly nothing, and a write
-		// buffer is only held during a write.
-		ReadBufferSize:  1024,
-		WriteBufferSize: 4096,
-		WriteBufferPool: pool,
+		// A small read buffer keeps an idle stream small: clients send
+		// nearly nothing. Messages are framed in the hub's pooled buffers
+		// (wsTransport.WriteText), so gorilla's write buffer, taken from
+		// this pool only for a data message, is never taken.
+		ReadBufferSize:  readBufferSize,
+		WriteBufferSize: 256,
+		WriteBufferPool: &sync.Pool{},
 		// The caller authenticated the request (API key or ?token=),
 		// and the stream exposes nothing a cross-origin page could not
 		// get with the same key over REST.
@@ -455,9 +467,14 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, req Request) {
 		WriteTimeout: h.cfg.WriteTimeout,
 		ReadTimeout:  h.cfg.PingInterval + h.cfg.PongTimeout,
 		CloseWait:    closeWait,
+		Frames:       h.frames,
 	})
 	h.serveTransport(t, req)
 }
+
+// readBufferSize is a stream's read buffer: client frames are control
+// frames (at most 125 bytes) or small, and are discarded.
+const readBufferSize = 256
 
 // pingNotifier is implemented by transports that pass client pings to the
 // sender to answer.
@@ -520,10 +537,45 @@ func (h *Hub) serveTransport(t Transport, req Request) *conn {
 	}
 	h.wg.Add(2)
 	h.mu.Unlock()
+	h.tickOnce.Do(func() { h.goBackground(h.tick) })
 	h.metrics.connections.Inc()
 	go c.readLoop()
 	go c.sendLoop()
 	return c
+}
+
+// tick wakes, every tickPeriod until the hub closes, each stream whose
+// heartbeat or ping is due within half a period. One ticker for the hub:
+// a ticker per stream would hold a timer per idle stream, and the sweep
+// reads an atomic per stream, waking only those with something to write.
+func (h *Hub) tick() {
+	p := h.tickPeriod()
+	t := time.NewTicker(p)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case now := <-t.C:
+			msg := heartbeatMessage(h.head.Load(), h.solid.Load(), now)
+			h.beat.Store(&msg)
+			soon := now.Add(p / 2).UnixNano()
+			h.mu.Lock()
+			for c := range h.conns {
+				if c.due.Load() <= soon {
+					c.ticked.Store(true)
+					c.signal()
+				}
+			}
+			h.mu.Unlock()
+		}
+	}
+}
+
+// tickPeriod is the period of the hub's ticker: a heartbeat or ping
+// comes within half of it of its time.
+func (h *Hub) tickPeriod() time.Duration {
+	return min(h.cfg.HeartbeatInterval, h.cfg.PingInterval) / 4
 }
 
 // remove takes c out of the hub's indexes (teardown step 4). It reports

@@ -3,8 +3,9 @@ package stream
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -12,10 +13,22 @@ import (
 
 // wsTransport is a [Transport] over a gorilla/websocket connection.
 type wsTransport struct {
-	ws           *websocket.Conn
+	ws *websocket.Conn
+	// nc is ws's network connection: text frames are framed here and
+	// written to it directly, a queue's worth in one write (gorilla
+	// writes, and so makes a system call for, each message on its own).
+	// Only the sender writes data frames; gorilla's own control frames
+	// (WriteControl, the reader's close on a protocol error) are single
+	// Writes too, and a net.Conn never interleaves two Writes' bytes.
+	nc           net.Conn
 	writeTimeout time.Duration
-	readTimeout  time.Duration // ping interval + pong timeout
-	closeWait    time.Duration
+	// deadline is the write deadline last set on nc by WriteText (sender
+	// only): it is moved only when less than half the write timeout is
+	// left, so a busy stream sets it once in a while, not per write.
+	deadline    time.Time
+	frames      *sync.Pool    // of *[]byte, shared by the hub's streams
+	readTimeout time.Duration // ping interval + pong timeout
+	closeWait   time.Duration
 	// readDone is closed by the reader when ReadFrame fails, so Close can
 	// stop waiting for the peer's close frame.
 	readDone chan struct{}
@@ -23,6 +36,14 @@ type wsTransport struct {
 	// answers it, because only the sender writes. Set before the reader
 	// starts.
 	onPing func(payload []byte)
+
+	// Reader only (transport_ws_read.go): the socket's readiness wait
+	// (nil when the connection has none), its callback, and the parse.
+	raw     syscall.RawConn
+	peek    func(fd uintptr) bool
+	peekBuf [1]byte
+	peekErr error
+	fs      frameState
 }
 
 func (t *wsTransport) setPingHandler(f func([]byte)) { t.onPing = f }
@@ -33,30 +54,29 @@ type wsTransportConfig struct {
 	WriteTimeout time.Duration
 	ReadTimeout  time.Duration
 	CloseWait    time.Duration
+	// Frames is the hub's pool of frame buffers (newFramePool).
+	Frames *sync.Pool
 }
 
 func newWSTransport(ws *websocket.Conn, cfg wsTransportConfig) *wsTransport {
 	t := &wsTransport{
 		ws:           ws,
+		nc:           ws.NetConn(),
 		writeTimeout: cfg.WriteTimeout,
 		readTimeout:  cfg.ReadTimeout,
 		closeWait:    cfg.CloseWait,
+		frames:       cfg.Frames,
 		readDone:     make(chan struct{}),
 	}
-	ws.SetReadLimit(maxClientFrame)
-	_ = ws.SetReadDeadline(time.Now().Add(t.readTimeout))
-	// The handlers run inside NextReader, on the reader goroutine; none of
-	// them writes (gorilla's defaults would, behind the sender's back).
-	ws.SetPongHandler(func(string) error {
-		return ws.SetReadDeadline(time.Now().Add(t.readTimeout))
-	})
-	ws.SetPingHandler(func(data string) error {
-		if t.onPing != nil {
-			t.onPing([]byte(data))
+	// The reader parses the client's frames off the socket itself
+	// (transport_ws_read.go); gorilla's reader is never used.
+	if sc, ok := t.nc.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			t.raw = raw
+			t.peek = t.peekReady
 		}
-		return ws.SetReadDeadline(time.Now().Add(t.readTimeout))
-	})
-	ws.SetCloseHandler(func(int, string) error { return nil })
+	}
+	_ = t.nc.SetReadDeadline(time.Now().Add(t.readTimeout))
 	return t
 }
 
@@ -65,34 +85,77 @@ func newWSTransport(ws *websocket.Conn, cfg wsTransportConfig) *wsTransport {
 const maxClientFrame = 4 << 10
 
 func (t *wsTransport) WriteText(msgs [][]byte) error {
-	if err := t.ws.SetWriteDeadline(time.Now().Add(t.writeTimeout)); err != nil {
-		return fmt.Errorf("stream: write deadline: %w", err)
-	}
-	for _, m := range msgs {
-		if err := t.ws.WriteMessage(websocket.TextMessage, m); err != nil {
-			return fmt.Errorf("stream: write: %w", err)
+	// A write may take between half and all of the write timeout before
+	// it fails: the deadline is refreshed only when less than half is left.
+	if now := time.Now(); t.deadline.Sub(now) < t.writeTimeout/2 {
+		t.deadline = now.Add(t.writeTimeout)
+		if err := t.nc.SetWriteDeadline(t.deadline); err != nil {
+			return fmt.Errorf("stream: write deadline: %w", err)
 		}
 	}
+	// The buffer is pooled: an idle stream holds none.
+	bp := t.frames.Get().(*[]byte)
+	b := (*bp)[:0]
+	var err error
+	for _, m := range msgs {
+		b = appendTextFrame(b, m)
+		if len(b) >= frameFlushSize {
+			if _, err = t.nc.Write(b); err != nil {
+				break
+			}
+			b = b[:0]
+		}
+	}
+	if err == nil && len(b) > 0 {
+		_, err = t.nc.Write(b)
+	}
+	if cap(b) <= framePoolMaxCap {
+		*bp = b[:0]
+		t.frames.Put(bp)
+	}
+	if err != nil {
+		return fmt.Errorf("stream: write: %w", err)
+	}
 	return nil
+}
+
+// Sizes of the frame buffers: a batch is written whenever it passes
+// frameFlushSize, and a buffer that grew past framePoolMaxCap (one large
+// message) is left to the collector rather than kept in the pool.
+const (
+	frameFlushSize  = 32 << 10
+	framePoolMaxCap = 64 << 10
+)
+
+// newFramePool returns the pool of buffers WriteText frames a batch into,
+// one per hub.
+func newFramePool() *sync.Pool {
+	return &sync.Pool{New: func() any {
+		b := make([]byte, 0, 4<<10)
+		return &b
+	}}
+}
+
+// appendTextFrame appends msg as one unmasked, final text frame (RFC 6455
+// 5.2: a server's frames are not masked).
+func appendTextFrame(b, msg []byte) []byte {
+	const finText = 0x81
+	switch n := len(msg); {
+	case n < 126:
+		b = append(b, finText, byte(n))
+	case n <= 0xffff:
+		b = append(b, finText, 126, byte(n>>8), byte(n))
+	default:
+		b = append(b, finText, 127,
+			byte(uint64(n)>>56), byte(uint64(n)>>48), byte(uint64(n)>>40), byte(uint64(n)>>32),
+			byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	return append(b, msg...)
 }
 
 func (t *wsTransport) WriteControl(messageType int, payload []byte) error {
 	if err := t.ws.WriteControl(messageType, payload, time.Now().Add(t.writeTimeout)); err != nil {
 		return fmt.Errorf("stream: write control: %w", err)
-	}
-	return nil
-}
-
-func (t *wsTransport) ReadFrame() error {
-	_, r, err := t.ws.NextReader()
-	if err == nil {
-		// Any frame shows the peer is alive.
-		_ = t.ws.SetReadDeadline(time.Now().Add(t.readTimeout))
-		_, err = io.Copy(io.Discard, r)
-	}
-	if err != nil {
-		close(t.readDone)
-		return fmt.Errorf("stream: read: %w", err)
 	}
 	return nil
 }

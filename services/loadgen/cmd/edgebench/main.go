@@ -10,7 +10,13 @@
 //	go run ./services/loadgen/cmd/edgebench --edge bin/edge
 //
 // Without --edge or --loadgen it builds them from the workspace into a
-// temporary directory.
+// temporary directory. --peer name=binary (repeatable) runs the fan-out
+// and idle scenarios on another server right after the edge's, --rounds
+// repeats them interleaved, and a second table then puts every run side
+// by side:
+//
+//	go build -o bin/relay ./services/loadgen/cmd/relay
+//	go run ./services/loadgen/cmd/edgebench --edge bin/edge --peer relay=bin/relay --rounds 2 --scenarios fanout,idle
 package main
 
 import (
@@ -54,12 +60,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.ReplayFrom, "replay-from", bench.ReplayJetStream, "replay: where the edge finds the events, `jetstream` (a resume within the events stream's hour) or mongodb (from further back)")
 	fs.IntVar(&cfg.LocalAddrs, "local-addrs", bench.DefaultLocalAddrs, "source addresses 127.0.0.2… loadgen spreads streams over")
 	fs.Float64Var(&cfg.ConnectRate, "connect-rate", bench.DefaultConnectRate, "streams opened per second")
+	var peers peerFlag
+	fs.Var(&peers, "peer", "`name=binary` of a server measured beside the edge in the fanout and idle scenarios, repeatable (relay=bin/relay: go build ./services/loadgen/cmd/relay)")
+	fs.IntVar(&cfg.Rounds, "rounds", 1, "how many times each scenario runs on each server, interleaved")
 	jsonOut := fs.String("json", "", "also write the figures as JSON to this `file`")
 	quiet := fs.Bool("quiet", false, "do not copy progress and the children's logs to stderr")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	cfg.Scenarios = split(*scenarios)
+	cfg.Peers = peers
 	cfg.EdgeEnv = split(*edgeEnv)
 	cfg.Log = stderr
 	if *quiet {
@@ -103,8 +113,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := bench.WriteTable(stdout, r.Results()); err != nil {
 		fmt.Fprintf(stderr, "edgebench: %v\n", err)
 	}
+	if len(cfg.Peers) > 0 || cfg.Rounds > 1 {
+		fmt.Fprintln(stdout)
+		if err := bench.WriteComparison(stdout, r.Runs()); err != nil {
+			fmt.Fprintf(stderr, "edgebench: %v\n", err)
+		}
+	}
 	if *jsonOut != "" {
-		b, _ := json.MarshalIndent(r.Results(), "", "  ")
+		b, _ := json.MarshalIndent(struct {
+			bench.Results
+			Runs []bench.Run `json:"runs,omitempty"`
+		}{r.Results(), r.Runs()}, "", "  ")
 		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil { //nolint:gosec // G306: a benchmark report, written to be read and shared
 			fmt.Fprintf(stderr, "edgebench: %v\n", err)
 			return 1
@@ -115,6 +134,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// peerFlag collects --peer name=binary values.
+type peerFlag []bench.Peer
+
+func (p *peerFlag) String() string {
+	var parts []string
+	for _, x := range *p {
+		parts = append(parts, x.Name+"="+x.Bin)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (p *peerFlag) Set(v string) error {
+	name, bin, ok := strings.Cut(v, "=")
+	if !ok || name == "" || bin == "" || name == "edge" {
+		return fmt.Errorf("want name=binary (name not edge), got %q", v)
+	}
+	*p = append(*p, bench.Peer{Name: name, Bin: bin})
+	return nil
 }
 
 func split(s string) []string {

@@ -67,9 +67,18 @@ type Config struct {
 	// Scenarios are the runs to make, among fanout, idle and replay.
 	// Empty means all three.
 	Scenarios []string
-	// EdgeEnv is added to the edge's environment (GOGC=…, GOMAXPROCS=…).
-	// Nil adds nothing.
+	// EdgeEnv is added to the edge's environment (GOGC=…, GOMAXPROCS=…),
+	// and the peers'. Nil adds nothing.
 	EdgeEnv []string
+	// Peers are the servers measured beside the edge in the fan-out and
+	// idle scenarios (each run right after the edge's, in every round).
+	// A peer takes the edge's flags and answers the REST calls and the
+	// stream route the scenarios use (cmd/relay does). Nil measures the
+	// edge alone.
+	Peers []Peer
+	// Rounds is how many times each scenario runs on every server,
+	// interleaved: edge, peers, edge, peers… Zero means 1.
+	Rounds int
 
 	// Streams is the fan-out run's stream count. Zero means
 	// [DefaultStreams].
@@ -112,7 +121,18 @@ type Config struct {
 	Log io.Writer
 }
 
+// Peer is a server measured beside the edge.
+type Peer struct {
+	// Name labels its figures.
+	Name string
+	// Bin is its binary.
+	Bin string
+}
+
 func (c Config) withDefaults() Config {
+	if c.Rounds <= 0 {
+		c.Rounds = 1
+	}
 	if len(c.Scenarios) == 0 {
 		c.Scenarios = []string{ScenarioFanout, ScenarioIdle, ScenarioReplay}
 	}
@@ -188,6 +208,15 @@ type Runner struct {
 	dbURI   string
 	dbName  string
 	results Results
+	runs    []Run
+}
+
+// Run is one scenario's figures for one server in one round.
+type Run struct {
+	Server string        `json:"server"`
+	Round  int           `json:"round"`
+	Fanout *FanoutResult `json:"fanout,omitempty"`
+	Idle   *IdleResult   `json:"idle,omitempty"`
 }
 
 // Results holds what each scenario measured; a scenario not run is nil.
@@ -253,22 +282,47 @@ func (r *Runner) Close() {
 // Results returns what [Runner.Run] measured.
 func (r *Runner) Results() Results { return r.results }
 
-// Run runs each configured scenario on a fresh edge, stopping at the
-// first failure.
+// Runs returns every fan-out and idle run, in the order they ran.
+func (r *Runner) Runs() []Run { return r.runs }
+
+// Run runs each configured scenario on a fresh edge, and the fan-out and
+// idle scenarios on each peer right after it, for every round, stopping
+// at the first failure. Results keeps the edge's last round.
 func (r *Runner) Run(ctx context.Context) error {
-	for _, s := range r.cfg.Scenarios {
-		r.logf("=== %s", s)
-		var err error
-		switch s {
-		case ScenarioFanout:
-			r.results.Fanout, err = r.fanout(ctx)
-		case ScenarioIdle:
-			r.results.Idle, err = r.idle(ctx)
-		case ScenarioReplay:
-			r.results.Replay, err = r.replay(ctx)
-		}
-		if err != nil {
-			return fmt.Errorf("bench: %s: %w", s, err)
+	servers := append([]Peer{{Name: "edge", Bin: r.cfg.EdgeBin}}, r.cfg.Peers...)
+	for round := 1; round <= r.cfg.Rounds; round++ {
+		for _, s := range r.cfg.Scenarios {
+			for _, srv := range servers {
+				if s == ScenarioReplay && srv.Name != "edge" {
+					continue // peers keep no history
+				}
+				r.logf("=== %s: %s (round %d)", s, srv.Name, round)
+				run := Run{Server: srv.Name, Round: round}
+				var err error
+				switch s {
+				case ScenarioFanout:
+					run.Fanout, err = r.fanout(ctx, srv.Bin)
+				case ScenarioIdle:
+					run.Idle, err = r.idle(ctx, srv.Bin)
+				case ScenarioReplay:
+					r.results.Replay, err = r.replay(ctx)
+				}
+				if err != nil {
+					return fmt.Errorf("bench: %s on %s: %w", s, srv.Name, err)
+				}
+				if s == ScenarioReplay {
+					continue
+				}
+				r.runs = append(r.runs, run)
+				if srv.Name == "edge" {
+					if run.Fanout != nil {
+						r.results.Fanout = run.Fanout
+					}
+					if run.Idle != nil {
+						r.results.Idle = run.Idle
+					}
+				}
+			}
 		}
 	}
 	return nil
@@ -278,9 +332,9 @@ func (r *Runner) logf(format string, args ...any) {
 	fmt.Fprintf(r.cfg.Log, "edgebench: "+format+"\n", args...)
 }
 
-func (r *Runner) startEdge(ctx context.Context) (*edgeProc, string, error) {
+func (r *Runner) startEdge(ctx context.Context, bin string) (*edgeProc, string, error) {
 	env := append(os.Environ(), r.cfg.EdgeEnv...)
-	e, err := startEdge(ctx, r.cfg.EdgeBin, r.dbURI, r.natsSrv.URL(), adminKey, env, r.cfg.Log)
+	e, err := startEdge(ctx, bin, r.dbURI, r.natsSrv.URL(), adminKey, env, r.cfg.Log)
 	if err != nil {
 		return nil, "", err
 	}
@@ -483,8 +537,8 @@ type FanoutResult struct {
 	OutOfOrder    uint64         `json:"out_of_order"`
 }
 
-func (r *Runner) fanout(ctx context.Context) (*FanoutResult, error) {
-	e, key, err := r.startEdge(ctx)
+func (r *Runner) fanout(ctx context.Context, bin string) (*FanoutResult, error) {
+	e, key, err := r.startEdge(ctx, bin)
 	if err != nil {
 		return nil, err
 	}
@@ -613,7 +667,7 @@ const edgeOwnFiles = 160
 
 var goMemNames = []string{"go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes", "go_goroutines"}
 
-func (r *Runner) idle(ctx context.Context) (*IdleResult, error) {
+func (r *Runner) idle(ctx context.Context, bin string) (*IdleResult, error) {
 	streams := r.cfg.IdleStreams
 	res := &IdleResult{}
 	// The edge holds one descriptor per stream plus its own few.
@@ -622,7 +676,7 @@ func (r *Runner) idle(ctx context.Context) (*IdleResult, error) {
 		streams, res.Limited = maxEdge, true
 	}
 	res.Streams = streams
-	e, key, err := r.startEdge(ctx)
+	e, key, err := r.startEdge(ctx, bin)
 	if err != nil {
 		return nil, err
 	}
@@ -714,7 +768,7 @@ type ReplayResult struct {
 }
 
 func (r *Runner) replay(ctx context.Context) (*ReplayResult, error) {
-	e, key, err := r.startEdge(ctx)
+	e, key, err := r.startEdge(ctx, r.cfg.EdgeBin)
 	if err != nil {
 		return nil, err
 	}

@@ -72,3 +72,42 @@ func WriteTable(w io.Writer, res Results) error {
 	}
 	return tw.Flush()
 }
+
+// WriteComparison prints one row per server and round: the fan-out's
+// delivered rate, latency and CPU per delivered message, and the idle
+// run's RSS per stream, so the edge can be read beside its peers.
+func WriteComparison(w io.Writer, runs []Run) error {
+	type row struct {
+		fanout *FanoutResult
+		idle   *IdleResult
+	}
+	var keys []string
+	rows := map[string]*row{}
+	for _, r := range runs {
+		k := fmt.Sprintf("%s\t%d", r.Server, r.Round)
+		if rows[k] == nil {
+			rows[k] = &row{}
+			keys = append(keys, k)
+		}
+		if r.Fanout != nil {
+			rows[k].fanout = r.Fanout
+		}
+		if r.Idle != nil {
+			rows[k].idle = r.Idle
+		}
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "server\tround\tstreams/subs\tdelivered msg/s\tp50 / p99 ms\tCPU µs/msg\tCPU cores\tidle streams\tRSS KiB/stream (Go, stacks)\t")
+	for _, k := range keys {
+		r := rows[k]
+		fan, idle := "-\t-\t-\t-\t-", "-\t-"
+		if f := r.fanout; f != nil {
+			fan = fmt.Sprintf("%d/%d\t%.0f\t%.1f / %.1f\t%.2f\t%.2f", f.Connected, f.Subscriptions, f.DeliveredRate, f.Latency.P50, f.Latency.P99, f.CPUPerMessage, f.CPU.Edge)
+		}
+		if i := r.idle; i != nil {
+			idle = fmt.Sprintf("%d\t%.2f (%.2f, %.2f)", i.Connected, i.RSSPerStream, i.GoPerStream, i.StackPerStream)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t\n", k, fan, idle)
+	}
+	return tw.Flush()
+}
