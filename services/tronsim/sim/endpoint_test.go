@@ -89,7 +89,7 @@ func TestEndpoint_Faults(t *testing.T) {
 		faults sim.Faults
 		check  func(t *testing.T, s *sim.Sim, e *sim.Endpoint, base string)
 	}{
-		{"error rate", sim.Faults{ErrorRate: 1}, func(t *testing.T, s *sim.Sim, e *sim.Endpoint, base string) {
+		{"error rate", sim.Faults{ErrorRate: 1}, func(t *testing.T, _ *sim.Sim, e *sim.Endpoint, base string) {
 			seen := map[int]int{}
 			for range 30 {
 				code, _ := outcome(t, base)
@@ -106,13 +106,13 @@ func TestEndpoint_Faults(t *testing.T) {
 			code, _, _ := get(t, base+"/sim/status")
 			require.Equal(t, http.StatusOK, code)
 		}},
-		{"latency", sim.Faults{Latency: 60 * time.Millisecond}, func(t *testing.T, s *sim.Sim, e *sim.Endpoint, base string) {
+		{"latency", sim.Faults{Latency: 60 * time.Millisecond}, func(t *testing.T, _ *sim.Sim, _ *sim.Endpoint, base string) {
 			start := time.Now()
 			code, _ := outcome(t, base)
 			require.Equal(t, http.StatusOK, code)
 			require.GreaterOrEqual(t, time.Since(start), 60*time.Millisecond)
 		}},
-		{"rate limit", sim.Faults{RateLimit: 2}, func(t *testing.T, s *sim.Sim, e *sim.Endpoint, base string) {
+		{"rate limit", sim.Faults{RateLimit: 2}, func(t *testing.T, _ *sim.Sim, e *sim.Endpoint, base string) {
 			limited := 0
 			for range 6 {
 				code, h := outcome(t, base)
@@ -168,7 +168,7 @@ func TestEndpoint_Faults(t *testing.T) {
 			_, ns = nodeInfoNumbers(t, base)
 			require.Equal(t, s.Solid(), ns)
 		}},
-		{"corrupt blocks", sim.Faults{CorruptBlocks: true}, func(t *testing.T, s *sim.Sim, e *sim.Endpoint, base string) {
+		{"corrupt blocks", sim.Faults{CorruptBlocks: true}, func(t *testing.T, s *sim.Sim, _ *sim.Endpoint, base string) {
 			head, _ := s.Head()
 			var served []tron.Block
 			for n := head - 5; n <= head; n++ {
@@ -200,7 +200,7 @@ func TestEndpoint_Faults(t *testing.T) {
 			require.Positive(t, idOnly)
 			require.Positive(t, txOnly)
 		}},
-		{"corrupt receipts", sim.Faults{CorruptReceipts: true}, func(t *testing.T, s *sim.Sim, e *sim.Endpoint, base string) {
+		{"corrupt receipts", sim.Faults{CorruptReceipts: true}, func(t *testing.T, s *sim.Sim, _ *sim.Endpoint, base string) {
 			head, _ := s.Head()
 			for n := head - 5; n <= head; n++ {
 				b, infos := fetchBlock(t, base, n)

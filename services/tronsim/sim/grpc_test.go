@@ -234,7 +234,7 @@ func TestGRPC_Faults(t *testing.T) {
 		faults sim.Faults
 		check  func(t *testing.T, s *sim.Sim, e *sim.Endpoint, w tronpb.WalletClient, sol tronpb.WalletSolidityClient)
 	}{
-		{"error rate", sim.Faults{ErrorRate: 1}, func(t *testing.T, s *sim.Sim, e *sim.Endpoint, w tronpb.WalletClient, sol tronpb.WalletSolidityClient) {
+		{"error rate", sim.Faults{ErrorRate: 1}, func(t *testing.T, _ *sim.Sim, e *sim.Endpoint, w tronpb.WalletClient, sol tronpb.WalletSolidityClient) {
 			seen := map[codes.Code]int{}
 			for range 30 {
 				_, err := w.GetNowBlock2(grpcCtx(t), &tronpb.EmptyMessage{})
@@ -247,7 +247,7 @@ func TestGRPC_Faults(t *testing.T) {
 			_, err := sol.GetNowBlock2(grpcCtx(t), &tronpb.EmptyMessage{})
 			require.Error(t, err, "the solidity service too")
 		}},
-		{"latency", sim.Faults{Latency: 60 * time.Millisecond}, func(t *testing.T, s *sim.Sim, e *sim.Endpoint, w tronpb.WalletClient, sol tronpb.WalletSolidityClient) {
+		{"latency", sim.Faults{Latency: 60 * time.Millisecond}, func(t *testing.T, _ *sim.Sim, _ *sim.Endpoint, w tronpb.WalletClient, _ tronpb.WalletSolidityClient) {
 			start := time.Now()
 			_, err := w.GetNodeInfo(grpcCtx(t), &tronpb.EmptyMessage{})
 			require.NoError(t, err)
@@ -258,7 +258,7 @@ func TestGRPC_Faults(t *testing.T) {
 			_, err = w.GetNodeInfo(ctx, &tronpb.EmptyMessage{})
 			require.Equal(t, codes.DeadlineExceeded, grpcstatus.Code(err))
 		}},
-		{"rate limit", sim.Faults{RateLimit: 2}, func(t *testing.T, s *sim.Sim, e *sim.Endpoint, w tronpb.WalletClient, sol tronpb.WalletSolidityClient) {
+		{"rate limit", sim.Faults{RateLimit: 2}, func(t *testing.T, _ *sim.Sim, e *sim.Endpoint, w tronpb.WalletClient, _ tronpb.WalletSolidityClient) {
 			limited := 0
 			for range 6 {
 				var header, trailer metadata.MD
@@ -274,7 +274,7 @@ func TestGRPC_Faults(t *testing.T) {
 			require.GreaterOrEqual(t, limited, 3)
 			require.Equal(t, int64(limited), e.Status().RateLimited)
 		}},
-		{"stall", sim.Faults{Stall: true}, func(t *testing.T, s *sim.Sim, e *sim.Endpoint, w tronpb.WalletClient, sol tronpb.WalletSolidityClient) {
+		{"stall", sim.Faults{Stall: true}, func(t *testing.T, s *sim.Sim, _ *sim.Endpoint, w tronpb.WalletClient, sol tronpb.WalletSolidityClient) {
 			stalled, _ := s.Head()
 			s.Mine(25)
 			now, err := w.GetNowBlock2(grpcCtx(t), &tronpb.EmptyMessage{})
@@ -290,7 +290,7 @@ func TestGRPC_Faults(t *testing.T) {
 			require.NoError(t, err)
 			require.LessOrEqual(t, sn.GetBlockHeader().GetRawData().GetNumber(), stalled)
 		}},
-		{"lag", sim.Faults{Lag: 20}, func(t *testing.T, s *sim.Sim, e *sim.Endpoint, w tronpb.WalletClient, sol tronpb.WalletSolidityClient) {
+		{"lag", sim.Faults{Lag: 20}, func(t *testing.T, s *sim.Sim, _ *sim.Endpoint, w tronpb.WalletClient, sol tronpb.WalletSolidityClient) {
 			head, _ := s.Head()
 			now, err := w.GetNowBlock2(grpcCtx(t), &tronpb.EmptyMessage{})
 			require.NoError(t, err)
@@ -302,7 +302,7 @@ func TestGRPC_Faults(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, head-20, sn.GetBlockHeader().GetRawData().GetNumber())
 		}},
-		{"corrupt blocks", sim.Faults{CorruptBlocks: true}, func(t *testing.T, s *sim.Sim, e *sim.Endpoint, w tronpb.WalletClient, sol tronpb.WalletSolidityClient) {
+		{"corrupt blocks", sim.Faults{CorruptBlocks: true}, func(t *testing.T, s *sim.Sim, _ *sim.Endpoint, w tronpb.WalletClient, _ tronpb.WalletSolidityClient) {
 			head, _ := s.Head()
 			l, err := w.GetBlockByLimitNext2(grpcCtx(t), &tronpb.BlockLimit{StartNum: head - 5, EndNum: head + 1})
 			require.NoError(t, err)
@@ -317,7 +317,7 @@ func TestGRPC_Faults(t *testing.T) {
 				require.ErrorIs(t, verify(b), tron.ErrIntegrity, "block %d", b.BlockHeader.RawData.Number)
 			}
 		}},
-		{"corrupt receipts", sim.Faults{CorruptReceipts: true}, func(t *testing.T, s *sim.Sim, e *sim.Endpoint, w tronpb.WalletClient, sol tronpb.WalletSolidityClient) {
+		{"corrupt receipts", sim.Faults{CorruptReceipts: true}, func(t *testing.T, s *sim.Sim, _ *sim.Endpoint, w tronpb.WalletClient, _ tronpb.WalletSolidityClient) {
 			head, _ := s.Head()
 			for n := head - 3; n <= head; n++ {
 				pb, err := w.GetBlockByNum2(grpcCtx(t), &tronpb.NumberMessage{Num: n})
