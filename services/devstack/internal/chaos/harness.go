@@ -212,7 +212,9 @@ func Start(cfg Config) (_ *Harness, err error) {
 		name: "tronsim", path: filepath.Join(cfg.BinDir, "tronsim"), env: env, logs: h.Logs,
 		readyURL: h.SimURL + "/sim/status",
 		args: []string{
-			"--http.addr", simAddr, "--block-interval", cfg.BlockInterval.String(),
+			// No gRPC listener: the harness reads the node over HTTP,
+			// and tests run side by side must not share its port.
+			"--http.addr", simAddr, "--grpc.addr", "", "--block-interval", cfg.BlockInterval.String(),
 			"--txs-per-block", strconv.Itoa(cfg.TxsPerBlock), "--initial-blocks", "20",
 		},
 	}

@@ -434,22 +434,48 @@ type addrs struct {
 
 // resolve turns every port 0 into a free port, since the children's
 // addresses must be known before they start. The simulator's nodes get
-// consecutive free ports.
+// consecutive free ports. A port picked is free when picked but not held,
+// so the kernel may hand it out again: no two parts get the same one.
 func (s *Stack) resolve() (addrs, error) {
 	var a addrs
+	used := map[int]bool{}
+	pick := func(addr string, n int) (string, error) {
+		for range 50 {
+			got, err := freeRangeIfZero(addr, n)
+			if err != nil {
+				return "", err
+			}
+			if _, p, _ := net.SplitHostPort(addr); p != "0" {
+				return got, nil // a fixed port: checkPorts reports clashes
+			}
+			_, gp, _ := net.SplitHostPort(got)
+			first, _ := strconv.Atoi(gp)
+			clash := false
+			for i := range max(n, 1) {
+				clash = clash || used[first+i]
+			}
+			if !clash {
+				for i := range max(n, 1) {
+					used[first+i] = true
+				}
+				return got, nil
+			}
+		}
+		return "", fmt.Errorf("devstack: no free port for %s apart from the others", addr)
+	}
 	var err error
 	for _, p := range []struct {
 		dst *string
 		v   string
 	}{{&a.nats, s.cfg.NATSAddr}, {&a.mongo, s.cfg.MongoAddr}, {&a.ingest, s.cfg.IngestAddr}} {
-		if *p.dst, err = freeIfZero(p.v); err != nil {
+		if *p.dst, err = pick(p.v, 1); err != nil {
 			return a, err
 		}
 	}
-	if a.sim, err = freeRangeIfZero(s.cfg.SimAddr, s.cfg.TronNodes); err != nil {
+	if a.sim, err = pick(s.cfg.SimAddr, s.cfg.TronNodes); err != nil {
 		return a, err
 	}
-	if a.simGRPC, err = freeRangeIfZero(s.cfg.SimGRPCAddr, s.cfg.TronNodes); err != nil {
+	if a.simGRPC, err = pick(s.cfg.SimGRPCAddr, s.cfg.TronNodes); err != nil {
 		return a, err
 	}
 	host, ps, err := net.SplitHostPort(s.cfg.HTTPAddr)
@@ -462,7 +488,7 @@ func (s *Stack) resolve() (addrs, error) {
 	}
 	for i := range s.cfg.Edges {
 		if base == 0 {
-			e, err := freeIfZero(net.JoinHostPort(host, "0"))
+			e, err := pick(net.JoinHostPort(host, "0"), 1)
 			if err != nil {
 				return a, err
 			}
