@@ -9,7 +9,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
-	"go.uber.org/goleak"
 )
 
 // Servers is an embedded NATS and FerretDB, with a client connected to
@@ -25,7 +24,7 @@ type Servers struct {
 // exits. Call it from TestMain; each test then takes its own database
 // (and subjects or consumers), so tests can run in parallel.
 func Main(m *testing.M, set func(Servers)) {
-	goleak.VerifyTestMain(serversMain{m: m, set: set}, GoleakOptions()...)
+	VerifyTestMain(serversMain{m: m, set: set})
 }
 
 type serversMain struct {

@@ -15,12 +15,11 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
-	"go.uber.org/goleak"
 
 	"github.com/mongotron/mongotron/pkg/testenv"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m, testenv.GoleakOptions()...) }
+func TestMain(m *testing.M) { testenv.VerifyTestMain(m) }
 
 func TestRunNATS_JetStreamPublish(t *testing.T) {
 	n := testenv.RunNATS(t)
