@@ -26,6 +26,25 @@ var binDir string
 // stack's own process.
 const runAsDevstack = "DEVSTACK_TEST_RUN_AS_DEVSTACK"
 
+// stackSlots bounds how many whole stacks the package's tests run at
+// once. Each holds a FerretDB inside this race-instrumented test binary
+// and four children; five at once on two cores starved FerretDB into
+// multi-second stalls that cost the ingest its lease and the tests their
+// deadlines.
+var stackSlots = make(chan struct{}, 2)
+
+// holdStackSlot waits for a free stack slot and keeps it until the test
+// and its cleanups are done.
+func holdStackSlot(t *testing.T) {
+	t.Helper()
+	select {
+	case stackSlots <- struct{}{}:
+	case <-t.Context().Done():
+		t.Fatal("no stack slot before the test's end")
+	}
+	t.Cleanup(func() { <-stackSlots })
+}
+
 func TestMain(m *testing.M) {
 	if os.Getenv(runAsDevstack) == "1" {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -78,6 +78,7 @@ func childrenOf(t testing.TB, pid int) []proc {
 
 func TestStack_ChildrenDieWithAKilledDevstack(t *testing.T) {
 	t.Parallel()
+	holdStackSlot(t)
 	exe, err := os.Executable()
 	require.NoError(t, err)
 	cmd := exec.Command(exe, "--bin", binDir, "--data", t.TempDir(), "--edges", "1",

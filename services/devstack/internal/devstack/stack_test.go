@@ -200,6 +200,7 @@ func historyN(t *testing.T, edgeURL, subID, key string, n int) []frame {
 
 func TestStack_EdgeKilledStreamContinuesWithoutGap(t *testing.T) {
 	t.Parallel()
+	holdStackSlot(t)
 	s, _ := startStack(t, t.TempDir())
 	info := s.Info()
 	require.Len(t, info.EdgeURLs, 2)
@@ -326,6 +327,7 @@ func taken(t *testing.T, edgeURL string) float64 {
 
 func TestStack_WebhookDeliversEveryEventInOrderAcrossAnEdgeStop(t *testing.T) {
 	t.Parallel()
+	holdStackSlot(t)
 	s, _ := startStack(t, t.TempDir())
 	info := s.Info()
 	key := info.Demo.APIKey
@@ -374,6 +376,7 @@ func TestStack_WebhookDeliversEveryEventInOrderAcrossAnEdgeStop(t *testing.T) {
 
 func TestStack_RerunReusesKeysAndChain(t *testing.T) {
 	t.Parallel()
+	holdStackSlot(t)
 	dir := t.TempDir()
 	s1, stop1 := startStack(t, dir)
 	first := s1.Info()
@@ -409,6 +412,7 @@ func TestStack_RerunReusesKeysAndChain(t *testing.T) {
 // stays on that one, and demo events flow.
 func TestStack_SeveralTronNodes(t *testing.T) {
 	t.Parallel()
+	holdStackSlot(t)
 	s, _ := startStackWith(t, t.TempDir(), 3)
 	info := s.Info()
 	require.Len(t, info.SimNodes, 3)
