@@ -36,7 +36,9 @@ const (
 	Keys = "api_keys"
 	// SubHeads holds, per subscription (_id), the cursor of its last
 	// event, so that the ingest links the next one to it (the events'
-	// prev_cursor) across restarts. The ingest's own.
+	// prev_cursor) across restarts, and its seq field, how many events
+	// it has had (see [EventDoc].Seq). The ingest writes it; the edge
+	// reads seq to find a subscription's newest page.
 	SubHeads = "sub_heads"
 )
 
@@ -65,6 +67,10 @@ type EventDoc struct {
 	CreatedAt time.Time `bson:"created_at"`
 	// JSON is the event exactly as published on NATS and streamed.
 	JSON []byte `bson:"json"`
+	// Seq is the event's position in its subscription's history, from 0
+	// in cursor order: it names the page that holds it too (see
+	// [PageDoc]). Documents written before pages existed have none.
+	Seq int64 `bson:"seq"`
 }
 
 // EventDocID returns the _id of an event document.
@@ -132,9 +138,10 @@ type KeyDoc struct {
 	RevokedAt *time.Time `bson:"revoked_at,omitempty"`
 }
 
-// EnsureIndexes creates every index, idempotently. The TTL index on events
-// is created where the server accepts it (MongoDB); where it does not
-// (FerretDB), ttl is false and the caller must run [SweepEvents]
+// EnsureIndexes creates every index, idempotently. The TTL indexes on
+// events and their pages are created where the server accepts them
+// (MongoDB); where it does not (FerretDB), plain indexes on created_at
+// take their place, ttl is false and the caller must run [SweepEvents]
 // periodically — it is cheap to run on both.
 func EnsureIndexes(ctx context.Context, db *mongo.Database, retention time.Duration) (ttl bool, err error) {
 	if retention <= 0 {
@@ -146,7 +153,6 @@ func EnsureIndexes(ctx context.Context, db *mongo.Database, retention time.Durat
 	}{
 		{Events, "sub_event_removed_block", mongo.IndexModel{Keys: bson.D{{Key: "subscription_id", Value: 1}, {Key: "event_id", Value: 1}, {Key: "removed", Value: 1}, {Key: "block_id", Value: 1}}, Options: options.Index().SetUnique(true).SetName("sub_event_removed_block")}},
 		{Events, "sub_cursor", mongo.IndexModel{Keys: bson.D{{Key: "subscription_id", Value: 1}, {Key: "cursor", Value: 1}}, Options: options.Index().SetUnique(true).SetName("sub_cursor")}},
-		{Events, "created_at", mongo.IndexModel{Keys: bson.D{{Key: "created_at", Value: 1}}, Options: options.Index().SetName("created_at")}},
 		{SubscriptionAddresses, "sub_address", mongo.IndexModel{Keys: bson.D{{Key: "subscription_id", Value: 1}, {Key: "address", Value: 1}}, Options: options.Index().SetUnique(true).SetName("sub_address")}},
 		{SubscriptionAddresses, "address", mongo.IndexModel{Keys: bson.D{{Key: "address", Value: 1}}, Options: options.Index().SetName("address")}},
 		{Subscriptions, "tenant_id", mongo.IndexModel{Keys: bson.D{{Key: "tenant", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("tenant_id")}},
@@ -160,20 +166,40 @@ func EnsureIndexes(ctx context.Context, db *mongo.Database, retention time.Durat
 			return false, fmt.Errorf("store: index %s on %s: %w", x.name, x.coll, err)
 		}
 	}
-	_, err = db.Collection(Events).Indexes().CreateOne(ctx, mongo.IndexModel{
+	ttl, err = ensureExpiry(ctx, db.Collection(Events), retention)
+	if err != nil {
+		return false, err
+	}
+	pagesTTL, err := NewPages(db).ensureIndexes(ctx, retention)
+	if err != nil {
+		return false, err
+	}
+	return ttl && pagesTTL, nil
+}
+
+// ensureExpiry gives coll a TTL index on created_at, or where the server
+// refuses TTL indexes (FerretDB) a plain one, which serves the sweep. One
+// or the other: MongoDB refuses two indexes on one key that differ only
+// by their options.
+func ensureExpiry(ctx context.Context, coll *mongo.Collection, retention time.Duration) (ttl bool, err error) {
+	_, err = coll.Indexes().CreateOne(ctx, mongo.IndexModel{
 		Keys:    bson.D{{Key: "created_at", Value: 1}},
 		Options: options.Index().SetName("created_at_ttl").SetExpireAfterSeconds(int32(retention / time.Second)),
 	})
-	if err != nil {
-		if IsNotSupported(err) {
-			return false, nil
-		}
-		// MongoDB refuses a second index on the same key with other
-		// options when the retention changed; that is an operator's
-		// decision, so say so rather than dropping data silently.
-		return false, fmt.Errorf("store: TTL index on %s: %w", Events, err)
+	if err == nil {
+		return true, nil
 	}
-	return true, nil
+	if !IsNotSupported(err) {
+		// MongoDB refuses an index on the same key with other options
+		// when the retention changed; that is an operator's decision,
+		// so say so rather than dropping data silently.
+		return false, fmt.Errorf("store: TTL index on %s: %w", coll.Name(), err)
+	}
+	_, err = coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "created_at", Value: 1}}, Options: options.Index().SetName("created_at")})
+	if err != nil {
+		return false, fmt.Errorf("store: index created_at on %s: %w", coll.Name(), err)
+	}
+	return false, nil
 }
 
 // IsNotSupported reports whether the server refused an index option it does
@@ -186,7 +212,8 @@ func IsNotSupported(err error) bool {
 	return strings.Contains(err.Error(), "not implemented")
 }
 
-// SweepEvents deletes events older than retention and returns how many.
+// SweepEvents deletes events older than retention, then the pages whose
+// newest event is (see [Pages.Sweep]), and returns how many events.
 func SweepEvents(ctx context.Context, db *mongo.Database, retention time.Duration, now time.Time) (int64, error) {
 	if retention <= 0 {
 		retention = DefaultRetention
@@ -194,6 +221,9 @@ func SweepEvents(ctx context.Context, db *mongo.Database, retention time.Duratio
 	res, err := db.Collection(Events).DeleteMany(ctx, bson.M{"created_at": bson.M{"$lt": now.Add(-retention)}})
 	if err != nil {
 		return 0, fmt.Errorf("store: retention sweep: %w", err)
+	}
+	if _, err := NewPages(db).Sweep(ctx, retention, now); err != nil {
+		return res.DeletedCount, err
 	}
 	return res.DeletedCount, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"github.com/mongotron/mongotron/pkg/store"
 	"github.com/mongotron/mongotron/services/edge/internal/auth"
 	"github.com/mongotron/mongotron/services/edge/internal/webhook"
 )
@@ -97,7 +98,9 @@ type API struct {
 	streamLimiter *auth.RateLimiter
 	// subCache answers stream connects without MongoDB (subcache.go).
 	subCache *subCache
-	m        metrics
+	// pages reads the subscriptions' history (events.go).
+	pages *store.Pages
+	m     metrics
 }
 
 // New builds the handler. It starts nothing: the auth's Run and the
@@ -137,7 +140,7 @@ func New(cfg Config) (*API, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &API{cfg: cfg, limiter: auth.NewRateLimiter(cfg.RateLimit), streamLimiter: auth.NewRateLimiter(cfg.StreamRateLimit), subCache: newSubCache(cfg.Now), m: m}
+	a := &API{cfg: cfg, limiter: auth.NewRateLimiter(cfg.RateLimit), streamLimiter: auth.NewRateLimiter(cfg.StreamRateLimit), subCache: newSubCache(cfg.Now), pages: store.NewPages(cfg.DB), m: m}
 	a.e = a.routes()
 	return a, nil
 }

@@ -491,7 +491,7 @@ func TestAPI_events(t *testing.T) {
 	otherSub := e.create(key, `{"addresses":["`+addrA+`"]}`)
 
 	kinds := []string{"trx_transfer", "trc20_transfer"}
-	var docs []any
+	var docs []store.EventDoc
 	var want []string
 	for i := range 10 {
 		c := cursor.Cursor{Step: uint64(100 + i/3), Pos: uint64(i % 3)}.String()
@@ -518,8 +518,7 @@ func TestAPI_events(t *testing.T) {
 	for i, j := 0, len(docs)-1; i < j; i, j = i+1, j-1 {
 		docs[i], docs[j] = docs[j], docs[i]
 	}
-	_, err := e.db.Collection(store.Events).InsertMany(t.Context(), docs)
-	require.NoError(t, err)
+	require.NoError(t, store.AppendEvents(t.Context(), e.db, docs...))
 
 	page := func(query string) (events []string, next string) {
 		t.Helper()

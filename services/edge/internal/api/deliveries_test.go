@@ -57,7 +57,7 @@ func TestAPI_webhookDeliveries(t *testing.T) {
 
 	// Three stored events, as the ingest writes them.
 	cursors := make([]string, 3)
-	docs := make([]any, 3)
+	docs := make([]store.EventDoc, 3)
 	for i := range docs {
 		cursors[i] = cursor.Cursor{Step: uint64(i + 1)}.String()
 		docs[i] = store.EventDoc{
@@ -65,8 +65,7 @@ func TestAPI_webhookDeliveries(t *testing.T) {
 			Kind: "trx_transfer", BlockID: "b", CreatedAt: time.Now().UTC(), JSON: []byte(`{"cursor":"` + cursors[i] + `"}`),
 		}
 	}
-	_, err := e.db.Collection(store.Events).InsertMany(t.Context(), docs)
-	require.NoError(t, err)
+	require.NoError(t, store.AppendEvents(t.Context(), e.db, docs...))
 
 	// Nothing delivered yet: an empty list, not null.
 	r := e.do(req{method: "GET", path: sub + "/deliveries", key: key})
@@ -110,7 +109,7 @@ func TestAPI_webhookDeliveries(t *testing.T) {
 	// A dead letter (as a deliverer records one) is listed by status and
 	// made due again by a manual retry.
 	deadID := webhook.DeliveryID(id, cursor.Cursor{Step: 9}.String())
-	_, err = e.db.Collection(webhook.DeliveriesCollection).InsertOne(t.Context(), &webhook.Delivery{
+	_, err := e.db.Collection(webhook.DeliveriesCollection).InsertOne(t.Context(), &webhook.Delivery{
 		ID: deadID, SubscriptionID: id, EventID: "tx9:0", Cursor: cursor.Cursor{Step: 9}.String(), Status: webhook.StatusDead,
 		Attempts: 11, RoundAttempts: 11, Log: []webhook.Attempt{{Attempt: 11, StatusCode: 500}}, Body: []byte(`{}`),
 	})

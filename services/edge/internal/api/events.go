@@ -8,12 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/mongotron/mongotron/pkg/cursor"
 	"github.com/mongotron/mongotron/pkg/store"
@@ -22,77 +21,139 @@ import (
 	"github.com/mongotron/mongotron/services/edge/internal/auth"
 )
 
+// Bounds of the events a filtered history page scans: past them it
+// answers with fewer than limit events, and next the last one scanned.
+const (
+	minScan = 1000
+	maxScan = 10_000
+)
+
 // listEvents pages through a subscription's history in cursor order. Each
-// item is the stored event JSON, byte for byte what the stream sent.
+// item is the stored event JSON, byte for byte what the stream sent. It
+// reads the history pages (store.Pages), by _id alone: a page of 100
+// events costs a few lookups whatever the database holds. With filters
+// it scans at most 10×limit events (1,000 to 10,000) and may answer a
+// page of fewer than limit events before the end, its next the last
+// event scanned.
 func (a *API) listEvents(c echo.Context) error {
 	ctx := c.Request().Context()
 	limit, err := parseLimit(c)
 	if err != nil {
 		return err
 	}
-	filter := bson.M{}
-	if after := c.QueryParam("after"); after != "" {
+	after := c.QueryParam("after")
+	if after != "" {
 		if _, err := cursor.Parse(after); err != nil {
 			return badRequest("invalid_cursor", "after: %s", strings.TrimPrefix(err.Error(), "cursor: "))
 		}
-		filter["cursor"] = bson.M{"$gt": after}
 	}
+	var f historyFilter
 	if k := c.QueryParam("kind"); k != "" {
 		kinds, es := subscription.ValidateKinds("kind", strings.Split(k, ","))
 		if len(es) > 0 {
 			return badRequest(subscription.CodeInvalidKind, "%s", es.Error())
 		}
-		filter["kind"] = bson.M{"$in": kinds}
+		f.kinds = kinds
 	}
 	if s := c.QueryParam("address"); s != "" {
 		ad, err := tron.ParseAddress(s)
 		if err != nil {
 			return badRequest(subscription.CodeInvalidAddress, "address: %s", strings.TrimPrefix(err.Error(), "tron: invalid address: "))
 		}
-		filter["addresses"] = ad.String()
+		f.address = ad.String()
 	}
 	if s := c.QueryParam("tx_id"); s != "" {
 		tx := strings.ToLower(strings.TrimPrefix(s, "0x"))
 		if b, err := hex.DecodeString(tx); err != nil || len(b) != 32 {
 			return badRequest("invalid_tx_id", "tx_id %q: want 64 hex digits", clip(s))
 		}
-		filter["tx_id"] = tx
+		f.txID = tx
 	}
 	sub, err := a.findSubscription(ctx, principal(c).Tenant, c.Param("id"))
 	if err != nil {
 		return err
 	}
-	filter["subscription_id"] = sub.ID
-	cur, err := a.cfg.DB.Collection(store.Events).Find(ctx, filter, options.Find().
-		SetSort(bson.D{{Key: "cursor", Value: 1}}).SetLimit(int64(limit)+1).
-		SetProjection(bson.M{"cursor": 1, "json": 1}))
+	budget := min(max(10*limit, minScan), maxScan)
+	var buf bytes.Buffer
+	buf.WriteString(`{"events":[`)
+	n, scanned := 0, 0
+	var last, next string // the last event answered, scanned
+	more := false
+	err = a.pages.Scan(ctx, sub.ID, after, func(es []store.PageEntry) (bool, error) {
+		for _, e := range es {
+			if n == limit || scanned == budget {
+				more = true
+				return false, nil
+			}
+			scanned++
+			next = e.Cursor
+			ok, err := f.match(e)
+			if err != nil {
+				return false, err
+			}
+			if !ok {
+				continue
+			}
+			if !json.Valid(e.JSON) {
+				return false, fmt.Errorf("api: event %s of %s holds invalid JSON", e.Cursor, sub.ID)
+			}
+			if n > 0 {
+				buf.WriteByte(',')
+			}
+			buf.Write(bytes.TrimSpace(e.JSON))
+			n++
+			last = e.Cursor
+		}
+		return true, nil
+	})
 	if err != nil {
 		return fmt.Errorf("api: list events: %w", err)
 	}
-	var docs []store.EventDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return fmt.Errorf("api: list events: %w", err)
-	}
-	next := []byte("null")
-	if len(docs) > limit {
-		docs = docs[:limit]
-		next, _ = json.Marshal(docs[limit-1].Cursor)
-	}
-	var buf bytes.Buffer
-	buf.WriteString(`{"events":[`)
-	for i, d := range docs {
-		if !json.Valid(d.JSON) {
-			return fmt.Errorf("api: event %s of %s holds invalid JSON", d.Cursor, sub.ID)
-		}
-		if i > 0 {
-			buf.WriteByte(',')
-		}
-		buf.Write(bytes.TrimSpace(d.JSON))
-	}
 	buf.WriteString(`],"next":`)
-	buf.Write(next)
+	switch {
+	case !more:
+		buf.WriteString("null")
+	case n == limit:
+		buf.WriteString(strconv.Quote(last))
+	default:
+		buf.WriteString(strconv.Quote(next))
+	}
 	buf.WriteString("}\n")
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, buf.Bytes())
+}
+
+// historyFilter is the history API's filters; the zero value passes
+// every event.
+type historyFilter struct {
+	kinds   []string
+	address string
+	txID    string
+}
+
+// match reports whether the event e passes f. What the filters name is
+// looked for in the JSON before it is decoded: most events of a filtered
+// scan fail that cheap test.
+func (f historyFilter) match(e store.PageEntry) (bool, error) {
+	if len(f.kinds) == 0 && f.address == "" && f.txID == "" {
+		return true, nil
+	}
+	if f.address != "" && !bytes.Contains(e.JSON, []byte(f.address)) {
+		return false, nil
+	}
+	if f.txID != "" && !bytes.Contains(e.JSON, []byte(f.txID)) {
+		return false, nil
+	}
+	ev, err := e.Fields()
+	if err != nil {
+		return false, fmt.Errorf("api: %w", err)
+	}
+	if len(f.kinds) > 0 && !slices.Contains(f.kinds, ev.Kind) {
+		return false, nil
+	}
+	if f.address != "" && !ev.HasAddress(f.address) {
+		return false, nil
+	}
+	return f.txID == "" || ev.TxID == f.txID, nil
 }
 
 // stream checks a WebSocket request before the upgrade, so that every

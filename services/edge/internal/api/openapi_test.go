@@ -358,7 +358,7 @@ func TestOpenAPI_disabledWebhook(t *testing.T) {
 func storeEvents(tb testing.TB, e *env, subID string, n int) []string {
 	tb.Helper()
 	cursors := make([]string, n)
-	docs := make([]any, n)
+	docs := make([]store.EventDoc, n)
 	prev := ""
 	for i := range docs {
 		c := cursor.Cursor{Step: uint64(1000 + i)}.String()
@@ -376,8 +376,7 @@ func storeEvents(tb testing.TB, e *env, subID string, n int) []string {
 			CreatedAt: time.Now().UTC(), JSON: []byte(js),
 		}
 	}
-	_, err := e.db.Collection(store.Events).InsertMany(tb.Context(), docs)
-	require.NoError(tb, err)
+	require.NoError(tb, store.AppendEvents(tb.Context(), e.db, docs...))
 	return cursors
 }
 

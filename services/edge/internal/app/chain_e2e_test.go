@@ -116,8 +116,7 @@ func (e *chainEnv) publish(sub string, n int) []string {
 		ev.Cursor, ev.PrevCursor = cursor.Cursor{Step: step}.String(), prev
 		doc, err := store.NewEventDoc(&ev, time.Now().UTC())
 		require.NoError(e.t, err)
-		_, err = e.db.Collection(store.Events).InsertOne(e.t.Context(), doc)
-		require.NoError(e.t, err)
+		require.NoError(e.t, store.AppendEvents(e.t.Context(), e.db, doc))
 		m := &nats.Msg{Subject: bus.EventsSubject(sub), Data: doc.JSON, Header: nats.Header{}}
 		if prev != "" {
 			m.Header.Set(bus.PrevCursorHeader, prev)

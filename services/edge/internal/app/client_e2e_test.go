@@ -88,12 +88,11 @@ func (e *clientEnv) publish(subID string, i int) {
 	}
 	b, err := json.Marshal(&ev)
 	require.NoError(e.t, err)
-	_, err = e.db.Collection(store.Events).InsertOne(e.t.Context(), store.EventDoc{
+	require.NoError(e.t, store.AppendEvents(e.t.Context(), e.db, store.EventDoc{
 		ID: store.EventDocID(subID, ev.Cursor), SubscriptionID: subID, Cursor: ev.Cursor, EventID: ev.ID,
 		Kind: string(ev.Kind), TxID: ev.TxID, Block: ev.Block.Number, BlockID: ev.Block.ID,
 		Addresses: []string{addrA, addrB}, CreatedAt: time.Now().UTC(), JSON: b,
-	})
-	require.NoError(e.t, err)
+	}))
 	require.NoError(e.t, e.nc.Publish(bus.EventsSubject(subID), b))
 	require.NoError(e.t, e.nc.Flush())
 }

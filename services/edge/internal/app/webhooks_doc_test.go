@@ -179,7 +179,7 @@ func (ing *docIngest) publishEvent(ev event.Event, removed bool) event.Event {
 	ev.Cursor, ev.PrevCursor = cursor.Cursor{Step: ing.step}.String(), ing.prev
 	doc, err := store.NewEventDoc(&ev, time.Now().UTC())
 	require.NoError(ing.t, err)
-	require.NoError(ing.t, store.InsertEvents(ing.t.Context(), ing.db, []any{doc}))
+	require.NoError(ing.t, store.AppendEvents(ing.t.Context(), ing.db, doc))
 	m := &nats.Msg{Subject: bus.EventsSubject(ing.sub), Data: doc.JSON, Header: nats.Header{}}
 	m.Header.Set(jetstream.MsgIDHeader, doc.ID)
 	if ing.prev != "" {

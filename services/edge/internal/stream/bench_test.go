@@ -245,7 +245,7 @@ func BenchmarkHub_Replay(b *testing.B) {
 	e := newEnv(b)
 	s := startHub(b, e, Config{ReplayBatch: envInt("MONGOTRON_BENCH_REPLAY_BATCH", 0)})
 	sub := randomID("sub_")
-	docs := make([]any, 0, 1000)
+	docs := make([]store.EventDoc, 0, 1000)
 	ctx := context.Background()
 	var first string
 	for i := range n {
@@ -256,8 +256,7 @@ func BenchmarkHub_Replay(b *testing.B) {
 		docs = append(docs, store.EventDoc{ID: store.EventDocID(sub, c), SubscriptionID: sub, Cursor: c,
 			EventID: fmt.Sprintf("tx%d:0", i), Kind: "trx_transfer", CreatedAt: time.Now(), JSON: testEvent(sub, c, i, 0)})
 		if len(docs) == cap(docs) || i == n-1 {
-			_, err := e.db.Collection(store.Events).InsertMany(ctx, docs)
-			require.NoError(b, err)
+			require.NoError(b, store.AppendEvents(ctx, e.db, docs...))
 			docs = docs[:0]
 		}
 	}

@@ -45,11 +45,10 @@ func (c *chain) next() string {
 
 func (c *chain) store(cur string) {
 	c.tb.Helper()
-	_, err := c.e.db.Collection(store.Events).InsertOne(context.Background(), store.EventDoc{
+	require.NoError(c.tb, store.AppendEvents(context.Background(), c.e.db, store.EventDoc{
 		ID: store.EventDocID(c.sub, cur), SubscriptionID: c.sub, Cursor: cur,
 		EventID: "tx" + cur + ":0", Kind: "trx_transfer", CreatedAt: time.Now(), JSON: testEvent(c.sub, cur, 0, 0),
-	})
-	require.NoError(c.tb, err)
+	}))
 }
 
 // publish puts cur on the stream, linked to prev unless prev is "".

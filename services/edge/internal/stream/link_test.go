@@ -148,12 +148,11 @@ func TestHub_replayCarriesLinks(t *testing.T) {
 			for range 20 {
 				cur := c.next()
 				data := linkedEvent(c.sub, cur, prev)
-				_, err := e.db.Collection(store.Events).InsertOne(context.Background(), store.EventDoc{
+				require.NoError(t, store.AppendEvents(context.Background(), e.db, store.EventDoc{
 					ID: store.EventDocID(c.sub, cur), SubscriptionID: c.sub, Cursor: cur,
 					EventID: "tx" + cur + ":0", Kind: "trx_transfer", CreatedAt: time.Now(), JSON: data,
-				})
-				require.NoError(t, err)
-				_, err = c.js.PublishMsg(context.Background(), &nats.Msg{Subject: bus.EventsSubject(c.sub), Data: data})
+				}))
+				_, err := c.js.PublishMsg(context.Background(), &nats.Msg{Subject: bus.EventsSubject(c.sub), Data: data})
 				require.NoError(t, err)
 				all = append(all, cur)
 				prev = cur

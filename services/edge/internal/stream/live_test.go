@@ -404,7 +404,7 @@ func TestHub_liveLossOnNATSIsFilled(t *testing.T) {
 func (c *chain) burst(prev string, n int) []string {
 	c.tb.Helper()
 	out := make([]string, n)
-	docs := make([]any, n)
+	docs := make([]store.EventDoc, n)
 	for i := range out {
 		out[i] = c.next()
 		docs[i] = store.EventDoc{
@@ -412,14 +412,14 @@ func (c *chain) burst(prev string, n int) []string {
 			EventID: "tx" + out[i] + ":0", Kind: "trx_transfer", CreatedAt: time.Now(), JSON: testEvent(c.sub, out[i], 0, 0),
 		}
 	}
-	_, err := c.e.db.Collection(store.Events).InsertMany(context.Background(), docs)
-	require.NoError(c.tb, err)
+	require.NoError(c.tb, store.AppendEvents(context.Background(), c.e.db, docs...))
 	futs := make([]jetstream.PubAckFuture, n)
 	for i, cur := range out {
 		m := &nats.Msg{Subject: bus.EventsSubject(c.sub), Data: testEvent(c.sub, cur, 0, 0), Header: nats.Header{}}
 		if prev != "" {
 			m.Header.Set(bus.PrevCursorHeader, prev)
 		}
+		var err error
 		futs[i], err = c.js.PublishMsgAsync(m)
 		require.NoError(c.tb, err)
 		prev = cur

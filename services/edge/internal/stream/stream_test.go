@@ -77,24 +77,29 @@ func (p *publisher) publish(tb testing.TB, n int) {
 // not stop the test: it returns the first failure instead.
 func (p *publisher) tryPublish(n int) error {
 	ctx := context.Background()
-	for range n {
+	docs := make([]store.EventDoc, n)
+	for i := range docs {
 		p.step++
 		c := testCursor(p.step, 0)
 		msg := testEvent(p.sub, c, int(p.step), time.Now().UnixNano())
 		if p.pad > 0 {
 			msg = append(msg[:len(msg)-1], `,"pad":"`+strings.Repeat("x", p.pad)+`"}`...)
 		}
-		_, err := p.env.db.Collection(store.Events).InsertOne(ctx, store.EventDoc{
+		docs[i] = store.EventDoc{
 			ID: store.EventDocID(p.sub, c), SubscriptionID: p.sub, Cursor: c,
 			EventID: "tx" + c + ":0", Kind: "trx_transfer", CreatedAt: time.Now(), JSON: msg,
-		})
-		if err != nil {
-			return fmt.Errorf("store event %s: %w", c, err)
 		}
-		if err := p.env.nc.PublishMsg(linkedMsg(p.sub, msg, p.last())); err != nil {
-			return fmt.Errorf("publish event %s: %w", c, err)
+	}
+	// All stored, in the events and the history pages, before any is
+	// published, as the ingest does a step's.
+	if err := store.AppendEvents(ctx, p.env.db, docs...); err != nil {
+		return fmt.Errorf("store events after %s: %w", p.last(), err)
+	}
+	for _, d := range docs {
+		if err := p.env.nc.PublishMsg(linkedMsg(p.sub, d.JSON, p.last())); err != nil {
+			return fmt.Errorf("publish event %s: %w", d.Cursor, err)
 		}
-		p.all = append(p.all, c)
+		p.all = append(p.all, d.Cursor)
 	}
 	return nil
 }

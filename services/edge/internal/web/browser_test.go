@@ -161,12 +161,11 @@ func (ev testEvent) json(sub string) []byte {
 func (c chain) store(t *testing.T, ev testEvent) []byte {
 	t.Helper()
 	msg := ev.json(c.sub)
-	_, err := c.db.Collection(store.Events).InsertOne(t.Context(), store.EventDoc{
+	require.NoError(t, store.AppendEvents(t.Context(), c.db, store.EventDoc{
 		ID: store.EventDocID(c.sub, ev.cursor()), SubscriptionID: c.sub, Cursor: ev.cursor(), EventID: ev.tx + ":0",
 		Removed: ev.removed, Kind: "trc20_transfer", TxID: ev.tx, Block: int64(68000000 + ev.step), BlockID: fmt.Sprintf("%064x", ev.step),
 		CreatedAt: time.Now(), JSON: msg,
-	})
-	require.NoError(t, err)
+	}))
 	return msg
 }
 

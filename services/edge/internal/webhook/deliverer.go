@@ -63,6 +63,7 @@ import (
 
 	"github.com/mongotron/mongotron/pkg/bus"
 	"github.com/mongotron/mongotron/pkg/lease"
+	"github.com/mongotron/mongotron/pkg/store"
 )
 
 // Limits.
@@ -186,7 +187,7 @@ func New(cfg Config) (*Deliverer, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := mongoStore{db: cfg.DB, lanes: lanes}
+	st := mongoStore{db: cfg.DB, lanes: lanes, pages: store.NewPages(cfg.DB)}
 	p := policy{allowHTTP: cfg.AllowHTTPHosts, allowPrivate: cfg.AllowPrivate}
 	return &Deliverer{
 		cfg:       cfg,

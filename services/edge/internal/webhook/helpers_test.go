@@ -183,19 +183,11 @@ func eventDoc(tb testing.TB, subID string, i int) store.EventDoc {
 	}
 }
 
-// storeEvents stores events in the events collection, as the ingest does
-// before it publishes them.
+// storeEvents stores events in the events collection and the history
+// pages, as the ingest does before it publishes them.
 func (e *env) storeEvents(docs ...store.EventDoc) {
 	e.t.Helper()
-	if len(docs) == 0 {
-		return
-	}
-	in := make([]any, len(docs))
-	for i := range docs {
-		in[i] = docs[i]
-	}
-	_, err := e.db.Collection(store.Events).InsertMany(context.Background(), in)
-	require.NoError(e.t, err)
+	require.NoError(e.t, store.AppendEvents(context.Background(), e.db, docs...))
 }
 
 // streamMsg is a stored event to publish with the link prev ("" for

@@ -36,6 +36,9 @@ type mongoStore struct {
 	// lanes are read to know whether a subscription ever had one
 	// (storedTail).
 	lanes *lease.Store
+	// pages are the subscriptions' history, read for the events a gap
+	// or a replay needs. Nil means db's, found out at each read.
+	pages *store.Pages
 }
 
 func (s mongoStore) queue() *mongo.Collection { return s.db.Collection(QueueCollection) }
@@ -202,19 +205,41 @@ func (s mongoStore) storedTail(ctx context.Context, subID, c, prev string) (stri
 
 // events returns up to limit stored events of a subscription with a
 // cursor strictly between after and before, in cursor order: the events
-// a broken link says are missing, stored before they were published.
+// a broken link says are missing, stored before they were published. It
+// reads the history pages, by _id alone.
 func (s mongoStore) events(ctx context.Context, subID, after, before string, limit int) ([]store.EventDoc, error) {
-	cur, err := s.db.Collection(store.Events).Find(ctx,
-		bson.M{"subscription_id": subID, "cursor": bson.M{"$gt": after, "$lt": before}},
-		options.Find().SetSort(bson.D{{Key: "cursor", Value: 1}}).SetLimit(int64(limit)))
+	evs, err := s.history(ctx, subID, after, limit, func(c string) bool { return c < before })
 	if err != nil {
 		return nil, fmt.Errorf("webhook: read events of %s: %w", subID, err)
 	}
-	var evs []store.EventDoc
-	if err := cur.All(ctx, &evs); err != nil {
-		return nil, fmt.Errorf("webhook: read events of %s: %w", subID, err)
-	}
 	return evs, nil
+}
+
+// history returns up to limit stored events of a subscription after
+// after, in cursor order, as long as keep says so of their cursors.
+func (s mongoStore) history(ctx context.Context, subID, after string, limit int, keep func(string) bool) ([]store.EventDoc, error) {
+	p := s.pages
+	if p == nil {
+		p = store.NewPages(s.db)
+	}
+	var out []store.EventDoc
+	err := p.Scan(ctx, subID, after, func(es []store.PageEntry) (bool, error) {
+		for _, e := range es {
+			if len(out) == limit || !keep(e.Cursor) {
+				return false, nil
+			}
+			f, err := e.Fields()
+			if err != nil {
+				return false, err
+			}
+			out = append(out, store.EventDoc{
+				ID: store.EventDocID(subID, e.Cursor), SubscriptionID: subID, Cursor: e.Cursor,
+				EventID: f.EventID, Removed: f.Removed, CreatedAt: e.CreatedAt, JSON: e.JSON,
+			})
+		}
+		return true, nil
+	})
+	return out, err
 }
 
 // countPending counts the deliveries waiting, for the queue depth gauge.

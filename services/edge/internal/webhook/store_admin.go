@@ -11,8 +11,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
-
-	"github.com/mongotron/mongotron/pkg/store"
 )
 
 // list returns a page of a subscription's deliveries, queued first where
@@ -132,14 +130,8 @@ func (s mongoStore) resend(ctx context.Context, subID, id string, now time.Time)
 // from before the webhook, or skipped while it was disabled). Its Next is
 // the cursor of the last one.
 func (s mongoStore) replay(ctx context.Context, subID, after string, limit int, now time.Time) (ReplayResult, error) {
-	cur, err := s.db.Collection(store.Events).Find(ctx,
-		bson.M{"subscription_id": subID, "cursor": bson.M{"$gt": after}},
-		options.Find().SetSort(bson.D{{Key: "cursor", Value: 1}}).SetLimit(int64(limit)))
+	evs, err := s.history(ctx, subID, after, limit, func(string) bool { return true })
 	if err != nil {
-		return ReplayResult{}, fmt.Errorf("webhook: replay: %w", err)
-	}
-	var evs []store.EventDoc
-	if err := cur.All(ctx, &evs); err != nil {
 		return ReplayResult{}, fmt.Errorf("webhook: replay: %w", err)
 	}
 	if len(evs) == 0 {

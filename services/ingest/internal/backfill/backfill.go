@@ -155,6 +155,9 @@ type Runner struct {
 	m    *metrics
 	poke chan struct{}
 
+	// pages writes the subscriptions' history pages.
+	pages *store.Pages
+
 	mu      sync.Mutex
 	running map[string]bool
 }
@@ -187,7 +190,7 @@ func New(cfg Config) (*Runner, error) {
 		cfg.MaxBackoff = DefaultMaxBackoff
 	}
 	return &Runner{
-		cfg: cfg, log: cfg.Logger, m: newMetrics(cfg.Registerer),
+		cfg: cfg, log: cfg.Logger, m: newMetrics(cfg.Registerer), pages: store.NewPages(cfg.DB),
 		poke: make(chan struct{}, 1), running: map[string]bool{},
 	}, nil
 }

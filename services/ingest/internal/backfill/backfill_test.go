@@ -287,11 +287,18 @@ func loadSub(t testing.TB, db *mongo.Database, id string) subscription.Subscript
 }
 
 // checkDelivery checks that the subscription got exactly want, in cursor
-// order, published once each in that order, and that its cursors go from
-// the backfill's reserved step to live steps above it.
+// order, published once each in that order, and paged the same, and that
+// its cursors go from the backfill's reserved step to live steps above
+// it.
 func checkDelivery(t testing.TB, w *world, subID string, want []string) (backfilled, live int) {
 	t.Helper()
 	docs := history(t, w.db, subID)
+	// The history pages hold the same, from seq 0, across the hand-over.
+	require.NoError(t, store.CheckPages(t.Context(), w.db, subID))
+	if len(docs) > 0 {
+		require.Zero(t, docs[0].Seq, "the first event is seq 0")
+		require.EqualValues(t, len(docs)-1, docs[len(docs)-1].Seq, "no gap, no duplicate")
+	}
 	require.Equal(t, want, eventIDs(t, docs))
 	var cursors []string
 	var first cursor.Cursor
@@ -333,7 +340,7 @@ func TestRunner_backfillThenLive(t *testing.T) {
 	start := w.s.First() + 1
 	in := startIngest(t, w, start, nil)
 	head, _ := w.s.Head()
-	testenv.WaitFor(t, 30*time.Second, func() bool { return in.f.Committed() == head }, "the follower at the head")
+	testenv.WaitFor(t, 90*time.Second, func() bool { return in.f.Committed() == head }, "the follower at the head")
 
 	from := head - 50
 	addSub(t, w, bf, &from)
@@ -342,10 +349,10 @@ func TestRunner_backfillThenLive(t *testing.T) {
 		w.s.Mine(1)
 		time.Sleep(15 * time.Millisecond)
 	}
-	testenv.WaitFor(t, 30*time.Second, func() bool { return loadSub(t, w.db, bf.id).Status == subscription.StatusActive }, "the hand-over")
+	testenv.WaitFor(t, 90*time.Second, func() bool { return loadSub(t, w.db, bf.id).Status == subscription.StatusActive }, "the hand-over")
 	w.s.Mine(10)
 	head, _ = w.s.Head()
-	testenv.WaitFor(t, 30*time.Second, func() bool { return in.f.Committed() == head }, "the follower at the head")
+	testenv.WaitFor(t, 90*time.Second, func() bool { return in.f.Committed() == head }, "the follower at the head")
 	in.stop()
 
 	got := loadSub(t, w.db, bf.id)
@@ -410,7 +417,7 @@ func TestRunner_restartMidBackfill(t *testing.T) {
 		cp = &crashingPublisher{Publisher: w.pub, ok: 2, cancel: cancel}
 		return cp
 	})
-	testenv.WaitFor(t, 30*time.Second, cp.crashed.Load, "the crash")
+	testenv.WaitFor(t, 90*time.Second, cp.crashed.Load, "the crash")
 	in.stop()
 	var st struct {
 		Next int64 `bson:"next"`
@@ -431,9 +438,9 @@ func TestRunner_restartMidBackfill(t *testing.T) {
 
 	in = startIngest(t, w, start, nil)
 	w.s.Mine(25)
-	testenv.WaitFor(t, 30*time.Second, func() bool { return loadSub(t, w.db, bf.id).Status == subscription.StatusActive }, "the hand-over")
+	testenv.WaitFor(t, 90*time.Second, func() bool { return loadSub(t, w.db, bf.id).Status == subscription.StatusActive }, "the hand-over")
 	head, _ = w.s.Head()
-	testenv.WaitFor(t, 30*time.Second, func() bool { return in.f.Committed() == head }, "the follower at the head")
+	testenv.WaitFor(t, 90*time.Second, func() bool { return in.f.Committed() == head }, "the follower at the head")
 
 	// A restart right after the hand-over: the first live event after it
 	// links to the last event before it, the last backfilled one when no
@@ -444,7 +451,7 @@ func TestRunner_restartMidBackfill(t *testing.T) {
 	in = startIngest(t, w, start, nil)
 	w.s.Mine(5)
 	head, _ = w.s.Head()
-	testenv.WaitFor(t, 30*time.Second, func() bool { return in.f.Committed() == head }, "the follower at the head")
+	testenv.WaitFor(t, 90*time.Second, func() bool { return in.f.Committed() == head }, "the follower at the head")
 	in.stop()
 
 	backfilled, live := checkDelivery(t, w, bf.id, expected(t, w.s, bf, from, head))

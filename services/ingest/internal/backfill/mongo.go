@@ -133,6 +133,15 @@ func insertEvents(ctx context.Context, db *mongo.Database, docs []any) error {
 	return nil
 }
 
+// writePages writes docs to the subscription's history pages with fence
+// (see store.Pages.Write).
+func writePages(ctx context.Context, pages *store.Pages, docs []store.EventDoc, fence int64) error {
+	if err := pages.Write(ctx, docs, fence); err != nil {
+		return fmt.Errorf("backfill: %w", err)
+	}
+	return nil
+}
+
 // setProgress records on the subscription the last block replayed. The
 // version is left alone: progress is not a change a client's PATCH must
 // conflict with, nor one the matchers must reload for.

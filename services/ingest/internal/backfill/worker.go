@@ -10,6 +10,7 @@ import (
 	"github.com/mongotron/mongotron/pkg/bus"
 	"github.com/mongotron/mongotron/pkg/cursor"
 	"github.com/mongotron/mongotron/pkg/event"
+	"github.com/mongotron/mongotron/pkg/store"
 	"github.com/mongotron/mongotron/pkg/subscription"
 	"github.com/mongotron/mongotron/pkg/tron"
 	"github.com/mongotron/mongotron/services/ingest/internal/follow"
@@ -119,19 +120,22 @@ func (w *worker) round(ctx context.Context) (done bool, err error) {
 // current step for the cursors.
 func (w *worker) start(ctx context.Context) error {
 	cfg := &w.r.cfg
+	// Between two of the follower's steps, so after its start: a
+	// rebuild of the history pages (an upgrade) has run by then, and no
+	// backfill writes pages while it does.
+	var step uint64
+	err := cfg.Live.AtBoundary(ctx, func(_ context.Context, b follow.Boundary) error {
+		step = b.Step
+		return nil
+	})
+	if err != nil {
+		return err
+	}
 	st, ok, err := loadState(ctx, cfg.DB, w.id)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		var step uint64
-		err := cfg.Live.AtBoundary(ctx, func(_ context.Context, b follow.Boundary) error {
-			step = b.Step
-			return nil
-		})
-		if err != nil {
-			return err
-		}
 		from := backfillFrom(w.sub)
 		st, err = createState(ctx, cfg.DB, state{ID: w.id, Step: int64(step), From: from, Next: from, Version: w.sub.Version})
 		if err != nil {
@@ -185,7 +189,7 @@ func (w *worker) handover(ctx context.Context) (done bool, err error) {
 			// backfilled one, even after a restart: the head is
 			// stored before the subscription goes live.
 			last := cursor.Cursor{Step: uint64(w.st.Step), Pos: uint64(w.st.Pos - 1)}.String()
-			if err := w.retry(ctx, func(ctx context.Context) error { return b.Link(ctx, w.id, last) }); err != nil {
+			if err := w.retry(ctx, func(ctx context.Context) error { return b.Link(ctx, w.id, last, w.st.Pos) }); err != nil {
 				return err
 			}
 		}
@@ -282,6 +286,7 @@ func (w *worker) commit(ctx context.Context, blocks []block, next int64) error {
 	pos := w.st.Pos
 	solidified := cfg.Live.Solidified()
 	var docs []any
+	var evs []store.EventDoc
 	var msgs []follow.Msg
 	for _, b := range blocks {
 		for i := range b.events {
@@ -306,12 +311,15 @@ func (w *worker) commit(ctx context.Context, blocks []block, next int64) error {
 			if pos > 0 {
 				prev = cursor.Cursor{Step: uint64(w.st.Step), Pos: uint64(pos - 1)}.String()
 			}
-			doc, msg, err := follow.Deliver(&ev, cursor.Cursor{Step: uint64(w.st.Step), Pos: uint64(pos)}, prev, now)
+			// Its seq (its place in the subscription's history) is its
+			// position too.
+			doc, msg, err := follow.Deliver(&ev, cursor.Cursor{Step: uint64(w.st.Step), Pos: uint64(pos)}, prev, pos, now)
 			if err != nil {
 				return fmt.Errorf("backfill: %w", err)
 			}
 			pos++
 			docs = append(docs, doc)
+			evs = append(evs, doc)
 			msgs = append(msgs, msg)
 		}
 	}
@@ -320,7 +328,19 @@ func (w *worker) commit(ctx context.Context, blocks []block, next int64) error {
 			return err
 		}
 	}
-	if err := w.retry(ctx, func(ctx context.Context) error { return insertEvents(ctx, cfg.DB, docs) }); err != nil {
+	fence := int64(0)
+	if cfg.Fence != nil {
+		fence = cfg.Fence.Token()
+	}
+	err := w.retry(ctx, func(ctx context.Context) error {
+		if err := insertEvents(ctx, cfg.DB, docs); err != nil {
+			return err
+		}
+		// Paged before published, as the follower does: a stream that
+		// sees an event live finds it in history.
+		return writePages(ctx, w.r.pages, evs, fence)
+	})
+	if err != nil {
 		return err
 	}
 	if err := w.retry(ctx, func(ctx context.Context) error { return cfg.Publisher.Publish(ctx, msgs) }); err != nil {
@@ -357,6 +377,10 @@ func (w *worker) retryN(ctx context.Context, attempts int, fn func(context.Conte
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if errors.Is(err, follow.ErrFenced) {
+			// Another ingest leads: trying again cannot help.
+			return err
 		}
 		if attempts > 0 && attempt >= attempts {
 			return err

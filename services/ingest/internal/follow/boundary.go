@@ -39,18 +39,20 @@ func (b Boundary) ChainID(n int64) (string, bool) {
 	return "", false
 }
 
-// Link records cursor as the head of a subscription, its last event, so
-// that the follower links the subscription's next live event to it (its
-// prev_cursor), now and after a restart: the backfill hands a
-// subscription over with its last backfilled event. cursor's step must be
-// at or below Step (committed): a backfill's reserved step is.
-func (b Boundary) Link(ctx context.Context, subscriptionID, cursor string) error {
+// Link records cursor as the head of a subscription, its last event, and
+// count as how many events it has had (the seq of its next one), so that
+// the follower links the subscription's next live event to it (its
+// prev_cursor) and pages it after them, now and after a restart: the
+// backfill hands a subscription over with its last backfilled event.
+// cursor's step must be at or below Step (committed): a backfill's
+// reserved step is.
+func (b Boundary) Link(ctx context.Context, subscriptionID, cursor string, count int64) error {
 	f := b.f
-	if err := saveHeads(ctx, f.cfg.DB, []headDoc{{ID: subscriptionID, Cursor: cursor, Base: cursor}}, f.fence()); err != nil {
+	if err := saveHeads(ctx, f.cfg.DB, []headDoc{{ID: subscriptionID, Cursor: cursor, Base: cursor, Seq: count, BaseSeq: count}}, f.fence()); err != nil {
 		return err
 	}
 	if f.last != nil {
-		f.last[subscriptionID] = cursor
+		f.last[subscriptionID] = headPos{cursor: cursor, seq: count}
 	}
 	return nil
 }

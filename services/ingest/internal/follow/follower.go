@@ -180,13 +180,16 @@ type Follower struct {
 	st     state
 	window map[int64]*entry
 	// last caches the cursor of each subscription's last committed event
-	// ("" for none yet), the link of its next event: its prev_cursor and
-	// bus.PrevCursorHeader. Subscriptions missing from it are read from
+	// ("" for none yet), the link of its next event (its prev_cursor and
+	// bus.PrevCursorHeader), and the seq of that next event. Subscriptions
+	// missing from it are read from
 	// their heads (store.SubHeads, see heads.go) before a step links an
 	// event of theirs. It is cleared whenever the follower (re)loads its
 	// checkpoint, since another leader may have delivered in between, and
 	// when it passes maxLast entries.
-	last map[string]string
+	last map[string]headPos
+	// pages writes the subscriptions' history pages.
+	pages *store.Pages
 
 	head      atomic.Int64
 	committed atomic.Int64
@@ -246,7 +249,7 @@ func New(cfg Config) (*Follower, error) {
 	if cfg.Solid == nil {
 		cfg.Solid, _ = cfg.Node.(SolidSource)
 	}
-	return &Follower{cfg: cfg, m: cfg.Metrics, log: cfg.Logger, window: map[int64]*entry{}, boundary: make(chan boundaryReq), solidWake: make(chan struct{}, 1)}, nil
+	return &Follower{cfg: cfg, m: cfg.Metrics, log: cfg.Logger, window: map[int64]*entry{}, pages: store.NewPages(cfg.DB), boundary: make(chan boundaryReq), solidWake: make(chan struct{}, 1)}, nil
 }
 
 // SolidDelivered returns the highest block delivered to the subscriptions
@@ -287,6 +290,24 @@ func (f *Follower) fence() int64 {
 func (f *Follower) lostC() <-chan struct{} {
 	if n, ok := f.cfg.Fence.(lossNotifier); ok {
 		return n.Lost()
+	}
+	return nil
+}
+
+// heldLocally is implemented by a [Fence] that knows without I/O whether
+// its lease can still be ours ([Term]): not lost, not expired.
+type heldLocally interface {
+	Held() bool
+}
+
+// leaseHeld returns an error wrapping ErrFenced when the lease is known
+// lost or has run out, without asking the store.
+func (f *Follower) leaseHeld() error {
+	if h, ok := f.cfg.Fence.(heldLocally); ok && !h.Held() {
+		return fmt.Errorf("follow: lease no longer held: %w", ErrFenced)
+	}
+	if f.leaseLost() {
+		return fmt.Errorf("follow: lease lost: %w", ErrFenced)
 	}
 	return nil
 }
@@ -426,7 +447,7 @@ func (f *Follower) init(ctx context.Context) error {
 		return err
 	}
 	f.window = map[int64]*entry{}
-	f.last = map[string]string{}
+	f.last = map[string]headPos{}
 	if ok && !heads {
 		if err := f.rebuildHeads(ctx, st.step); err != nil {
 			return err
@@ -657,8 +678,8 @@ func (f *Follower) sleep(ctx context.Context, d time.Duration) {
 // costs reading heads again, not correctness.
 const maxLast = 1 << 20
 
-// remember records the last cursors of a committed step or group.
-func (f *Follower) remember(staged map[string]string) {
+// remember records the heads of a committed step or group.
+func (f *Follower) remember(staged map[string]headPos) {
 	if len(f.last)+len(staged) > maxLast {
 		clear(f.last)
 	}
@@ -683,7 +704,7 @@ func (f *Follower) loadLinks(ctx context.Context, subs map[string]bool) error {
 	if len(missing) == 0 {
 		return nil
 	}
-	var heads map[string]string
+	var heads map[string]headPos
 	err := f.retry(ctx, "mongo", func(ctx context.Context) error {
 		var err error
 		heads, err = loadHeads(ctx, f.cfg.DB, missing, f.st.step)
@@ -696,15 +717,16 @@ func (f *Follower) loadLinks(ctx context.Context, subs map[string]bool) error {
 	return nil
 }
 
-// rebuildHeads rebuilds the subscriptions' heads from the stored events
-// when steps up to step were committed without them (see heads.go).
+// rebuildHeads rebuilds the subscriptions' heads and history pages from
+// the stored events when steps up to step were committed without them
+// (see heads.go).
 func (f *Follower) rebuildHeads(ctx context.Context, step uint64) error {
 	began := time.Now()
-	f.log.Warn("the subscriptions' heads are not current (a database from an older ingest); rebuilding them from the stored events", "step", step)
+	f.log.Warn("the subscriptions' heads or history pages are not current (a database from an older ingest); rebuilding them from the stored events", "step", step)
 	var n int
 	err := f.retry(ctx, "mongo", func(ctx context.Context) error {
 		var err error
-		if n, err = rebuildHeads(ctx, f.cfg.DB, step, f.fence()); err != nil {
+		if n, err = rebuildHeads(ctx, f.cfg.DB, f.pages, step, f.fence()); err != nil {
 			return err
 		}
 		return markHeads(ctx, f.cfg.DB, step, f.fence())
@@ -712,7 +734,7 @@ func (f *Follower) rebuildHeads(ctx context.Context, step uint64) error {
 	if err != nil {
 		return err
 	}
-	f.log.Info("subscription heads rebuilt", "subscriptions", n, "took", time.Since(began).Round(time.Millisecond))
+	f.log.Info("subscription heads and pages rebuilt", "subscriptions", n, "took", time.Since(began).Round(time.Millisecond))
 	return nil
 }
 

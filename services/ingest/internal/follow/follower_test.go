@@ -64,6 +64,7 @@ func TestFollower_endToEnd(t *testing.T) {
 	require.Equal(t, uint64(total), countDocs(h))
 	require.Equal(t, uint64(total), streamMsgs(t, e.js), "each stored event published exactly once")
 	requireLinks(t, e.js, h)
+	requirePages(t, e.db, h)
 }
 
 func TestFollower_crashRedo(t *testing.T) {
@@ -126,6 +127,7 @@ func TestFollower_crashRedo(t *testing.T) {
 	}
 	require.Equal(t, countDocs(got), streamMsgs(t, crashy.js), "republished events were de-duplicated")
 	requireLinks(t, crashy.js, got)
+	requirePages(t, crashy.db, got)
 }
 
 func TestFollower_reorg(t *testing.T) {
@@ -191,6 +193,7 @@ func TestFollower_reorg(t *testing.T) {
 	}
 	require.Positive(t, retracted, "the reorg retracted nothing: the test proves little")
 	requireLinks(t, e.js, after)
+	requirePages(t, e.db, after)
 }
 
 func TestFollower_faults(t *testing.T) {
@@ -230,6 +233,7 @@ func TestFollower_faults(t *testing.T) {
 	}
 	require.Equal(t, countDocs(h), streamMsgs(t, e.js))
 	requireLinks(t, e.js, h)
+	requirePages(t, e.db, h)
 }
 
 // redoBed is what the crash-redo tests share: a simulated chain, a

@@ -121,6 +121,8 @@ func TestFollower_groupCommit(t *testing.T) {
 			require.Less(t, grouped.pub.calls.Load(), one.pub.calls.Load(), "no group formed: the test proves little")
 			want, got := history(t, one.e.db), history(t, grouped.e.db)
 			require.Len(t, got, len(want))
+			requirePages(t, one.e.db, want)
+			requirePages(t, grouped.e.db, got)
 			removed := 0
 			for _, sub := range one.subs {
 				require.NotEmpty(t, want[sub.id], sub.id)

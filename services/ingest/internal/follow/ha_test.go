@@ -128,6 +128,7 @@ func TestLease_failover(t *testing.T) {
 	}
 	require.Equal(t, countDocs(got), streamMsgs(t, a.js), "the takeover published each event once")
 	requireLinks(t, a.js, got)
+	requirePages(t, a.db, got)
 }
 
 // pausedFence is a leader that checked its lease and then paused: it
@@ -243,6 +244,7 @@ func TestLease_pausedLeaderCannotCommit(t *testing.T) {
 	}
 	require.Equal(t, countDocs(h), streamMsgs(t, e.js))
 	requireLinks(t, e.js, h)
+	requirePages(t, e.db, h)
 }
 
 func TestLease_gracefulStop(t *testing.T) {
@@ -325,6 +327,7 @@ func TestFollower_mongoDown(t *testing.T) {
 	}
 	require.Equal(t, countDocs(h), streamMsgs(t, e.js))
 	requireLinks(t, e.js, h)
+	requirePages(t, e.db, h)
 }
 
 func TestFollower_rateLimited(t *testing.T) {
@@ -352,4 +355,5 @@ func TestFollower_rateLimited(t *testing.T) {
 	}
 	require.Equal(t, countDocs(h), streamMsgs(t, e.js))
 	requireLinks(t, e.js, h)
+	requirePages(t, e.db, h)
 }

@@ -208,6 +208,13 @@ func (t *Term) expiry() time.Time {
 	return e
 }
 
+// Held reports, without I/O, whether the lease can still be ours: it was
+// not found lost and has not run out.
+func (t *Term) Held() bool {
+	_, expires := t.current()
+	return !t.isLost() && t.l.cfg.Now().Before(expires)
+}
+
 // Check implements [Fence]: the term must be live by our clock and the
 // lease document must still name us, with our token, unexpired.
 func (t *Term) Check(ctx context.Context) error {

@@ -191,13 +191,15 @@ func TestFollower_linksExactAfterCrashBeforeCheckpoint(t *testing.T) {
 	want, got := history(t, clean.db), history(t, crashy.db)
 	requireSameHistory(t, ts, want, got)
 	requireLinks(t, crashy.js, got)
+	requirePages(t, crashy.db, got)
 	requirePublishedLinks(t, rec, want)
 }
 
 // TestFollower_linksExactAcrossRestarts stops and starts the follower
-// between blocks, with reorgs, and once on a database whose heads are
-// gone as if an older ingest had written it: the first event of each
-// subscription after every start links to the last one before.
+// between blocks, with reorgs, once on a database without history pages
+// and once on one whose heads are gone, as if older ingests had written
+// them: the first event of each subscription after every start links to
+// the last one before, and the pages, rebuilt, hold every event.
 func TestFollower_linksExactAcrossRestarts(t *testing.T) {
 	t.Parallel()
 	s, url := simtest.Start(t, sim.Config{Seed: 37, Instant: true, InitialBlocks: 12, TxsPerBlock: 20, Addresses: 150})
@@ -222,8 +224,22 @@ func TestFollower_linksExactAcrossRestarts(t *testing.T) {
 	s.Mine(2)
 	runToHead("after a restart and a reorg")
 
+	// A database of an ingest from before history pages: heads without
+	// seqs, events without seqs, no pages, and the checkpoint's mark of
+	// heads only.
+	withoutFields(t, e.db.Collection(store.SubHeads), "seq", "base_seq")
+	withoutFields(t, e.db.Collection(store.Events), "seq")
+	_, err := store.EnsureIndexes(t.Context(), e.db, 0)
+	require.NoError(t, err)
+	require.NoError(t, follow.EnsureIndexes(t.Context(), e.db))
+	require.NoError(t, store.NewPages(e.db).Drop(t.Context()))
+	_, err = e.db.Collection(store.Checkpoints).UpdateOne(t.Context(), bson.M{"_id": follow.CheckpointID}, bson.M{"$unset": bson.M{"pages_step": ""}})
+	require.NoError(t, err)
+	s.Mine(3)
+	runToHead("after an upgrade from before pages")
+
 	// An older ingest's database: no heads, nor the checkpoint's mark.
-	_, err := e.db.Collection(store.SubHeads).DeleteMany(t.Context(), bson.M{})
+	_, err = e.db.Collection(store.SubHeads).DeleteMany(t.Context(), bson.M{})
 	require.NoError(t, err)
 	_, err = e.db.Collection(store.Checkpoints).UpdateOne(t.Context(), bson.M{"_id": follow.CheckpointID}, bson.M{"$unset": bson.M{"heads_step": ""}})
 	require.NoError(t, err)
@@ -242,4 +258,31 @@ func TestFollower_linksExactAcrossRestarts(t *testing.T) {
 	}
 	require.Positive(t, removed, "the reorg retracted nothing: the test proves little")
 	requireLinks(t, e.js, h)
+	requirePages(t, e.db, h)
+}
+
+// withoutFields rewrites coll with fields removed from every document.
+// It drops and refills the collection (the caller recreates indexes)
+// rather than running an update over it: FerretDB finds each document an
+// update-many touches with a scan of its own, which under -race made the
+// test's own rewrite of a few thousand events take minutes.
+func withoutFields(t *testing.T, coll *mongo.Collection, fields ...string) {
+	t.Helper()
+	cur, err := coll.Find(t.Context(), bson.M{})
+	require.NoError(t, err)
+	var docs []bson.M
+	require.NoError(t, cur.All(t.Context(), &docs))
+	require.NoError(t, coll.Drop(t.Context()))
+	if len(docs) == 0 {
+		return
+	}
+	all := make([]any, len(docs))
+	for i, d := range docs {
+		for _, f := range fields {
+			delete(d, f)
+		}
+		all[i] = d
+	}
+	_, err = coll.InsertMany(t.Context(), all)
+	require.NoError(t, err)
 }

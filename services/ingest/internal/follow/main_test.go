@@ -281,6 +281,24 @@ func requireLinks(t testing.TB, js jetstream.JetStream, h map[string][]store.Eve
 	require.Positive(t, linked, "no event was linked: the check proves little")
 }
 
+// requirePages checks that the history pages of every subscription of h
+// hold exactly its stored events, in cursor order, numbered 0, 1, … with
+// no gap and no duplicate (see store.CheckPages).
+func requirePages(t testing.TB, db *mongo.Database, h map[string][]store.EventDoc) {
+	t.Helper()
+	require.NotEmpty(t, h)
+	for sub, docs := range h {
+		require.NoError(t, store.CheckPages(t.Context(), db, sub), sub)
+		var first struct {
+			Seq *int64 `bson:"seq"`
+		}
+		require.NoError(t, db.Collection(store.Events).FindOne(t.Context(), bson.M{"_id": docs[0].ID}).Decode(&first))
+		if first.Seq != nil { // nil: stored before pages existed
+			require.Zero(t, *first.Seq, "%s: its first event is seq 0", sub)
+		}
+	}
+}
+
 // sameJSON checks that two deliveries of one event say the same, apart from
 // solidified: whether the node had solidified the block when the step was
 // staged depends on when it was polled, not on the chain.

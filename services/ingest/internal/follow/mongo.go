@@ -52,12 +52,17 @@ type checkpointDoc struct {
 	// another step, means some steps were committed without them (by an
 	// ingest from before they existed): they are rebuilt from the events.
 	HeadsStep *int64 `bson:"heads_step,omitempty"`
+	// PagesStep is Step when the ingest that wrote it kept the
+	// subscriptions' history pages (store.EventPages) and their heads'
+	// seqs up to date; otherwise both are rebuilt, as heads are.
+	PagesStep *int64 `bson:"pages_step,omitempty"`
 }
 
-// headsCurrent reports whether the subscriptions' heads were kept up to
-// date through the checkpoint's step.
+// headsCurrent reports whether the subscriptions' heads and pages were
+// kept up to date through the checkpoint's step.
 func (d checkpointDoc) headsCurrent() bool {
-	return d.HeadsStep != nil && *d.HeadsStep == int64(d.Step)
+	return d.HeadsStep != nil && *d.HeadsStep == int64(d.Step) &&
+		d.PagesStep != nil && *d.PagesStep == int64(d.Step)
 }
 
 // state is the committed position of the follower.
@@ -117,8 +122,9 @@ func writeCheckpoint(ctx context.Context, db *mongo.Database, s state, fence int
 	res, err := db.Collection(store.Checkpoints).UpdateOne(ctx,
 		bson.M{"_id": CheckpointID, "fence": bson.M{"$lte": fence}},
 		bson.M{"$set": bson.M{"block": d.Block, "block_id": d.BlockID, "step": int64(d.Step), "fence": d.Fence, "updated_at": d.UpdatedAt, "emitted": d.Emitted, "solid": d.Solid,
-			// Every unit of commit wrote its heads before this.
-			"heads_step": int64(d.Step)}},
+			// Every unit of commit wrote its pages and heads before
+			// this.
+			"heads_step": int64(d.Step), "pages_step": int64(d.Step)}},
 		options.UpdateOne().SetUpsert(true))
 	if mongo.IsDuplicateKeyError(err) {
 		return fmt.Errorf("follow: checkpoint: %w", ErrFenced)
@@ -158,6 +164,15 @@ func claimCheckpoint(ctx context.Context, db *mongo.Database, fence int64) error
 // store.InsertEvents).
 func insertEvents(ctx context.Context, db *mongo.Database, docs []any) error {
 	if err := store.InsertEvents(ctx, db, docs); err != nil {
+		return fmt.Errorf("follow: %w", err)
+	}
+	return nil
+}
+
+// writePages writes docs to their subscriptions' history pages (see
+// store.Pages.Write).
+func writePages(ctx context.Context, pages *store.Pages, docs []store.EventDoc, fence int64) error {
+	if err := pages.Write(ctx, docs, fence); err != nil {
 		return fmt.Errorf("follow: %w", err)
 	}
 	return nil

@@ -104,6 +104,7 @@ func TestFollower_solidified(t *testing.T) {
 	}
 	require.Zero(t, testutil.ToFloat64(cfg.Metrics.DeepReorgs))
 	requireLinks(t, e.js, h)
+	requirePages(t, e.db, h)
 }
 
 func TestFollower_reorgBelowSolidifiedIsRefused(t *testing.T) {

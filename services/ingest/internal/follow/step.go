@@ -17,36 +17,39 @@ type delivery struct {
 	msg Msg
 }
 
-// links is how a unit of commit links its events: per subscription, the
-// cursor of its last event staged in the unit, and its head before the
-// unit (the base of the heads the unit writes; see heads.go).
+// links is how a unit of commit links its events: per subscription,
+// where its last event staged in the unit leaves it, and its head before
+// the unit (the base of the heads the unit writes; see heads.go).
 type links struct {
-	last map[string]string
-	base map[string]string
+	last map[string]headPos
+	base map[string]headPos
 }
 
-func newLinks() links { return links{last: map[string]string{}, base: map[string]string{}} }
+func newLinks() links { return links{last: map[string]headPos{}, base: map[string]headPos{}} }
 
 // heads returns the heads the unit writes.
 func (l links) heads() []headDoc {
 	out := make([]headDoc, 0, len(l.last))
-	for sub, c := range l.last {
-		out = append(out, headDoc{ID: sub, Cursor: c, Base: l.base[sub]})
+	for sub, h := range l.last {
+		b := l.base[sub]
+		out = append(out, headDoc{ID: sub, Cursor: h.cursor, Base: b.cursor, Seq: h.seq, BaseSeq: b.seq})
 	}
 	return out
 }
 
-// Deliver gives ev, matched to its subscription, its cursor c and its
-// link prev (the cursor of the subscription's previous event, "" for its
-// first), and returns the document that stores it and the message that
-// publishes it. The follower and the backfill deliver through it.
-func Deliver(ev *event.Event, c cursor.Cursor, prev string, now time.Time) (store.EventDoc, Msg, error) {
+// Deliver gives ev, matched to its subscription, its cursor c, its link
+// prev (the cursor of the subscription's previous event, "" for its
+// first) and its seq (its position in the subscription's history), and
+// returns the document that stores it and the message that publishes it.
+// The follower and the backfill deliver through it.
+func Deliver(ev *event.Event, c cursor.Cursor, prev string, seq int64, now time.Time) (store.EventDoc, Msg, error) {
 	ev.Cursor = c.String()
 	ev.PrevCursor = prev
 	doc, err := store.NewEventDoc(ev, now)
 	if err != nil {
 		return store.EventDoc{}, Msg{}, fmt.Errorf("follow: %w", err)
 	}
+	doc.Seq = seq
 	sub := ev.SubscriptionID
 	return doc, Msg{Subject: bus.EventsSubject(sub), ID: bus.MsgID(sub, ev.ID, ev.Block.ID, ev.Removed), Data: doc.JSON, Prev: prev}, nil
 }
@@ -209,12 +212,12 @@ func (f *Follower) delivery(ev *event.Event, step uint64, pos map[string]uint64,
 		}
 		lk.base[sub] = prev
 	}
-	doc, msg, err := Deliver(ev, c, prev, now)
+	doc, msg, err := Deliver(ev, c, prev.cursor, prev.seq, now)
 	if err != nil {
 		return delivery{}, err
 	}
 	pos[sub]++
-	lk.last[sub] = doc.Cursor
+	lk.last[sub] = headPos{cursor: doc.Cursor, seq: prev.seq + 1}
 	return delivery{doc: doc, msg: msg}, nil
 }
 
@@ -222,26 +225,41 @@ func (f *Follower) delivery(ev *event.Event, step uint64, pos map[string]uint64,
 // before the others.
 const firstChunk = 32
 
-// persist stores, then publishes, then writes the subscriptions' heads,
-// then commits the checkpoint: the checkpoint moves only once all of them
-// succeeded. Each part is retried until it succeeds.
+// persist stores the events and their history pages, then publishes
+// them, then writes the subscriptions' heads, then commits the
+// checkpoint: the checkpoint moves only once all of them succeeded. Each
+// part is retried until it succeeds.
 func (f *Follower) persist(ctx context.Context, ds []delivery, blocks []store.BlockDoc, next state, lk links) error {
 	docs := make([]any, len(ds))
+	evs := make([]store.EventDoc, len(ds))
 	msgs := make([]Msg, len(ds))
 	for i := range ds {
 		docs[i] = ds[i].doc
+		evs[i] = ds[i].doc
 		msgs[i] = ds[i].msg
 	}
 	// The first events go out before the rest is stored: every event is
-	// still stored before it is published (a stream resuming from
-	// history relies on that), but subscribers get a block's first
+	// still stored, and paged, before it is published (a stream resuming
+	// from history relies on that), but subscribers get a block's first
 	// events after storing a few, not all, of them.
 	for lo := 0; lo < len(docs); {
 		hi := len(docs)
 		if lo == 0 {
 			hi = min(hi, firstChunk)
 		}
-		if err := f.retry(ctx, "mongo", func(ctx context.Context) error { return insertEvents(ctx, f.cfg.DB, docs[lo:hi]) }); err != nil {
+		err := f.retry(ctx, "mongo", func(ctx context.Context) error {
+			if err := insertEvents(ctx, f.cfg.DB, docs[lo:hi]); err != nil {
+				return err
+			}
+			// Page writes cannot be refused by a newer leader's token
+			// (see store.Pages.Write): a leader whose lease ran out
+			// stops before them.
+			if err := f.leaseHeld(); err != nil {
+				return err
+			}
+			return writePages(ctx, f.pages, evs[lo:hi], f.fence())
+		})
+		if err != nil {
 			return err
 		}
 		f.m.Stored.Add(float64(hi - lo))

@@ -853,10 +853,10 @@ func (r *Runner) storeEvents(ctx context.Context, sub string, n int, publish boo
 			return "", fmt.Errorf("bench: events stream: %w", err)
 		}
 	}
-	coll := r.db.Database(r.dbName).Collection(store.Events)
+	db := r.db.Database(r.dbName)
 	const batch = 1000
 	now := time.Now()
-	docs := make([]any, 0, batch)
+	docs := make([]store.EventDoc, 0, batch)
 	msgs := make([]*nats.Msg, 0, batch)
 	prev := ""
 	for i := range n {
@@ -878,7 +878,8 @@ func (r *Runner) storeEvents(ctx context.Context, sub string, n int, publish boo
 		prev = c.String()
 		msgs = append(msgs, m)
 		if len(docs) == batch || i == n-1 {
-			if _, err := coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false)); err != nil {
+			// In the events and the history pages, which replays read.
+			if err := store.AppendEvents(ctx, db, docs...); err != nil {
 				return "", fmt.Errorf("bench: store events: %w", err)
 			}
 			if js != nil {
