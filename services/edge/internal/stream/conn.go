@@ -17,12 +17,13 @@ import (
 // the cancellation is the [Disconnect] it closes with; cancelling again
 // does nothing, which is what makes "close of closed channel" impossible.
 type conn struct {
-	hub    *Hub
-	t      Transport
-	req    Request
-	topic  *topic
-	ctx    context.Context
-	cancel func(Disconnect)
+	hub   *Hub
+	t     Transport
+	req   Request
+	topic *topic
+	ctx   context.Context
+	// stop cancels ctx; cancel is what everyone calls.
+	stop context.CancelCauseFunc
 	// subscribes is true for the stream that created its topic: its
 	// sender makes the NATS subscription.
 	subscribes bool
@@ -74,21 +75,23 @@ type conn struct {
 }
 
 func newConn(h *Hub, t Transport, req Request) *conn {
-	ctx, cancel := context.WithCancelCause(context.Background())
-	c := &conn{
+	ctx, stop := context.WithCancelCause(context.Background())
+	return &conn{
 		hub:  h,
 		t:    t,
 		req:  req,
 		ctx:  ctx,
+		stop: stop,
 		wake: make(chan struct{}, 1),
 	}
-	// Cancelling wakes the sender too: once live it waits on wake alone,
-	// a cheaper wait than a select that also watches ctx.
-	c.cancel = func(d Disconnect) {
-		cancel(d)
-		c.signal()
-	}
-	return c
+}
+
+// cancel ends the stream with d, unless it is ending already. It wakes the
+// sender too: once live it waits on wake alone, a cheaper wait than a
+// select that also watches ctx.
+func (c *conn) cancel(d Disconnect) {
+	c.stop(d)
+	c.signal()
 }
 
 // reason returns why the stream is closing.
@@ -172,14 +175,21 @@ func (c *conn) requestPong(payload []byte) {
 
 // readLoop is the reader goroutine: it reads (and drops) client frames
 // until the socket fails, and cancels the stream with the matching reason.
+//
+// It handles one read and goes on in a new goroutine, which inherits this
+// one's place in the hub's WaitGroup: a reader started while the runtime's
+// starting stack size was large (it follows the average stack in use, and
+// a burst of HTTP requests raises it) would otherwise keep that stack as
+// long as the stream is idle, for the reason given at liveLoop. Clients
+// send little (a pong per ping interval), so this is a goroutine start
+// per read.
 func (c *conn) readLoop() {
-	defer c.hub.wg.Done()
-	for {
-		if err := c.t.ReadFrame(); err != nil {
-			c.cancel(readDisconnect(err))
-			return
-		}
+	if err := c.t.ReadFrame(); err != nil {
+		c.cancel(readDisconnect(err))
+		c.hub.wg.Done()
+		return
 	}
+	go c.readLoop()
 }
 
 // sendLoop is the sender goroutine: it alone writes to the socket and
@@ -191,42 +201,63 @@ func (c *conn) sendLoop() {
 		c.hub.wg.Done()
 		return
 	}
+	c.nextHeartbeat = time.Now().Add(c.hub.cfg.HeartbeatInterval)
+	c.setDue()
 	// The sender goes on in a new goroutine: start's history reads and
-	// JSON grew this one's stack, which an idle stream would keep until
-	// the collector shrinks it, one halving per cycle. The new one
-	// starts small and inherits this one's place in the hub's WaitGroup.
-	go c.liveLoop()
+	// JSON grew this one's stack (see liveLoop).
+	go c.liveLoop(nil)
 }
 
 // liveLoop is the sender once the stream is live (or replaying after a
 // resync): it writes what is queued, the heartbeats and the pings, until
 // the stream is cancelled, and then tears it down.
-func (c *conn) liveLoop() {
-	defer c.hub.wg.Done()
-	defer c.teardown()
+//
+// After a heartbeat, a ping or a replay it goes on in a new goroutine,
+// which inherits this one's place in the hub's WaitGroup; that is what
+// keeps an idle stream's sender at 2 KiB of stack. A write reaches deeper
+// than a 2 KiB stack allows, so the stack doubles, and the collector
+// halves a stack only when less than a quarter of it is in use, counting
+// an 800-byte guard: a 4 KiB stack never gets back to 2 KiB. A new
+// goroutine starts at the runtime's starting size (2 KiB while most
+// goroutines are parked streams), and the grown stack is freed.
+// Heartbeats and pings come seconds apart, so this is one goroutine start
+// per stream every few seconds; data writes do not hand on, and a busy
+// stream's sender is renewed at its next heartbeat.
+func (c *conn) liveLoop(spare [][]byte) {
+	spare, renew := c.serveLive(spare)
+	if renew {
+		go c.liveLoop(spare)
+		return
+	}
+	c.teardown()
+	c.hub.wg.Done()
+}
+
+// serveLive runs the sender's loop (liveLoop). It returns renew after a
+// wake that wrote a heartbeat or a ping or replayed, with the queue's
+// spare slice to carry on with; otherwise the stream is cancelled.
+func (c *conn) serveLive(spare [][]byte) (_ [][]byte, renew bool) {
 	// The hub's ticker sets ticked once due has come, within half a
 	// tick: the same slack here keeps such a tick from being ignored.
 	tick := c.hub.tickPeriod()
-	c.nextHeartbeat = time.Now().Add(c.hub.cfg.HeartbeatInterval)
-	c.setDue()
-	var spare [][]byte
 	for {
 		<-c.wake
 		if c.ctx.Err() != nil {
-			return
+			return nil, false
 		}
 		var err error
 		if spare, err = c.flush(spare); err != nil {
 			c.cancel(DisconnectConnectionLost)
-			return
+			return nil, false
 		}
 		if c.ticked.Load() {
 			c.ticked.Store(false)
 			if err := c.beat(time.Now(), tick); err != nil {
 				c.cancel(DisconnectConnectionLost)
-				return
+				return nil, false
 			}
 			c.setDue()
+			renew = true
 		}
 		if c.resyncFrom != nil {
 			// Everything queued up to tail is written: replay the rest.
@@ -236,8 +267,12 @@ func (c *conn) liveLoop() {
 			c.hub.log.Warn("stream: stream behind its subscription's live events; replaying", "subscription_id", c.req.SubscriptionID, "after", from)
 			if err := c.replay(from); err != nil {
 				c.cancel(c.failure(err))
-				return
+				return nil, false
 			}
+			renew = true
+		}
+		if renew {
+			return spare, true
 		}
 	}
 }
@@ -332,8 +367,15 @@ func (c *conn) start() error {
 	} else {
 		select {
 		case <-tp.ready:
-		case <-c.ctx.Done():
-			return context.Cause(c.ctx)
+		default:
+			// Done makes the context's channel, which the stream would
+			// keep: only a stream whose topic is still starting pays
+			// for it.
+			select {
+			case <-tp.ready:
+			case <-c.ctx.Done():
+				return context.Cause(c.ctx)
+			}
 		}
 	}
 	if tp.err != nil {

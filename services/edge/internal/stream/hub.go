@@ -21,6 +21,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -274,11 +275,10 @@ func newHub(cfg Config, b Broker, h History) (*Hub, error) {
 	}
 	hub.frames = newFramePool()
 	hub.upgrader = websocket.Upgrader{
-		// A small read buffer keeps an idle stream small: clients send
-		// nearly nothing. Messages are framed in the hub's pooled buffers
-		// (wsTransport.WriteText), so gorilla's write buffer, taken from
-		// this pool only for a data message, is never taken.
-		ReadBufferSize:  readBufferSize,
+		// Only the handshake is gorilla's (wsTransport frames and parses
+		// itself), so its connection needs no buffers of its own: with
+		// no read buffer size it reuses the HTTP server's reader, and its
+		// write buffer would come from this pool, which it never takes.
 		WriteBufferSize: 256,
 		WriteBufferPool: &sync.Pool{},
 		// The caller authenticated the request (API key or ?token=),
@@ -472,10 +472,6 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, req Request) {
 	h.serveTransport(t, req)
 }
 
-// readBufferSize is a stream's read buffer: client frames are control
-// frames (at most 125 bytes) or small, and are discarded.
-const readBufferSize = 256
-
 // pingNotifier is implemented by transports that pass client pings to the
 // sender to answer.
 type pingNotifier interface {
@@ -516,6 +512,17 @@ func (h *Hub) serveTransport(t Transport, req Request) *conn {
 		}()
 		return nil
 	}
+	tp := h.topics[req.SubscriptionID]
+	created := tp == nil
+	if created {
+		// The topic outlives this request: its id must not keep the
+		// request's memory (the id may be a slice of the request line).
+		tp = newTopic(h, strings.Clone(req.SubscriptionID))
+		h.topics[tp.id] = tp
+	}
+	// Nor may the stream: it shares its topic's id, and copies the
+	// cursor.
+	req.SubscriptionID, req.After = tp.id, strings.Clone(req.After)
 	c := newConn(h, t, req)
 	h.conns[c] = struct{}{}
 	keyConns := h.byKey[req.KeyID]
@@ -524,13 +531,8 @@ func (h *Hub) serveTransport(t Transport, req Request) *conn {
 		h.byKey[req.KeyID] = keyConns
 	}
 	keyConns[c] = struct{}{}
-	tp := h.topics[req.SubscriptionID]
-	if tp == nil {
-		tp = newTopic(h, req.SubscriptionID)
-		h.topics[req.SubscriptionID] = tp
-		c.subscribes = true
-	}
 	tp.add(c)
+	c.subscribes = created
 	c.topic = tp
 	if pn, ok := t.(pingNotifier); ok {
 		pn.setPingHandler(c.requestPong)

@@ -11,20 +11,23 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// wsTransport is a [Transport] over a gorilla/websocket connection.
+// wsTransport is a [Transport] over the network connection of an upgraded
+// WebSocket. It frames what it writes and parses what it reads itself
+// (transport_ws_read.go), so it keeps nothing of gorilla's connection,
+// which did the handshake: an idle stream does not hold its state and
+// buffers.
 type wsTransport struct {
-	ws *websocket.Conn
-	// nc is ws's network connection: text frames are framed here and
-	// written to it directly, a queue's worth in one write (gorilla
-	// writes, and so makes a system call for, each message on its own).
-	// Only the sender writes data frames; gorilla's own control frames
-	// (WriteControl, the reader's close on a protocol error) are single
-	// Writes too, and a net.Conn never interleaves two Writes' bytes.
+	// nc is the WebSocket's network connection: every frame is written
+	// to it in one Write, and a queue's worth of text frames in one
+	// (gorilla writes, and so makes a system call for, each message on
+	// its own). The sender writes; the reader writes only the close
+	// frame of a protocol error; a net.Conn never interleaves two
+	// Writes' bytes.
 	nc           net.Conn
 	writeTimeout time.Duration
-	// deadline is the write deadline last set on nc by WriteText (sender
-	// only): it is moved only when less than half the write timeout is
-	// left, so a busy stream sets it once in a while, not per write.
+	// deadline is the write deadline last set on nc by the sender: it is
+	// moved only when less than half the write timeout is left, so a
+	// busy stream sets it once in a while, not per write.
 	deadline    time.Time
 	frames      *sync.Pool    // of *[]byte, shared by the hub's streams
 	readTimeout time.Duration // ping interval + pong timeout
@@ -58,9 +61,10 @@ type wsTransportConfig struct {
 	Frames *sync.Pool
 }
 
+// newWSTransport returns the transport of the upgraded ws; the stream does
+// not use ws itself afterwards.
 func newWSTransport(ws *websocket.Conn, cfg wsTransportConfig) *wsTransport {
 	t := &wsTransport{
-		ws:           ws,
 		nc:           ws.NetConn(),
 		writeTimeout: cfg.WriteTimeout,
 		readTimeout:  cfg.ReadTimeout,
@@ -85,13 +89,8 @@ func newWSTransport(ws *websocket.Conn, cfg wsTransportConfig) *wsTransport {
 const maxClientFrame = 4 << 10
 
 func (t *wsTransport) WriteText(msgs [][]byte) error {
-	// A write may take between half and all of the write timeout before
-	// it fails: the deadline is refreshed only when less than half is left.
-	if now := time.Now(); t.deadline.Sub(now) < t.writeTimeout/2 {
-		t.deadline = now.Add(t.writeTimeout)
-		if err := t.nc.SetWriteDeadline(t.deadline); err != nil {
-			return fmt.Errorf("stream: write deadline: %w", err)
-		}
+	if err := t.refreshDeadline(); err != nil {
+		return err
 	}
 	// The buffer is pooled: an idle stream holds none.
 	bp := t.frames.Get().(*[]byte)
@@ -115,6 +114,19 @@ func (t *wsTransport) WriteText(msgs [][]byte) error {
 	}
 	if err != nil {
 		return fmt.Errorf("stream: write: %w", err)
+	}
+	return nil
+}
+
+// refreshDeadline moves the write deadline before a write of the sender. A
+// write may take between half and all of the write timeout before it
+// fails: the deadline is refreshed only when less than half is left.
+func (t *wsTransport) refreshDeadline() error {
+	if now := time.Now(); t.deadline.Sub(now) < t.writeTimeout/2 {
+		t.deadline = now.Add(t.writeTimeout)
+		if err := t.nc.SetWriteDeadline(t.deadline); err != nil {
+			return fmt.Errorf("stream: write deadline: %w", err)
+		}
 	}
 	return nil
 }
@@ -154,16 +166,37 @@ func appendTextFrame(b, msg []byte) []byte {
 }
 
 func (t *wsTransport) WriteControl(messageType int, payload []byte) error {
-	if err := t.ws.WriteControl(messageType, payload, time.Now().Add(t.writeTimeout)); err != nil {
+	if err := t.refreshDeadline(); err != nil {
+		return err
+	}
+	if err := t.writeControl(messageType, payload); err != nil {
 		return fmt.Errorf("stream: write control: %w", err)
 	}
 	return nil
 }
 
+// writeControl writes one control frame in one Write, so it never lands
+// inside another frame (RFC 6455 5.4 allows it between frames only).
+func (t *wsTransport) writeControl(messageType int, payload []byte) error {
+	if len(payload) > maxControlPayload {
+		return errControlTooLong
+	}
+	bp := t.frames.Get().(*[]byte)
+	b := append((*bp)[:0], 0x80|byte(messageType), byte(len(payload)))
+	b = append(b, payload...)
+	_, err := t.nc.Write(b)
+	*bp = b[:0]
+	t.frames.Put(bp)
+	return err
+}
+
+// maxControlPayload is the most a control frame carries (RFC 6455 5.5).
+const maxControlPayload = 125
+
+var errControlTooLong = errors.New("stream: control frame payload over 125 bytes")
+
 func (t *wsTransport) Close(d Disconnect) {
-	// The close frame may not make it (dead or stalled peer): the deadline
-	// bounds the attempt, and the TCP drop below happens regardless.
-	if err := t.ws.WriteControl(websocket.CloseMessage, d.frame(), time.Now().Add(t.closeWait)); err == nil {
+	if t.writeClose(d.frame()) == nil {
 		timer := time.NewTimer(t.closeWait)
 		select {
 		case <-t.readDone:
@@ -171,7 +204,16 @@ func (t *wsTransport) Close(d Disconnect) {
 		}
 		timer.Stop()
 	}
-	_ = t.ws.Close()
+	_ = t.nc.Close()
+}
+
+// writeClose writes a close frame with payload. The frame may not make it
+// (dead or stalled peer): the close wait bounds the attempt.
+func (t *wsTransport) writeClose(payload []byte) error {
+	if err := t.nc.SetWriteDeadline(time.Now().Add(t.closeWait)); err != nil {
+		return err
+	}
+	return t.writeControl(websocket.CloseMessage, payload)
 }
 
 // readDisconnect maps the error that ended a reader to the reason the

@@ -215,7 +215,6 @@ func (t *wsTransport) endFrame() error {
 // protocolError closes the stream with 1002, as gorilla's reader did for
 // a frame breaking RFC 6455, and returns the error that ends the reader.
 func (t *wsTransport) protocolError(what string) error {
-	_ = t.ws.WriteControl(websocket.CloseMessage,
-		websocket.FormatCloseMessage(websocket.CloseProtocolError, what), time.Now().Add(t.closeWait))
+	_ = t.writeClose(websocket.FormatCloseMessage(websocket.CloseProtocolError, what))
 	return fmt.Errorf("%w: %s", errProtocol, what)
 }

@@ -64,7 +64,7 @@ func readFramesFrom(t *testing.T, wire []byte, chunk int) readResult {
 	res := make(chan readResult, 1)
 	frames := newFramePool()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u := websocket.Upgrader{ReadBufferSize: readBufferSize}
+		var u websocket.Upgrader
 		ws, err := u.Upgrade(w, r, nil)
 		if err != nil {
 			return
