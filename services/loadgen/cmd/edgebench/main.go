@@ -1,10 +1,13 @@
 // Command edgebench measures the edge under load, each party in its own
 // process: NATS and FerretDB run embedded here, the edge and loadgen run
 // as children, and the edge's CPU and memory are read from /proc. It runs
-// three scenarios (docs/benchmarks.md): fan-out (10,000 streams, 50,000 messages/s
+// its scenarios (docs/benchmarks.md): fan-out (10,000 streams, 50,000 messages/s
 // delivered: throughput, publish→client latency, CPU per message), idle
-// (20,000 streams: RSS per stream) and replay (one stream, 100,000 stored
-// events: events/s). It prints a table on stdout; --json writes the
+// (20,000 streams: RSS per stream), replay (one stream, 100,000 stored
+// events: events/s) and, with --scenarios storm, a reconnect storm (10,000
+// clients on 1,000 subscriptions resuming at once after an edge restart,
+// then after a cut of every connection: seconds until all stream again,
+// connections accepted per second). It prints a table on stdout; --json writes the
 // figures to a file as well.
 //
 //	go run ./services/loadgen/cmd/edgebench --edge bin/edge
@@ -17,6 +20,13 @@
 //
 //	go build -o bin/relay ./services/loadgen/cmd/relay
 //	go run ./services/loadgen/cmd/edgebench --edge bin/edge --peer relay=bin/relay --rounds 2 --scenarios fanout,idle
+//
+// A peer named centrifugo… is a Centrifugo (v6) binary: edgebench writes
+// its config at run time (NATS broker in raw mode on the embedded NATS,
+// connection JWTs with a fresh HMAC key) and loadgen speaks Centrifugo's
+// JSON protocol to it:
+//
+//	go run ./services/loadgen/cmd/edgebench --edge bin/edge --peer centrifugo=/path/to/centrifugo --scenarios fanout --subs 1000
 package main
 
 import (
@@ -60,8 +70,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.ReplayFrom, "replay-from", bench.ReplayJetStream, "replay: where the edge finds the events, `jetstream` (a resume within the events stream's hour) or mongodb (from further back)")
 	fs.IntVar(&cfg.LocalAddrs, "local-addrs", bench.DefaultLocalAddrs, "source addresses 127.0.0.2… loadgen spreads streams over")
 	fs.Float64Var(&cfg.ConnectRate, "connect-rate", bench.DefaultConnectRate, "streams opened per second")
+	fs.IntVar(&cfg.StormClients, "storm-clients", bench.DefaultStormClients, "storm: clients, each resuming at its subscription's head")
+	fs.IntVar(&cfg.StormSubscriptions, "storm-subs", bench.DefaultStormSubscriptions, "storm: subscriptions the clients are spread over")
+	stormModes := fs.String("storm-modes", "restart,drop", "storm: comma-separated rounds, restart (SIGTERM the edge, start it again) and drop (cut every client connection)")
+	fs.DurationVar(&cfg.StormTimeout, "storm-timeout", bench.DefaultStormTimeout, "storm: longest wait for every client to stream again, per round")
+	fs.DurationVar(&cfg.StormDropWait, "storm-drop-wait", bench.DefaultStormDropWait, "storm: pause before a drop round after another round (the edge's stream-connect bucket refills)")
 	var peers peerFlag
-	fs.Var(&peers, "peer", "`name=binary` of a server measured beside the edge in the fanout and idle scenarios, repeatable (relay=bin/relay: go build ./services/loadgen/cmd/relay)")
+	fs.Var(&peers, "peer", "`name=binary` of a server measured beside the edge in the fanout and idle scenarios, repeatable (relay=bin/relay: go build ./services/loadgen/cmd/relay; a name starting with centrifugo runs a Centrifugo v6 binary, configured at run time)")
 	fs.IntVar(&cfg.Rounds, "rounds", 1, "how many times each scenario runs on each server, interleaved")
 	jsonOut := fs.String("json", "", "also write the figures as JSON to this `file`")
 	quiet := fs.Bool("quiet", false, "do not copy progress and the children's logs to stderr")
@@ -69,6 +84,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg.Scenarios = split(*scenarios)
+	cfg.StormModes = split(*stormModes)
 	cfg.Peers = peers
 	cfg.EdgeEnv = split(*edgeEnv)
 	cfg.Log = stderr

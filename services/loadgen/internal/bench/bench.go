@@ -73,8 +73,8 @@ type Config struct {
 	// Peers are the servers measured beside the edge in the fan-out and
 	// idle scenarios (each run right after the edge's, in every round).
 	// A peer takes the edge's flags and answers the REST calls and the
-	// stream route the scenarios use (cmd/relay does). Nil measures the
-	// edge alone.
+	// stream route the scenarios use (cmd/relay does), unless it is a
+	// Centrifugo ([Peer.Kind]). Nil measures the edge alone.
 	Peers []Peer
 	// Rounds is how many times each scenario runs on every server,
 	// interleaved: edge, peers, edge, peers… Zero means 1.
@@ -117,6 +117,22 @@ type Config struct {
 	// means [DefaultConnectRate].
 	ConnectRate float64
 
+	// StormClients is the storm's client count (storm.go). Zero means
+	// [DefaultStormClients].
+	StormClients int
+	// StormSubscriptions is how many subscriptions the storm's clients
+	// are spread over. Zero means [DefaultStormSubscriptions].
+	StormSubscriptions int
+	// StormModes are the storm's rounds, in order, among restart and
+	// drop. Empty means both, restart first.
+	StormModes []string
+	// StormTimeout bounds each storm round. Zero means
+	// [DefaultStormTimeout].
+	StormTimeout time.Duration
+	// StormDropWait is the pause before a drop round that follows
+	// another. Zero means [DefaultStormDropWait].
+	StormDropWait time.Duration
+
 	// Log receives progress and the children's logs. Nil discards them.
 	Log io.Writer
 }
@@ -127,6 +143,10 @@ type Peer struct {
 	Name string
 	// Bin is its binary.
 	Bin string
+	// Kind is how the harness runs it: [PeerEdgeLike] or
+	// [PeerCentrifugo]. Empty means PeerCentrifugo for a name starting
+	// with "centrifugo", PeerEdgeLike otherwise.
+	Kind string
 }
 
 func (c Config) withDefaults() Config {
@@ -161,6 +181,7 @@ func (c Config) withDefaults() Config {
 	if c.ReplayFrom == "" {
 		c.ReplayFrom = ReplayJetStream
 	}
+	c = c.withStormDefaults()
 	if c.Log == nil {
 		c.Log = io.Discard
 	} else {
@@ -181,11 +202,12 @@ func (c Config) Validate() error {
 	}
 	for _, s := range c.Scenarios {
 		switch s {
-		case ScenarioFanout, ScenarioIdle, ScenarioReplay:
+		case ScenarioFanout, ScenarioIdle, ScenarioReplay, ScenarioStorm:
 		default:
-			errs = append(errs, fmt.Errorf("bench: scenario %q is not fanout, idle or replay", s))
+			errs = append(errs, fmt.Errorf("bench: scenario %q is not fanout, idle, replay or storm", s))
 		}
 	}
+	errs = append(errs, validatePeers(c.Peers))
 	switch c.ReplayFrom {
 	case "", ReplayJetStream, ReplayMongoDB:
 	default:
@@ -194,6 +216,7 @@ func (c Config) Validate() error {
 	if c.Streams < 0 || c.Subscriptions < 0 || c.IdleStreams < 0 || c.ReplayEvents < 0 || c.Rate < 0 || c.Duration < 0 {
 		errs = append(errs, errors.New("bench: sizes, rates and durations must not be negative"))
 	}
+	errs = append(errs, c.validateStorm()...)
 	return errors.Join(errs...)
 }
 
@@ -224,6 +247,7 @@ type Results struct {
 	Fanout *FanoutResult `json:"fanout,omitempty"`
 	Idle   *IdleResult   `json:"idle,omitempty"`
 	Replay *ReplayResult `json:"replay,omitempty"`
+	Storm  *StormResult  `json:"storm,omitempty"`
 }
 
 // New starts NATS and FerretDB; call [Runner.Run], then [Runner.Close].
@@ -293,7 +317,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	for round := 1; round <= r.cfg.Rounds; round++ {
 		for _, s := range r.cfg.Scenarios {
 			for _, srv := range servers {
-				if s == ScenarioReplay && srv.Name != "edge" {
+				if (s == ScenarioReplay || s == ScenarioStorm) && srv.Name != "edge" {
 					continue // peers keep no history
 				}
 				r.logf("=== %s: %s (round %d)", s, srv.Name, round)
@@ -306,11 +330,13 @@ func (r *Runner) Run(ctx context.Context) error {
 					run.Idle, err = r.idle(ctx, srv.Bin)
 				case ScenarioReplay:
 					r.results.Replay, err = r.replay(ctx)
+				case ScenarioStorm:
+					r.results.Storm, err = r.storm(ctx)
 				}
 				if err != nil {
 					return fmt.Errorf("bench: %s on %s: %w", s, srv.Name, err)
 				}
-				if s == ScenarioReplay {
+				if s == ScenarioReplay || s == ScenarioStorm {
 					continue
 				}
 				r.runs = append(r.runs, run)
@@ -334,7 +360,10 @@ func (r *Runner) logf(format string, args ...any) {
 
 func (r *Runner) startEdge(ctx context.Context, bin string) (*edgeProc, string, error) {
 	env := append(os.Environ(), r.cfg.EdgeEnv...)
-	e, err := startEdge(ctx, bin, r.dbURI, r.natsSrv.URL(), adminKey, env, r.cfg.Log)
+	if r.peerOf(bin).kind() == PeerCentrifugo {
+		return r.startCentrifugo(ctx, bin, env)
+	}
+	e, err := startEdge(ctx, bin, "", r.dbURI, r.natsSrv.URL(), adminKey, env, r.cfg.Log)
 	if err != nil {
 		return nil, "", err
 	}
@@ -377,6 +406,7 @@ func (r *Runner) startLoadgens(ctx context.Context, e *edgeProc, key string, sub
 			"-connect-rate", strconv.FormatFloat(r.cfg.ConnectRate/float64(nproc), 'f', -1, 64),
 			"-progress", "2s",
 		}, extra...)
+		args = append(args, e.loadgenArgs()...)
 		p, err := startLoadgen(r.cfg.LoadgenBin, args, os.Environ(), r.cfg.Log, "loadgen"+strconv.Itoa(i))
 		if err != nil {
 			return fail(err)
@@ -543,7 +573,7 @@ func (r *Runner) fanout(ctx context.Context, bin string) (*FanoutResult, error) 
 		return nil, err
 	}
 	defer e.stop()
-	subs, err := e.createSubscriptions(ctx, key, min(r.cfg.Subscriptions, r.cfg.Streams))
+	subs, err := e.createSubscriptions(ctx, key, min(r.cfg.Subscriptions, r.cfg.Streams), 0)
 	if err != nil {
 		return nil, err
 	}
@@ -681,7 +711,7 @@ func (r *Runner) idle(ctx context.Context, bin string) (*IdleResult, error) {
 		return nil, err
 	}
 	defer e.stop()
-	subs, err := e.createSubscriptions(ctx, key, min(r.cfg.Subscriptions, streams))
+	subs, err := e.createSubscriptions(ctx, key, min(r.cfg.Subscriptions, streams), 0)
 	if err != nil {
 		return nil, err
 	}
@@ -773,14 +803,14 @@ func (r *Runner) replay(ctx context.Context) (*ReplayResult, error) {
 		return nil, err
 	}
 	defer e.stop()
-	subs, err := e.createSubscriptions(ctx, key, 1)
+	subs, err := e.createSubscriptions(ctx, key, 1, 0)
 	if err != nil {
 		return nil, err
 	}
 	res := &ReplayResult{Events: r.cfg.ReplayEvents}
 	start := time.Now()
 	// One event more than replayed: the client resumes after the first.
-	after, err := r.storeEvents(ctx, subs[0], r.cfg.ReplayEvents+1, r.cfg.ReplayFrom == ReplayJetStream)
+	after, err := r.storeEvents(ctx, subs[:1], r.cfg.ReplayEvents+1, r.cfg.ReplayFrom == ReplayJetStream)
 	if err != nil {
 		return nil, err
 	}
@@ -836,10 +866,11 @@ func (r *Runner) replay(ctx context.Context) (*ReplayResult, error) {
 	return res, nil
 }
 
-// storeEvents writes n events of sub the way the ingest does: stored in
-// MongoDB and, with publish, then published through the events stream,
-// each linked to the one before. It returns the first event's cursor.
-func (r *Runner) storeEvents(ctx context.Context, sub string, n int, publish bool) (string, error) {
+// storeEvents writes n events of each of subs the way the ingest does:
+// stored in MongoDB and, with publish, then published through the events
+// stream, each linked to the one before of its subscription. Every
+// subscription's events have the same cursors; it returns the first's.
+func (r *Runner) storeEvents(ctx context.Context, subs []string, n int, publish bool) (string, error) {
 	tmpl, err := eventTemplate()
 	if err != nil {
 		return "", err
@@ -854,12 +885,19 @@ func (r *Runner) storeEvents(ctx context.Context, sub string, n int, publish boo
 		}
 	}
 	db := r.db.Database(r.dbName)
-	const batch = 1000
+	// At most 50 subscriptions a batch: AppendEvents moves each one's
+	// head, and FerretDB takes minutes over a thousand upserts at once.
+	batch := min(1000, 50*n)
 	now := time.Now()
 	docs := make([]store.EventDoc, 0, batch)
 	msgs := make([]*nats.Msg, 0, batch)
-	prev := ""
-	for i := range n {
+	prevs := make([]string, len(subs))
+	total := n * len(subs)
+	for k := range total {
+		// A subscription's events together: a batch then looks up
+		// fewer subscriptions' tails.
+		si, i := k/n, k%n
+		sub, prev := subs[si], prevs[si]
 		c := cursor.Cursor{Step: 1, Pos: uint64(i)}
 		data, err := encodeEvent(tmpl, sub, c, prev, i, now)
 		if err != nil {
@@ -875,9 +913,9 @@ func (r *Runner) storeEvents(ctx context.Context, sub string, n int, publish boo
 		if prev != "" {
 			m.Header.Set(bus.PrevCursorHeader, prev)
 		}
-		prev = c.String()
+		prevs[si] = c.String()
 		msgs = append(msgs, m)
-		if len(docs) == batch || i == n-1 {
+		if len(docs) == batch || k == total-1 {
 			// In the events and the history pages, which replays read.
 			if err := store.AppendEvents(ctx, db, docs...); err != nil {
 				return "", fmt.Errorf("bench: store events: %w", err)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,18 +17,27 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/mongotron/mongotron/pkg/tron"
 )
 
 // edgeProc is an edge running as a child process.
 type edgeProc struct {
 	cmd  *exec.Cmd
+	addr string
 	url  string
 	http *http.Client
-	done chan struct{} // closed when the process has exited
-	err  error         // its exit status, once done
+	// startedAt is when the process was started, readyAt when /readyz
+	// first answered 200.
+	startedAt, readyAt time.Time
+	done               chan struct{} // closed when the process has exited
+	err                error         // its exit status, once done
 	// logTail keeps the edge's last log lines for error reports.
 	mu      sync.Mutex
 	logTail []string
+	// centrifugo is set when the process is Centrifugo, which has no REST
+	// calls and names its metrics otherwise (centrifugo.go).
+	centrifugo *centrifugoProc
 }
 
 // freeAddr returns a loopback address nobody listens on right now.
@@ -41,11 +51,14 @@ func freeAddr() (string, error) {
 	return addr, nil
 }
 
-// startEdge starts bin, waits until /readyz answers 200 and returns it.
-func startEdge(ctx context.Context, bin, mongoURI, natsURL, adminKey string, env []string, log io.Writer) (*edgeProc, error) {
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, err
+// startEdge starts bin listening on addr (empty: a free port), waits
+// until /readyz answers 200 and returns it.
+func startEdge(ctx context.Context, bin, addr, mongoURI, natsURL, adminKey string, env []string, log io.Writer) (*edgeProc, error) {
+	if addr == "" {
+		var err error
+		if addr, err = freeAddr(); err != nil {
+			return nil, err
+		}
 	}
 	cmd := exec.Command(bin,
 		"--mongo.uri", mongoURI,
@@ -64,14 +77,17 @@ func startEdge(ctx context.Context, bin, mongoURI, natsURL, adminKey string, env
 		return nil, fmt.Errorf("bench: edge: %w", err)
 	}
 	cmd.Stdout = io.Discard
+	startedAt := time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("bench: start edge: %w", err)
 	}
 	e := &edgeProc{
-		cmd:  cmd,
-		url:  "http://" + addr,
-		http: &http.Client{Timeout: 30 * time.Second},
-		done: make(chan struct{}),
+		cmd:       cmd,
+		addr:      addr,
+		startedAt: startedAt,
+		url:       "http://" + addr,
+		http:      &http.Client{Timeout: 30 * time.Second},
+		done:      make(chan struct{}),
 	}
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -95,6 +111,7 @@ func startEdge(ctx context.Context, bin, mongoURI, natsURL, adminKey string, env
 		if err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
+				e.readyAt = time.Now()
 				return e, nil
 			}
 		}
@@ -104,7 +121,7 @@ func startEdge(ctx context.Context, bin, mongoURI, natsURL, adminKey string, env
 		case <-ctx.Done():
 			e.stop()
 			return nil, fmt.Errorf("bench: edge start: %w", ctx.Err())
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			e.stop()
@@ -167,6 +184,9 @@ func (e *edgeProc) do(ctx context.Context, method, path, key string, body, out a
 
 // createKey makes a tenant API key with the admin key.
 func (e *edgeProc) createKey(ctx context.Context, adminKey, tenant string) (string, error) {
+	if e.centrifugo != nil {
+		return e.centrifugo.token, nil
+	}
 	var k struct {
 		Key string `json:"key"`
 	}
@@ -176,27 +196,60 @@ func (e *edgeProc) createKey(ctx context.Context, adminKey, tenant string) (stri
 	return k.Key, nil
 }
 
-// createSubscriptions makes n subscriptions at head confirmation.
-func (e *edgeProc) createSubscriptions(ctx context.Context, key string, n int) ([]string, error) {
-	ids := make([]string, 0, n)
-	for i := range n {
-		var s struct {
-			ID string `json:"id"`
-		}
-		body := map[string]any{
-			"label":         "edgebench " + strconv.Itoa(i),
-			"kinds":         []string{"trc20_transfer"},
-			"confirmations": 0,
-		}
-		if err := e.do(ctx, http.MethodPost, "/v1/subscriptions", key, body, &s); err != nil {
-			return nil, err
-		}
-		ids = append(ids, s.ID)
+// createSubscriptions makes n subscriptions at head confirmation, each
+// watching addrs addresses of its own (none: the subscription watches
+// every address).
+func (e *edgeProc) createSubscriptions(ctx context.Context, key string, n, addrs int) ([]string, error) {
+	if e.centrifugo != nil {
+		return centrifugoChannels(n), nil
+	}
+	// A few at a time: each create is several MongoDB writes, and the
+	// storm makes a thousand.
+	const workers = 8
+	ids := make([]string, n)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < n && errs[w] == nil; i += workers {
+				var s struct {
+					ID string `json:"id"`
+				}
+				body := map[string]any{
+					"label":         "edgebench " + strconv.Itoa(i),
+					"kinds":         []string{"trc20_transfer"},
+					"confirmations": 0,
+				}
+				if addrs > 0 {
+					body["addresses"] = watchedAddresses(i, addrs)
+				}
+				errs[w] = e.do(ctx, http.MethodPost, "/v1/subscriptions", key, body, &s)
+				ids[i] = s.ID
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return ids, nil
 }
 
-// metrics reads the named samples (without labels) from /metrics.
+// watchedAddresses returns n addresses of subscription i, none shared with
+// another subscription.
+func watchedAddresses(i, n int) []string {
+	out := make([]string, n)
+	for j := range n {
+		a := tron.Address{0x41, 0xbe, 0x9c}
+		binary.BigEndian.PutUint32(a[13:], uint32(i))
+		binary.BigEndian.PutUint32(a[17:], uint32(j))
+		out[j] = a.String()
+	}
+	return out
+}
+
+// metrics reads the named samples from /metrics: a name with labels is
+// that one series, a name without is the sum of its series.
 func (e *edgeProc) metrics(ctx context.Context, names ...string) (map[string]float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.url+"/metrics", nil)
 	if err != nil {
@@ -210,21 +263,31 @@ func (e *edgeProc) metrics(ctx context.Context, names ...string) (map[string]flo
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("bench: metrics: HTTP %d", resp.StatusCode)
 	}
-	want := make(map[string]bool, len(names))
+	// want maps each series to read to the name asked for: a peer may
+	// export a figure under another name (metricName), with labels to
+	// sum over.
+	want := make(map[string]string, len(names))
 	for _, n := range names {
-		want[n] = true
+		want[e.metricName(n)] = n
 	}
 	out := make(map[string]float64, len(names))
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		name, val, ok := strings.Cut(sc.Text(), " ")
-		if !ok || !want[name] {
+		series, val, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
 			continue
+		}
+		name, found := want[series]
+		if !found {
+			base, _, labelled := strings.Cut(series, "{")
+			if name, found = want[base]; !found || !labelled {
+				continue
+			}
 		}
 		v, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
 		if err == nil {
-			out[name] = v
+			out[name] += v
 		}
 	}
 	if err := sc.Err(); err != nil {

@@ -21,6 +21,7 @@ type loadgenProc struct {
 	cmd    *exec.Cmd
 	stdout bytes.Buffer
 	ready  chan string   // the ready line, once
+	storm  chan string   // each storm round's line, after its prefix
 	done   chan struct{} // closed when the process has exited
 	err    error
 }
@@ -28,7 +29,7 @@ type loadgenProc struct {
 func startLoadgen(bin string, args []string, env []string, log io.Writer, name string) (*loadgenProc, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env
-	p := &loadgenProc{cmd: cmd, ready: make(chan string, 1), done: make(chan struct{})}
+	p := &loadgenProc{cmd: cmd, ready: make(chan string, 1), storm: make(chan string, 16), done: make(chan struct{})}
 	cmd.Stdout = &p.stdout
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -45,6 +46,12 @@ func startLoadgen(bin string, args []string, env []string, log io.Writer, name s
 			if strings.HasPrefix(line, "loadgen: ready ") {
 				select {
 				case p.ready <- line:
+				default:
+				}
+			}
+			if rest, ok := strings.CutPrefix(line, load.StormLinePrefix); ok {
+				select {
+				case p.storm <- rest:
 				default:
 				}
 			}

@@ -70,6 +70,11 @@ func WriteTable(w io.Writer, res Results) error {
 		fmt.Fprintf(tw, "replay\tCPU cores: edge / FerretDB+harness / other (loadgen incl.)\t%.2f / %.2f / %.2f\t\t\n", r.CPU.Edge, r.CPU.Harness, r.CPU.Other)
 		fmt.Fprintf(tw, "replay\tout of order\t%d\t0\t\n", r.OutOfOrder)
 	}
+	if st := res.Storm; st != nil {
+		for _, row := range stormRows(st) {
+			fmt.Fprintln(tw, row)
+		}
+	}
 	return tw.Flush()
 }
 

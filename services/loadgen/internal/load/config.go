@@ -29,6 +29,11 @@ const (
 	// ModeReplay resumes after a cursor and measures how fast the stored
 	// events arrive, stopping after Config.Expect of them.
 	ModeReplay Mode = "replay"
+	// ModeStorm resumes every stream after Config.After and redials each
+	// stream as soon as it ends, measuring how long until every stream
+	// has its hello again ([StormRound]); [Generator.Drop] cuts them all
+	// at once.
+	ModeStorm Mode = "storm"
 )
 
 // Defaults of [Config]'s zero values.
@@ -40,6 +45,7 @@ const (
 	DefaultProgressInterval   = time.Second
 	DefaultDialAttempts       = 5
 	DefaultHandshakeTimeout   = 30 * time.Second
+	DefaultRedialMax          = time.Second
 )
 
 // Config configures a [Generator].
@@ -55,6 +61,10 @@ type Config struct {
 	Subscriptions []string
 	// Mode is what the streams do; empty means [ModeFanout].
 	Mode Mode
+	// Protocol is what the streams speak: empty means [ProtocolEdge];
+	// with [ProtocolCentrifugo], Key is the connection JWT and
+	// Subscriptions are channels.
+	Protocol Protocol
 
 	// Streams is how many streams to open. Zero means [DefaultStreams].
 	Streams int
@@ -73,6 +83,12 @@ type Config struct {
 	// DialAttempts is how often a failed dial is tried before the stream
 	// counts as failed. Zero means [DefaultDialAttempts].
 	DialAttempts int
+
+	// RedialMax caps a storm stream's delay between redial attempts
+	// (doubling from 50 ms, jittered). Zero means [DefaultRedialMax]:
+	// short, so that the figures are the edge's rather than the
+	// clients' backoff.
+	RedialMax time.Duration
 
 	// Duration is how long to run once every stream is up (fanout and
 	// idle). Zero means until the context ends (SIGINT or SIGTERM for the
@@ -114,6 +130,9 @@ func (c Config) withDefaults() Config {
 	if c.DialAttempts == 0 {
 		c.DialAttempts = DefaultDialAttempts
 	}
+	if c.RedialMax == 0 {
+		c.RedialMax = DefaultRedialMax
+	}
 	if c.Progress == nil {
 		c.Progress = io.Discard
 	}
@@ -138,13 +157,15 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		}
 		return nil
 	})
-	fs.StringVar((*string)(&c.Mode), "mode", string(ModeFanout), "fanout (measure live latency), idle (hold streams) or replay (measure replay rate)")
+	fs.StringVar((*string)(&c.Mode), "mode", string(ModeFanout), "fanout (measure live latency), idle (hold streams), replay (measure replay rate) or storm (resume after -after, redial at once, SIGUSR1 drops every stream)")
+	fs.StringVar((*string)(&c.Protocol), "protocol", string(ProtocolEdge), "edge, or centrifugo (fanout and idle: -key is a connection JWT, -subs are channels)")
 	fs.IntVar(&c.Streams, "streams", DefaultStreams, "streams to open")
 	fs.IntVar(&c.LocalAddrs, "local-addrs", DefaultLocalAddrs, "source addresses 127.0.0.2… to spread streams over (negative: 127.0.0.1)")
 	fs.Float64Var(&c.ConnectRate, "connect-rate", DefaultConnectRate, "streams opened per second")
 	fs.IntVar(&c.ConnectConcurrency, "connect-concurrency", DefaultConnectConcurrency, "handshakes in flight")
 	fs.DurationVar(&c.Duration, "duration", 0, "how long to run once all streams are up (0: until SIGINT/SIGTERM)")
-	fs.StringVar(&c.After, "after", "", "replay: `cursor` to resume after (default: the zero cursor)")
+	fs.StringVar(&c.After, "after", "", "replay, storm: `cursor` to resume after (replay default: the zero cursor)")
+	fs.DurationVar(&c.RedialMax, "redial-max", DefaultRedialMax, "storm: longest delay between redial attempts")
 	fs.IntVar(&c.Expect, "expect", 0, "replay: stop after this many events")
 	fs.DurationVar(&c.ProgressInterval, "progress", DefaultProgressInterval, "progress line interval on stderr")
 }
@@ -162,13 +183,14 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("load: at least one subscription is required"))
 	}
 	switch c.Mode {
-	case "", ModeFanout, ModeIdle, ModeReplay:
+	case "", ModeFanout, ModeIdle, ModeReplay, ModeStorm:
 	default:
-		errs = append(errs, fmt.Errorf("load: mode %q is not fanout, idle or replay", c.Mode))
+		errs = append(errs, fmt.Errorf("load: mode %q is not fanout, idle, replay or storm", c.Mode))
 	}
-	if c.Streams < 0 || c.ConnectRate < 0 || c.ConnectConcurrency < 0 || c.Expect < 0 || c.DialAttempts < 0 {
-		errs = append(errs, errors.New("load: streams, connect-rate, connect-concurrency, dial attempts and expect must not be negative"))
+	if c.Streams < 0 || c.ConnectRate < 0 || c.ConnectConcurrency < 0 || c.Expect < 0 || c.DialAttempts < 0 || c.RedialMax < 0 {
+		errs = append(errs, errors.New("load: streams, connect-rate, connect-concurrency, dial attempts, redial-max and expect must not be negative"))
 	}
+	errs = append(errs, c.validateProtocol())
 	if c.LocalAddrs > 253 {
 		errs = append(errs, fmt.Errorf("load: local-addrs %d passes 127.0.0.254", c.LocalAddrs))
 	}

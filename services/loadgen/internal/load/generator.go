@@ -3,6 +3,7 @@ package load
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -42,6 +43,8 @@ type Generator struct {
 	firstHello atomic.Int64 // unix ns
 	firstEvent atomic.Int64
 	lastEvent  atomic.Int64
+	// storm tracks a storm's rounds (ModeStorm only, else nil).
+	storm *storm
 	// expected is closed once a replay has received Config.Expect events.
 	expected     chan struct{}
 	expectedOnce sync.Once
@@ -70,6 +73,9 @@ func New(cfg Config) (*Generator, error) {
 		closes:   make(map[string]int),
 	}
 	g.bufs.New = func() any { b := make([]byte, 0, 2048); return &b }
+	if cfg.Mode == ModeStorm {
+		g.storm = newStorm(time.Now)
+	}
 	n := max(cfg.LocalAddrs, 1)
 	for i := range n {
 		nd := &net.Dialer{}
@@ -105,6 +111,9 @@ func RaiseOpenFiles() (uint64, error) {
 }
 
 func (g *Generator) streamURL(i int) string {
+	if g.cfg.Protocol == ProtocolCentrifugo {
+		return centrifugoURL(g.cfg.URL)
+	}
 	u, _ := url.Parse(g.cfg.URL) // checked by Validate
 	if u.Scheme == "https" {
 		u.Scheme = "wss"
@@ -162,6 +171,12 @@ func (g *Generator) Run(ctx context.Context) error {
 				g.connected.Add(1)
 				settled()
 				g.read(ctx, ws)
+				for g.storm != nil && ctx.Err() == nil {
+					if ws = g.redial(ctx, i); ws == nil {
+						return
+					}
+					g.read(ctx, ws)
+				}
 			})
 		}
 	})
@@ -169,6 +184,10 @@ func (g *Generator) Run(ctx context.Context) error {
 	progress := time.NewTicker(g.cfg.ProgressInterval)
 	defer progress.Stop()
 	var done <-chan time.Time
+	var rounds <-chan StormRound
+	if g.storm != nil {
+		rounds = g.storm.done
+	}
 	lastDelivered := uint64(0)
 	lastTick := time.Now()
 loop:
@@ -180,6 +199,9 @@ loop:
 			break loop
 		case <-done:
 			break loop
+		case r := <-rounds:
+			b, _ := json.Marshal(r)
+			fmt.Fprintf(g.cfg.Progress, "%s%s\n", StormLinePrefix, b)
 		case <-ready:
 			ready = nil
 			now := time.Now()
@@ -191,6 +213,9 @@ loop:
 				g.connected.Load(), g.failed.Load(), elapsed.Round(time.Millisecond))
 			if g.connected.Load() == 0 {
 				break loop
+			}
+			if g.storm != nil {
+				g.storm.setTarget(int(g.connected.Load()))
 			}
 			if g.cfg.Duration > 0 {
 				done = time.After(g.cfg.Duration)
@@ -249,15 +274,13 @@ func (g *Generator) dial(ctx context.Context, i int) (*websocket.Conn, error) {
 			_ = resp.Body.Close()
 		}
 		if err == nil {
-			g.mu.Lock()
-			if g.stopping {
-				g.mu.Unlock()
+			if err := g.handshake(ws, i); err != nil {
 				_ = ws.Close()
+				return nil, err
+			}
+			if !g.track(ws) {
 				return nil, context.Canceled
 			}
-			g.conns[ws] = struct{}{}
-			g.mu.Unlock()
-			g.open.Add(1)
 			return ws, nil
 		}
 		if resp != nil && resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
@@ -265,6 +288,21 @@ func (g *Generator) dial(ctx context.Context, i int) (*websocket.Conn, error) {
 		}
 	}
 	return nil, fmt.Errorf("load: dial %s: %w", u, err)
+}
+
+// track registers ws as open; false (and ws closed) once the generator
+// is stopping.
+func (g *Generator) track(ws *websocket.Conn) bool {
+	g.mu.Lock()
+	if g.stopping {
+		g.mu.Unlock()
+		_ = ws.Close()
+		return false
+	}
+	g.conns[ws] = struct{}{}
+	g.mu.Unlock()
+	g.open.Add(1)
+	return true
 }
 
 // closeAll drops every open stream, which ends its reader.
@@ -299,10 +337,17 @@ func (g *Generator) read(ctx context.Context, ws *websocket.Conn) {
 	}()
 	ws.SetReadLimit(1 << 20)
 	var last [cursor.Len]byte
+	streamed := false
+	ended := func(err error) {
+		g.noteClose(ctx, err)
+		if g.storm != nil && ctx.Err() == nil {
+			g.storm.lost(closeKey(err), streamed)
+		}
+	}
 	for {
 		_, r, err := ws.NextReader()
 		if err != nil {
-			g.noteClose(ctx, err)
+			ended(err)
 			return
 		}
 		bp := g.bufs.Get().(*[]byte)
@@ -310,16 +355,22 @@ func (g *Generator) read(ctx context.Context, ws *websocket.Conn) {
 		if err != nil {
 			*bp = msg
 			g.bufs.Put(bp)
-			g.noteClose(ctx, err)
+			ended(err)
 			return
 		}
 		now := time.Now()
 		switch {
+		case g.cfg.Protocol == ProtocolCentrifugo:
+			g.centrifugoFrame(ws, msg, now, &last)
 		case bytes.HasPrefix(msg, eventPrefix):
 			g.event(msg, now, &last)
 		case bytes.HasPrefix(msg, helloPrefix):
 			g.hellos.Add(1)
 			g.firstHello.CompareAndSwap(0, now.UnixNano())
+			if g.storm != nil && !streamed {
+				streamed = true
+				g.storm.hello()
+			}
 		case bytes.HasPrefix(msg, heartbeatPrefix):
 			g.heartbeats.Add(1)
 		default:
@@ -397,18 +448,25 @@ func (g *Generator) noteClose(ctx context.Context, err error) {
 	if ctx.Err() != nil {
 		return
 	}
+	g.mu.Lock()
+	g.closes[closeKey(err)]++
+	g.mu.Unlock()
+}
+
+// closeKey classifies why a stream ended: its close code, or an error
+// class (client_drop for a [Generator.Drop]).
+func closeKey(err error) string {
 	var ce *websocket.CloseError
 	var ne net.Error
-	key := "error"
 	switch {
 	case errors.As(err, &ce):
-		key = strconv.Itoa(ce.Code)
+		return strconv.Itoa(ce.Code)
+	case errors.Is(err, net.ErrClosed):
+		return "client_drop"
 	case errors.As(err, &ne) && ne.Timeout():
-		key = "timeout"
+		return "timeout"
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		key = "eof"
+		return "eof"
 	}
-	g.mu.Lock()
-	g.closes[key]++
-	g.mu.Unlock()
+	return "error"
 }

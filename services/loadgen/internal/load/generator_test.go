@@ -180,7 +180,7 @@ func TestConfig_Validate(t *testing.T) {
 		{"bad url", func(c *Config) { c.URL = "ftp://x" }, "not an http(s) URL"},
 		{"no key", func(c *Config) { c.Key = "" }, "key is required"},
 		{"no subs", func(c *Config) { c.Subscriptions = nil }, "at least one subscription"},
-		{"bad mode", func(c *Config) { c.Mode = "storm" }, `mode "storm"`},
+		{"bad mode", func(c *Config) { c.Mode = "thunder" }, `mode "thunder"`},
 		{"bad cursor", func(c *Config) { c.After = "xyz" }, "after:"},
 		{"too many addrs", func(c *Config) { c.LocalAddrs = 300 }, "local-addrs"},
 	}

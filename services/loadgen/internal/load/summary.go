@@ -41,6 +41,9 @@ type Summary struct {
 	Closes map[string]int `json:"closes"`
 	// DialError is one dial error, when any dial failed.
 	DialError string `json:"dial_error,omitempty"`
+	// Storm is a storm's rounds, the one in progress included (mode
+	// storm only).
+	Storm []StormRound `json:"storm,omitempty"`
 }
 
 // Latency holds quantiles of a latency histogram.
@@ -83,6 +86,9 @@ func (g *Generator) Summary() Summary {
 	}
 	if !g.readyAt.IsZero() {
 		s.ConnectSeconds = g.readyAt.Sub(g.started).Seconds()
+	}
+	if g.storm != nil {
+		s.Storm = g.storm.snapshot()
 	}
 	if g.dialErr != nil {
 		s.DialError = g.dialErr.Error()
