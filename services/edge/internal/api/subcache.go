@@ -9,8 +9,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/mongotron/mongotron/pkg/bus"
+	"github.com/mongotron/mongotron/pkg/subscription"
 )
 
 // A stream connect needs to know only that its subscription exists, is not
@@ -19,6 +22,11 @@ import (
 // client of an edge that restarted, all at once) costs no MongoDB round
 // trip per client, and streams of known subscriptions still connect while
 // MongoDB is away.
+//
+// The cache is filled at start with every live subscription in one read
+// (warmSubCache): a restarted edge meets its clients' reconnect storm
+// with nothing cached, and without it each subscription's first
+// connects would read MongoDB, all together.
 //
 // The facts are kept current by the delete messages on NATS (from this
 // edge and every other), and resynced by forgetting everything after a
@@ -35,6 +43,9 @@ const (
 	subCacheAge = 5 * time.Minute
 	// maxSubCache bounds the entries; past it the cache starts over.
 	maxSubCache = 1 << 20
+	// maxWarmWait bounds how long a connect of a subscription not cached
+	// waits for the warm-up to finish before it reads MongoDB itself.
+	maxWarmWait = 5 * time.Second
 )
 
 type subEntry struct {
@@ -50,6 +61,8 @@ type subCache struct {
 
 	mu sync.Mutex
 	m  map[string]subEntry
+	// warming is closed when the warm-up ends; nil when none runs.
+	warming chan struct{}
 }
 
 func newSubCache(now func() time.Time) *subCache {
@@ -57,14 +70,49 @@ func newSubCache(now func() time.Time) *subCache {
 }
 
 // lookup reports what is known of id: found is false when nothing fresh is.
+// While the warm-up runs, a miss waits for it (up to maxWarmWait): the
+// storm that meets a restarted edge would otherwise read MongoDB once per
+// client, crowding out the warm-up's own read.
 func (c *subCache) lookup(id string) (e subEntry, found bool) {
+	e, found, warming := c.get(id)
+	if found || warming == nil {
+		return e, found
+	}
+	t := time.NewTimer(maxWarmWait)
+	defer t.Stop()
+	select {
+	case <-warming:
+	case <-t.C:
+	}
+	e, found, _ = c.get(id)
+	return e, found
+}
+
+func (c *subCache) get(id string) (e subEntry, found bool, warming chan struct{}) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[id]
 	if !ok || c.now().Sub(e.at) > c.age {
-		return subEntry{}, false
+		return subEntry{}, false, c.warming
 	}
-	return e, true
+	return e, true, nil
+}
+
+// startWarm marks a warm-up as running; call the returned func when it
+// ends, however it ends.
+func (c *subCache) startWarm() (done func()) {
+	ch := make(chan struct{})
+	c.mu.Lock()
+	c.warming = ch
+	c.mu.Unlock()
+	return func() {
+		c.mu.Lock()
+		if c.warming == ch {
+			c.warming = nil
+		}
+		c.mu.Unlock()
+		close(ch)
+	}
 }
 
 // alive records that id exists and is tenant's. A deletion already known
@@ -114,10 +162,54 @@ func (a *API) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("api: subscribe %s: %w", bus.SubscriptionsSubject, err)
 	}
+	// After the subscribe: a delete from now on wins over what the read
+	// finds.
+	warmed := a.subCache.startWarm()
+	err = a.warmSubCache(ctx)
+	warmed()
+	if err != nil && ctx.Err() == nil {
+		a.cfg.Logger.Warn("subscription cache not warmed; stream connects read MongoDB", "err", err)
+	}
 	<-ctx.Done()
 	if err := sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 		return fmt.Errorf("api: unsubscribe: %w", err)
 	}
+	return nil
+}
+
+// maxSubCacheWarm bounds what warmSubCache loads, leaving the cache room
+// to grow before it starts over.
+const maxSubCacheWarm = maxSubCache / 2
+
+// warmSubCache loads every live subscription's id and tenant in one read.
+// An edge that has just started is met by the reconnect storm of all its
+// clients: without this, the first connects of every subscription each
+// read MongoDB, concurrently, before any of them has filled the cache
+// (ten clients of a subscription arriving together make ten reads).
+func (a *API) warmSubCache(ctx context.Context) error {
+	start := a.cfg.Now()
+	cur, err := a.subs().Find(ctx, bson.M{"status": bson.M{"$ne": subscription.StatusDeleted}},
+		options.Find().SetProjection(bson.M{"_id": 1, "tenant": 1}).SetBatchSize(10_000))
+	if err != nil {
+		return fmt.Errorf("api: warm the subscription cache: %w", err)
+	}
+	defer cur.Close(context.WithoutCancel(ctx))
+	n := 0
+	for n < maxSubCacheWarm && cur.Next(ctx) {
+		var d struct {
+			ID     string `bson:"_id"`
+			Tenant string `bson:"tenant"`
+		}
+		if err := cur.Decode(&d); err != nil {
+			return fmt.Errorf("api: warm the subscription cache: %w", err)
+		}
+		a.subCache.alive(d.ID, d.Tenant)
+		n++
+	}
+	if err := cur.Err(); err != nil {
+		return fmt.Errorf("api: warm the subscription cache: %w", err)
+	}
+	a.cfg.Logger.Info("subscription cache warmed", "subscriptions", n, "took", a.cfg.Now().Sub(start))
 	return nil
 }
 

@@ -105,8 +105,16 @@ type Authenticator struct {
 	coll  *mongo.Collection
 	admin [sha256.Size]byte
 
-	mu    sync.Mutex
-	cache map[string]cacheEntry // by key hash
+	mu       sync.Mutex
+	cache    map[string]cacheEntry // by key hash
+	inflight map[string]*keyLookup // by key hash: reads under way
+}
+
+// keyLookup is a read of one key that concurrent requests share.
+type keyLookup struct {
+	done chan struct{} // closed once e and err are set
+	e    cacheEntry
+	err  error
 }
 
 // New returns an Authenticator. Call [Authenticator.Run] to receive
@@ -124,7 +132,7 @@ func New(cfg Config) (*Authenticator, error) {
 	if cfg.CacheAge == 0 || cfg.CacheAge > MaxCacheAge {
 		cfg.CacheAge = MaxCacheAge
 	}
-	a := &Authenticator{cfg: cfg, coll: cfg.DB.Collection(store.Keys), cache: map[string]cacheEntry{}}
+	a := &Authenticator{cfg: cfg, coll: cfg.DB.Collection(store.Keys), cache: map[string]cacheEntry{}, inflight: map[string]*keyLookup{}}
 	if cfg.AdminKey != "" {
 		a.admin = sha256.Sum256([]byte(cfg.AdminKey))
 	}
@@ -189,29 +197,67 @@ func (a *Authenticator) Authenticate(ctx context.Context, key string) (Principal
 			return e.p, nil
 		}
 	}
-	var doc store.KeyDoc
-	err := a.coll.FindOne(ctx, bson.M{"hash": hash}).Decode(&doc)
-	var e cacheEntry
-	switch {
-	case errors.Is(err, mongo.ErrNoDocuments):
-	case err != nil:
-		return Principal{}, fmt.Errorf("auth: look up key: %w", err)
-	case doc.RevokedAt == nil:
-		e = cacheEntry{p: Principal{KeyID: doc.ID, Tenant: doc.Tenant}, ok: true}
-	}
-	if a.cfg.CacheAge > 0 {
-		e.expires = now.Add(a.cfg.CacheAge)
-		a.mu.Lock()
-		if len(a.cache) >= maxCacheEntries {
-			a.cache = map[string]cacheEntry{}
-		}
-		a.cache[hash] = e
-		a.mu.Unlock()
+	e, err := a.lookupShared(ctx, hash, now)
+	if err != nil {
+		return Principal{}, err
 	}
 	if !e.ok {
 		return Principal{}, ErrBadKey
 	}
 	return e.p, nil
+}
+
+// lookupShared reads the key with hash once for every request that needs
+// it meanwhile. Every client of an edge that restarted reconnects at
+// once, most of them with the same few keys, and nothing is cached yet:
+// ten thousand reads of one key would take every MongoDB connection of
+// the pool, and most requests would wait past the store timeout (503).
+// Each waiter stops waiting when its own context ends; the read itself
+// ignores the reader's cancellation, since the others wait on it (the
+// client's server selection timeout bounds it).
+func (a *Authenticator) lookupShared(ctx context.Context, hash string, now time.Time) (cacheEntry, error) {
+	a.mu.Lock()
+	if l, ok := a.inflight[hash]; ok {
+		a.mu.Unlock()
+		select {
+		case <-l.done:
+			return l.e, l.err
+		case <-ctx.Done():
+			return cacheEntry{}, fmt.Errorf("auth: look up key: %w", ctx.Err())
+		}
+	}
+	l := &keyLookup{done: make(chan struct{})}
+	a.inflight[hash] = l
+	a.mu.Unlock()
+	l.e, l.err = a.lookup(context.WithoutCancel(ctx), hash)
+	a.mu.Lock()
+	delete(a.inflight, hash)
+	if l.err == nil && a.cfg.CacheAge > 0 {
+		l.e.expires = now.Add(a.cfg.CacheAge)
+		if len(a.cache) >= maxCacheEntries {
+			a.cache = map[string]cacheEntry{}
+		}
+		a.cache[hash] = l.e
+	}
+	a.mu.Unlock()
+	close(l.done)
+	return l.e, l.err
+}
+
+// lookup reads the key with hash from MongoDB: ok false when it is
+// unknown or revoked.
+func (a *Authenticator) lookup(ctx context.Context, hash string) (cacheEntry, error) {
+	var doc store.KeyDoc
+	err := a.coll.FindOne(ctx, bson.M{"hash": hash}).Decode(&doc)
+	switch {
+	case errors.Is(err, mongo.ErrNoDocuments):
+		return cacheEntry{}, nil
+	case err != nil:
+		return cacheEntry{}, fmt.Errorf("auth: look up key: %w", err)
+	case doc.RevokedAt != nil:
+		return cacheEntry{}, nil
+	}
+	return cacheEntry{p: Principal{KeyID: doc.ID, Tenant: doc.Tenant}, ok: true}, nil
 }
 
 // forget drops the cached lookups of the key with id keyID.

@@ -90,7 +90,26 @@ func (h *jetstreamHistory) forget() {
 }
 
 func (h *jetstreamHistory) Retained(ctx context.Context, subscriptionID, after string) (bool, error) {
+	if h.isNewest(ctx, subscriptionID, after) {
+		return true, nil
+	}
 	return retainedByPoint(ctx, h.fallback, subscriptionID, after)
+}
+
+// isNewest reports whether after is the cursor of the newest message of
+// the subscription in the events stream. A client that was up to date
+// resumes there: every client of an edge that restarted, all at once.
+// The event being in the stream, there is nothing after it to lose, so
+// the resume is whole, and the newest-first scan ends at once too: such
+// a resume costs two stream requests and no MongoDB read, where MongoDB
+// would be read twice per client.
+func (h *jetstreamHistory) isNewest(ctx context.Context, subscriptionID, after string) bool {
+	st, err := h.handle(ctx)
+	if err != nil {
+		return false
+	}
+	m, err := st.GetLastMsgForSubject(ctx, bus.EventsSubject(subscriptionID))
+	return err == nil && messageCursor(m.Data) == after
 }
 
 func (h *jetstreamHistory) Newest(ctx context.Context, subscriptionID, atLeast string) (string, error) {
@@ -169,7 +188,13 @@ func (h *jetstreamHistory) scanStream(ctx context.Context, subscriptionID, after
 	case err != nil:
 		h.forget()
 		return last, fmt.Errorf("events stream last message: %w", err)
-	case messageCursor(newest.Data) <= after:
+	case messageCursor(newest.Data) == after:
+		// The client's own event is the newest published: anything
+		// after it is published after the topic's live subscription
+		// started (it started before this read), and reaches the stream
+		// live, linked to after.
+		return last, nil
+	case messageCursor(newest.Data) < after:
 		// Which does not say nothing happened since: it may be older
 		// than the stream keeps, or not published yet.
 		return last, fmt.Errorf("%w: nothing after %s", errChainBroken, after)

@@ -87,10 +87,10 @@ func TestHub_resumeFromTheEventsStream(t *testing.T) {
 			evs := c.add("", 30)
 			return evs[9], evs[10:]
 		}, sourceJetStream},
-		{"a cursor at the end of the stream replays nothing", func(c *chain) (string, []string) {
+		{"a cursor at the end of the stream replays nothing, without MongoDB", func(c *chain) (string, []string) {
 			evs := c.add("", 5)
 			return evs[4], nil
-		}, sourceMongoDB},
+		}, sourceJetStream},
 		{"a cursor older than the stream is served by MongoDB", func(c *chain) (string, []string) {
 			var old []string
 			for range 10 {
