@@ -204,7 +204,7 @@ func TestApp_Run_failingComponentMakesReadyz503UntilItRecovers(t *testing.T) {
 	n := testenv.RunNATS(t)
 	m := testenv.RunRestartableMongo(t)
 	cfg, err := load(t, []string{"--nats.url=" + n.URL(), "--mongo.uri=" + m.URI(), "--shutdown-timeout=5s",
-		"--http.addr=127.0.0.1:0", "--connect-timeout=1s"}, nil)
+		"--http.addr=127.0.0.1:0", "--connect-timeout=5s"}, nil)
 	require.NoError(t, err)
 	a, err := app.New(t.Context(), cfg, logging.Discard())
 	require.NoError(t, err)
