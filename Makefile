@@ -62,8 +62,12 @@ RUN_FLAGS ?=
 # `make soak`: flags for the soak (go run ./services/devstack/cmd/soak
 # --help), such as SOAK_FLAGS='--duration 2m --seed 42'.
 SOAK_FLAGS ?=
+# `make bench-scale`: flags for go run ./services/devstack/cmd/benchscale
+# (see its --help), such as BENCH_SCALE_FLAGS='--events 100000 --subs 100
+# --heavy-events 20000 --scenarios ""'.
+BENCH_SCALE_FLAGS ?=
 
-.PHONY: help build test fmt-check vet lint lint-go lint-vuln lint-tidy lint-generate generate bench fuzz run soak docs clean $(BINARIES)
+.PHONY: help build test fmt-check vet lint lint-go lint-vuln lint-tidy lint-generate generate bench bench-scale fuzz run soak docs clean $(BINARIES)
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -176,6 +180,17 @@ bench: ## run the benchmarks of every module (BENCH=regexp BENCHTIME=1s)
 # 2000 --idle-streams 2000 --replay-events 20000'.
 bench-edge: $(BIN)/edge ## measure the edge with the loadgen processes (EDGEBENCH_FLAGS=…)
 	go run ./services/loadgen/cmd/edgebench --edge $(BIN)/edge $(EDGEBENCH_FLAGS)
+
+# History at scale: bin/devstack (one edge, a block an hour) on a fresh
+# data directory, seeded with 1,000,000 events over 1,000 subscriptions
+# (services/devstack/cmd/seed), then REST history p50/p99, `mongotron
+# history` of 10,000 events, a WebSocket replay from MongoDB, the stack's
+# RSS, then the edgebench fanout, idle and storm scenarios; a summary block
+# at the end. Up to an hour on the development VM, most of it seeding; not
+# part of `make test`.
+bench-scale: build ## seed 1M events into the dev stack and measure history reads (BENCH_SCALE_FLAGS=…)
+	go build -o $(BIN)/loadgen ./services/loadgen
+	go run ./services/devstack/cmd/benchscale --bin $(BIN) $(BENCH_SCALE_FLAGS)
 
 fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 	@FUZZTIME='$(FUZZTIME)' scripts/fuzz.sh $(MODULES)

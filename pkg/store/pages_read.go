@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -350,6 +351,90 @@ func (p *Pages) Scan(ctx context.Context, subscriptionID, after string, fn func(
 		n++
 	}
 	return nil
+}
+
+// ScanAhead is [Pages.Scan] reading up to ahead pages at once: while fn
+// takes one page, the next ones are on their way, in as many concurrent
+// lookups. A long replay is then bound by the store's throughput rather
+// than one lookup's latency after another; FerretDB decodes each page on
+// its own connection, so several use several cores. It reads up to
+// ahead-1 pages past where fn stops or the history ends, so it suits
+// replays, not a page of 100 (use Scan). ahead below 2 is Scan.
+func (p *Pages) ScanAhead(ctx context.Context, subscriptionID, after string, ahead int, fn func([]PageEntry) (bool, error)) error {
+	if ahead < 2 {
+		return p.Scan(ctx, subscriptionID, after, fn)
+	}
+	l, err := p.layout(ctx)
+	if err != nil {
+		return err
+	}
+	r := reader{l: l, sub: subscriptionID}
+	n, ok, err := r.locate(ctx, after)
+	if err != nil || !ok {
+		return err
+	}
+	type fetched struct {
+		pg    *pageDoc
+		found bool
+		err   error
+	}
+	// Every lookup started ends before ScanAhead returns.
+	fctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	fetch := func(n int64) <-chan fetched {
+		ch := make(chan fetched, 1)
+		wg.Go(func() {
+			pg, found, err := r.page(fctx, n)
+			ch <- fetched{pg, found, err}
+		})
+		return ch
+	}
+	var queue []<-chan fetched // pages n, n+1, … in flight
+	next := n                  // the next page to ask for
+	last := after
+	for {
+		for len(queue) < ahead {
+			queue = append(queue, fetch(next))
+			next++
+		}
+		f := <-queue[0]
+		queue = queue[1:]
+		if f.err != nil {
+			return f.err
+		}
+		if !f.found {
+			// Expired meanwhile: what was asked for after it may be
+			// gone too. Start again from the next page listed.
+			queue = nil
+			if n, ok, err = r.nextListed(ctx, n); err != nil || !ok {
+				return err
+			}
+			next = n
+			continue
+		}
+		ents := f.pg.entries()
+		out := ents[:0]
+		for _, e := range ents {
+			if e.Cursor > last {
+				out = append(out, e)
+				last = e.Cursor
+			}
+		}
+		if len(out) > 0 {
+			more, err := fn(out)
+			if err != nil || !more {
+				return err
+			}
+		}
+		if !full(f.pg.Page, f.pg.End) {
+			return nil
+		}
+		n++
+	}
 }
 
 // Retained reports whether after is within retention: whether an event

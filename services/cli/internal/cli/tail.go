@@ -149,7 +149,10 @@ piped. Continue later with --after the last cursor printed.
 			fs.Var(&kinds, "kind", "only these `kinds` (repeatable, or comma-separated)")
 			fs.StringVar(&opts.Address, "address", "", "only events involving this `address`")
 			fs.StringVar(&opts.TxID, "tx-id", "", "only events of this transaction `id`")
-			fs.IntVar(&opts.Limit, "page-size", 100, "events per request (1 to 1000)")
+			// The edge's largest page: a request costs a few lookups
+			// before its first event, whatever its size, so fewer, larger
+			// requests read a long history several times faster.
+			fs.IntVar(&opts.Limit, "page-size", 1000, "events per request (1 to 1000)")
 			fs.IntVar(&maxEvents, "max", 0, "stop after `N` events (0: all)")
 			format.register(fs)
 		},
@@ -161,6 +164,9 @@ piped. Continue later with --after the last cursor printed.
 				return badInput("--max %d is negative", maxEvents)
 			}
 			opts.Kinds = kinds
+			if maxEvents > 0 {
+				opts.Limit = min(opts.Limit, maxEvents)
+			}
 			p := newEventPrinter(inv.stdout, format.table(inv.stdout))
 			n := 0
 			last := ""
