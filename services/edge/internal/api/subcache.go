@@ -193,7 +193,7 @@ func (a *API) warmSubCache(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("api: warm the subscription cache: %w", err)
 	}
-	defer cur.Close(context.WithoutCancel(ctx))
+	defer func() { _ = cur.Close(context.WithoutCancel(ctx)) }()
 	n := 0
 	for n < maxSubCacheWarm && cur.Next(ctx) {
 		var d struct {
