@@ -242,7 +242,7 @@ func startStack(ctx context.Context, cfg config, dir string, stderr io.Writer) (
 	if err != nil {
 		return nil, err
 	}
-	//nolint:gosec // G204: the binary is ours, from --bin.
+
 	cmd := exec.Command(filepath.Join(cfg.bin, "devstack"),
 		"--data", filepath.Join(dir, "data"), "--edges", "1", "--block-interval", "1h",
 		"--http.addr", "127.0.0.1:0", "--nats-addr", "127.0.0.1:0", "--mongo-addr", "127.0.0.1:0",
@@ -281,7 +281,7 @@ func startStack(ctx context.Context, cfg config, dir string, stderr io.Writer) (
 	case <-ready:
 	case err := <-st.done:
 		st.done <- err
-		return nil, fmt.Errorf("benchscale: devstack exited before it was ready (%v); see %s", err, logPath)
+		return nil, fmt.Errorf("benchscale: devstack exited before it was ready (%w); see %s", err, logPath)
 	case <-time.After(cfg.readyTimeout):
 		st.stop(stderr)
 		return nil, fmt.Errorf("benchscale: devstack not ready after %s; see %s", cfg.readyTimeout, logPath)
@@ -300,12 +300,20 @@ func startStack(ctx context.Context, cfg config, dir string, stderr io.Writer) (
 // stop ends the stack with SIGTERM, and kills it after a minute.
 func (st *stack) stop(stderr io.Writer) {
 	if st.cmd.ProcessState == nil {
-		_ = st.cmd.Process.Signal(syscall.SIGTERM)
+		if err := st.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			fmt.Fprintf(stderr, "benchscale: stop devstack: %v\n", err)
+		}
+		var exit error
 		select {
-		case <-st.done:
+		case exit = <-st.done:
 		case <-time.After(time.Minute):
-			_ = st.cmd.Process.Kill()
-			<-st.done
+			if err := st.cmd.Process.Kill(); err != nil {
+				fmt.Fprintf(stderr, "benchscale: kill devstack: %v\n", err)
+			}
+			exit = <-st.done
+		}
+		if exit != nil {
+			logf(stderr, "dev stack exit: %v", exit)
 		}
 	}
 	_ = st.logFile.Close()
@@ -320,7 +328,7 @@ type restFigures struct {
 
 func measureREST(ctx context.Context, edgeURL, key string, plan seed.Plan, samples int, stderr io.Writer) (restFigures, error) {
 	logf(stderr, "REST: %d history pages of 100 after random points", samples)
-	rng := rand.New(rand.NewPCG(plan.Seed, 42)) //nolint:gosec // G404: picking benchmark points
+	rng := rand.New(rand.NewPCG(plan.Seed, 42))
 	hc := &http.Client{Timeout: 30 * time.Second}
 	lat := make([]float64, 0, samples)
 	// A few requests first, so connections and caches are warm.
@@ -386,7 +394,7 @@ func measureHistory(ctx context.Context, cfg config, edgeURL, key string, plan s
 	logf(stderr, "mongotron history of %d events, %d times", n, cfg.historyRuns)
 	var secs []float64
 	for range cfg.historyRuns {
-		//nolint:gosec // G204: the binary is ours, from --bin.
+
 		cmd := exec.CommandContext(ctx, filepath.Join(cfg.bin, "mongotron"), "history",
 			"--url", edgeURL, "--api-key", key, "--max", strconv.Itoa(n), plan.SubscriptionID(0))
 		var out countWriter
@@ -436,7 +444,7 @@ func measureReplay(ctx context.Context, cfg config, edgeURL, key string, plan se
 	logf(stderr, "WebSocket replay of %d events after %s", n, plan.Cursor(0, 0))
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	//nolint:gosec // G204: the binary is ours, from --bin.
+
 	cmd := exec.CommandContext(ctx, filepath.Join(cfg.bin, "loadgen"), "--mode", "replay", "--url", edgeURL, "--key", key,
 		"--subs", plan.SubscriptionID(0), "--streams", "1", "--local-addrs", "-1",
 		"--after", plan.Cursor(0, 0), "--expect", strconv.Itoa(n))
@@ -462,7 +470,7 @@ func runEdgebench(ctx context.Context, cfg config, sum *summary, stderr io.Write
 		"--loadgen", filepath.Join(cfg.bin, "loadgen"), "--scenarios", cfg.scenarios}
 	args = append(args, strings.Fields(cfg.edgebenchFlags)...)
 	logf(stderr, "go %s", strings.Join(args, " "))
-	//nolint:gosec // G204: our own command, its flags from ours.
+
 	cmd := exec.CommandContext(ctx, "go", args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = io.MultiWriter(&out, stderr), stderr

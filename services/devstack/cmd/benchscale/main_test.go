@@ -16,10 +16,10 @@ func TestQuantile(t *testing.T) {
 		q    float64
 		want float64
 	}{{0.5, 50}, {0.99, 99}, {1, 100}, {0, 1}} {
-		require.Equal(t, tc.want, quantile(xs, tc.q), "q %v", tc.q)
+		require.InDelta(t, tc.want, quantile(xs, tc.q), 1e-9, "q %v", tc.q)
 	}
 	require.Zero(t, quantile(nil, 0.5))
-	require.Equal(t, 7.0, quantile([]float64{7}, 0.99))
+	require.InDelta(t, 7.0, quantile([]float64{7}, 0.99), 1e-9)
 }
 
 func TestParseStatus(t *testing.T) {
