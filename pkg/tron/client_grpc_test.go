@@ -72,10 +72,14 @@ func failRetryAfter(c codes.Code, after string) step {
 	}
 }
 
-// stallGRPC answers nothing until the caller gives up.
+// stallGRPC answers nothing until the caller gives up. The handler's
+// context carries the caller's deadline, so it ends about when the
+// caller's does: it answers half a second later, or a loaded machine
+// could let that answer reach the caller before its own deadline fired.
 func stallGRPC(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
+		time.Sleep(500 * time.Millisecond)
 	case <-time.After(10 * time.Second):
 	}
 	return status.Error(codes.Unavailable, "stalled")

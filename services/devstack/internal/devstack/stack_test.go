@@ -343,7 +343,7 @@ func TestStack_WebhookDeliversEveryEventInOrderAcrossAnEdgeStop(t *testing.T) {
 		"webhook": map[string]any{"url": srv.URL + "/hook"},
 	}, &sub)
 	require.Equal(t, http.StatusCreated, code, "the dev stack's edges accept a receiver on this machine")
-	testenv.WaitFor(t, 60*time.Second, func() bool { ids, _ := rc.unique(); return len(ids) >= 20 }, "20 webhooks")
+	testenv.WaitFor(t, 150*time.Second, func() bool { ids, _ := rc.unique(); return len(ids) >= 20 }, "20 webhooks")
 
 	// Stop the edge taking the events, then let more blocks come: the
 	// other edge carries on.
@@ -356,9 +356,9 @@ func TestStack_WebhookDeliversEveryEventInOrderAcrossAnEdgeStop(t *testing.T) {
 	require.GreaterOrEqual(t, taker, 0, "an edge took the events")
 	before, _ := rc.unique()
 	require.NoError(t, s.Signal(fmt.Sprintf("edge-%d", taker+1), syscall.SIGTERM))
-	testenv.WaitFor(t, 60*time.Second, func() bool { return taken(t, info.EdgeURLs[1-taker]) > 0 }, "the other edge takes the events over")
+	testenv.WaitFor(t, 150*time.Second, func() bool { return taken(t, info.EdgeURLs[1-taker]) > 0 }, "the other edge takes the events over")
 	over, _ := rc.unique()
-	testenv.WaitFor(t, 60*time.Second, func() bool { ids, _ := rc.unique(); return len(ids) >= len(over)+20 }, "20 more webhooks from the other edge")
+	testenv.WaitFor(t, 150*time.Second, func() bool { ids, _ := rc.unique(); return len(ids) >= len(over)+20 }, "20 more webhooks from the other edge")
 
 	got, repeats := rc.unique()
 	hist := historyN(t, info.EdgeURLs[1-taker], sub.ID, key, len(got))
