@@ -153,7 +153,13 @@ func (t *grpcTransport) invoke(ctx context.Context, o op, call func(context.Cont
 // ResourceExhausted like HTTP 429.
 func (t *grpcTransport) classify(ctx context.Context, o op, err error, header, trailer metadata.MD) (attemptMeta, error) {
 	method := t.path(o)
-	if ctxErr := ctx.Err(); ctxErr != nil {
+	ctxErr := ctx.Err()
+	if d, ok := ctx.Deadline(); ok && ctxErr == nil && status.Code(err) == codes.DeadlineExceeded && time.Until(d) < deadlineSkew {
+		// The node ran out the deadline the call sent it, which its
+		// clock ends a little before ours: our timeout all the same.
+		ctxErr = context.DeadlineExceeded
+	}
+	if ctxErr != nil {
 		// The attempt timed out or the call was cancelled: no answer.
 		return attemptMeta{}, &retryable{fmt.Errorf("tron: %s: %w", method, ctxErr)}
 	}
@@ -185,6 +191,11 @@ func (t *grpcTransport) classify(ctx context.Context, o op, err error, header, t
 		return meta, ge
 	}
 }
+
+// deadlineSkew is how much earlier than the caller a node may end the
+// deadline the call carried to it (the timeout is sent as a duration,
+// rounded, and counted from when the node read it).
+const deadlineSkew = 100 * time.Millisecond
 
 func retryAfterMD(mds ...metadata.MD) time.Duration {
 	for _, md := range mds {
