@@ -208,8 +208,14 @@ func (r reader) newestPage(ctx context.Context) (*pageDoc, bool, error) {
 		if err != nil {
 			return nil, false, err
 		}
-		if ok && len(pg.entries()) > 0 {
-			newest = pg
+		if ok {
+			ents, err := pg.entries()
+			if err != nil {
+				return nil, false, err
+			}
+			if len(ents) > 0 {
+				newest = pg
+			}
 		}
 		if !ok || !full(pg.Page, pg.End) {
 			break
@@ -328,7 +334,10 @@ func (p *Pages) Scan(ctx context.Context, subscriptionID, after string, fn func(
 			}
 			continue
 		}
-		ents := pg.entries()
+		ents, err := pg.entries()
+		if err != nil {
+			return err
+		}
 		out := ents[:0]
 		for _, e := range ents {
 			if e.Cursor > last {
@@ -416,7 +425,10 @@ func (p *Pages) ScanAhead(ctx context.Context, subscriptionID, after string, ahe
 			next = n
 			continue
 		}
-		ents := f.pg.entries()
+		ents, err := f.pg.entries()
+		if err != nil {
+			return err
+		}
 		out := ents[:0]
 		for _, e := range ents {
 			if e.Cursor > last {
@@ -462,6 +474,9 @@ func (p *Pages) Newest(ctx context.Context, subscriptionID string) (string, erro
 	if err != nil || !ok {
 		return "", err
 	}
-	ents := pg.entries()
+	ents, err := pg.entries()
+	if err != nil || len(ents) == 0 {
+		return "", err
+	}
 	return ents[len(ents)-1].Cursor, nil
 }

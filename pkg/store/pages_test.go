@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"strconv"
@@ -462,12 +463,35 @@ func BenchmarkHistoryPage(b *testing.B) {
 // 700 bytes).
 func benchDocs(sub string, n int) []store.EventDoc {
 	out := docs(sub, 1, 0, n)
-	pad := make([]byte, 640)
-	for i := range pad {
-		pad[i] = 'x'
+	// Events as the chain makes them: random ids and hashes, a few
+	// hundred counterparties, amounts of any size. How well a page
+	// compresses depends on it.
+	rng := rand.New(rand.NewPCG(uint64(len(sub)), uint64(n)))
+	hex := func(k int) string {
+		b := make([]byte, k/2)
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		return fmt.Sprintf("%x", b)
 	}
+	const b58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+	parties := make([]string, 300)
+	for i := range parties {
+		a := []byte("T")
+		for range 33 {
+			a = append(a, b58[rng.IntN(len(b58))])
+		}
+		parties[i] = string(a)
+	}
+	watched := parties[0]
 	for i := range out {
-		out[i].JSON = fmt.Appendf(nil, `{"cursor":%q,"sub":%q,"pad":%q}`, out[i].Cursor, sub, pad)
+		tx, amount := hex(64), rng.Uint64N(1e12)
+		out[i].JSON = fmt.Appendf(nil, `{"type":"event","cursor":%q,"prev_cursor":%q,"id":"%s:0","subscription_id":%q,"kind":"trc20_transfer","network":"mainnet",`+
+			`"block":{"number":%d,"id":%q,"timestamp":"2026-12-07T10:%02d:%02dZ"},"tx_id":%q,"tx_index":%d,"index":0,"success":true,"confirmations":0,"removed":false,`+
+			`"watched":%q,"direction":"in","from":%q,"to":%q,"contract":"TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t",`+
+			`"token":{"symbol":"USDT","name":"Tether USD","decimals":6,"verified":true},"amount":"%d","amount_decimal":"%d.%06d","flags":[],"solidified":false,"data":{}}`,
+			out[i].Cursor, "", tx, sub, 78_000_000+i, "00000000"+hex(56), i/60%60, i%60, tx, rng.IntN(300),
+			watched, parties[rng.IntN(len(parties))], watched, amount, amount/1e6, amount%1e6)
 	}
 	return out
 }
