@@ -84,16 +84,16 @@ func startStackWith(t *testing.T, dataDir string, tronNodes int) (s *devstack.St
 	t.Cleanup(func() {
 		stop()
 		if t.Failed() {
-			t.Logf("children's logs (tail):\n%s", logs.tail(6000))
+			t.Logf("children's logs (tail):\n%s", logs.tail(60000))
 		}
 	})
 	select {
 	case <-s.Ready():
 	case err := <-errc:
 		once.Do(func() {})
-		t.Fatalf("stack failed: %v\n%s", err, logs.tail(6000))
+		t.Fatalf("stack failed: %v\n%s", err, logs.tail(60000))
 	case <-time.After(90 * time.Second):
-		t.Fatalf("stack not ready within 90s\n%s", logs.tail(6000))
+		t.Fatalf("stack not ready within 90s\n%s", logs.tail(60000))
 	}
 	return s, stop
 }
