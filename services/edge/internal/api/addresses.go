@@ -49,17 +49,18 @@ func (a *API) readAddresses(c echo.Context) ([]string, error) {
 	return addrs, nil
 }
 
-func addressIDs(subID string, addrs []string) []string {
-	ids := make([]string, len(addrs))
-	for i, ad := range addrs {
-		ids[i] = subscription.AddressDocID(subID, ad)
-	}
-	return ids
+// inSet selects the entries of subID's set whose address is in addrs,
+// with the set first: MongoDB serves the two from the (subscription_id,
+// address) index, and FerretDB, which tests every entry stored, then
+// compares the address with the list only for the entries of this set (a
+// list of _ids would be compared with every entry stored, one by one).
+func inSet(subID string, addrs []string) bson.D {
+	return bson.D{{Key: "subscription_id", Value: subID}, {Key: "address", Value: bson.M{"$in": addrs}}}
 }
 
 // existing returns which of addrs are in the set of subID.
 func (a *API) existing(ctx context.Context, subID string, addrs []string) (map[string]bool, error) {
-	cur, err := a.addrs().Find(ctx, bson.M{"_id": bson.M{"$in": addressIDs(subID, addrs)}}, options.Find().SetProjection(bson.M{"address": 1}))
+	cur, err := a.addrs().Find(ctx, inSet(subID, addrs), options.Find().SetProjection(bson.M{"address": 1}))
 	if err != nil {
 		return nil, fmt.Errorf("api: read address set: %w", err)
 	}
@@ -127,9 +128,16 @@ func (a *API) addressRequest(c echo.Context, present bool) (*subscription.Subscr
 	if err != nil {
 		return nil, nil, err
 	}
-	have, err := a.existing(ctx, s.ID, addrs)
+	picked, err := a.pick(ctx, s.ID, addrs, present)
+	return s, picked, err
+}
+
+// pick returns the addresses of addrs that are in the set of subID
+// (present) or not (!present), in their order.
+func (a *API) pick(ctx context.Context, subID string, addrs []string, present bool) ([]string, error) {
+	have, err := a.existing(ctx, subID, addrs)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	picked := make([]string, 0, len(addrs))
 	for _, ad := range addrs {
@@ -137,15 +145,29 @@ func (a *API) addressRequest(c echo.Context, present bool) (*subscription.Subscr
 			picked = append(picked, ad)
 		}
 	}
-	return s, picked, nil
+	return picked, nil
 }
 
 func (a *API) addAddresses(c echo.Context) error {
 	ctx := c.Request().Context()
 	p := principal(c)
-	s, fresh, err := a.addressRequest(c, false)
+	addrs, err := a.readAddresses(c)
 	if err != nil {
 		return err
+	}
+	s, err := a.findSubscription(ctx, p.Tenant, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	// Which addresses are new matters only to the limit: the insert
+	// skips those present (duplicate keys) and reports the others. So
+	// the set is read only when every address being new would pass the
+	// limit.
+	fresh := addrs
+	if s.AddressCount+int64(len(addrs)) > subscription.MaxAddresses {
+		if fresh, err = a.pick(ctx, s.ID, addrs, false); err != nil {
+			return err
+		}
 	}
 	if s.AddressCount+int64(len(fresh)) > subscription.MaxAddresses {
 		return unprocessable(subscription.CodeTooManyAddresses, "the subscription has %d addresses; %d more would pass the limit of %d", s.AddressCount, len(fresh), subscription.MaxAddresses)
@@ -185,7 +207,7 @@ func (a *API) removeAddresses(c echo.Context) error {
 	}
 	n := 0
 	if len(gone) > 0 {
-		res, err := a.addrs().DeleteMany(ctx, bson.M{"_id": bson.M{"$in": addressIDs(s.ID, gone)}})
+		res, err := a.addrs().DeleteMany(ctx, inSet(s.ID, gone))
 		if err != nil {
 			return fmt.Errorf("api: remove addresses: %w", err)
 		}
@@ -203,12 +225,11 @@ func (a *API) removeAddresses(c echo.Context) error {
 }
 
 // bumpAddresses records a change of the address set on the subscription
-// document: its count and a new version for the control message.
+// document: its count and a new version for the control message. The
+// caller has just found the subscription alive and the tenant's.
 func (a *API) bumpAddresses(ctx context.Context, tenant, id string, delta int64) (*subscription.Subscription, error) {
-	var s subscription.Subscription
-	err := a.subs().FindOneAndUpdate(ctx, alive(tenant, id),
-		bson.M{"$inc": bson.M{"address_count": delta, "version": 1}, "$set": bson.M{"updated_at": a.now()}},
-		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&s)
+	s, err := a.updateIf(ctx, id, writeCond{tenant: tenant, known: true},
+		bson.M{"$inc": bson.M{"address_count": delta, "version": 1}, "$set": bson.M{"updated_at": a.now()}})
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		// Deleted meanwhile: the entries just written are unreachable.
 		return nil, errNotFound("subscription")
@@ -216,7 +237,7 @@ func (a *API) bumpAddresses(ctx context.Context, tenant, id string, delta int64)
 	if err != nil {
 		return nil, fmt.Errorf("api: update address count: %w", err)
 	}
-	return &s, nil
+	return s, nil
 }
 
 func (a *API) listAddresses(c echo.Context) error {

@@ -82,15 +82,17 @@ func alive(tenant, id string) bson.M {
 // when it is absent, deleted or another tenant's: the three look the same
 // so that ids of other tenants cannot be probed.
 func (a *API) findSubscription(ctx context.Context, tenant, id string) (*subscription.Subscription, error) {
-	var s subscription.Subscription
-	err := a.subs().FindOne(ctx, alive(tenant, id)).Decode(&s)
+	s, err := a.readSubscription(ctx, id)
+	if err == nil && !(writeCond{tenant: tenant}).holds(s) {
+		err = mongo.ErrNoDocuments
+	}
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return nil, errNotFound("subscription " + strconv.Quote(clip(id)))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("api: find subscription: %w", err)
 	}
-	return &s, nil
+	return s, nil
 }
 
 func (a *API) loadAddresses(ctx context.Context, id string) ([]string, error) {
@@ -330,8 +332,6 @@ func (a *API) patchSubscription(c echo.Context) error {
 	// progress update by the ingest is not overwritten; the version
 	// condition makes a concurrent PATCH or address change a 409 rather
 	// than a lost update.
-	filter := alive(p.Tenant, cur.ID)
-	filter["version"] = cur.Version
 	update := bson.M{"$set": bson.M{
 		"label": s.Label, "contracts": s.Contracts, "kinds": s.Kinds, "direction": s.Direction,
 		"min_amount": s.MinAmount, "max_amount": s.MaxAmount, "only_success": s.OnlySuccess,
@@ -343,15 +343,15 @@ func (a *API) patchSubscription(c echo.Context) error {
 		// The webhook moved to another URL or went: enabled again.
 		update["$unset"] = bson.M{"webhook_disabled": ""}
 	}
-	res, err := a.subs().UpdateOne(ctx, filter, update)
-	if err != nil {
-		return fmt.Errorf("api: update subscription: %w", err)
-	}
-	if res.MatchedCount == 0 {
+	_, err = a.updateIf(ctx, cur.ID, writeCond{tenant: p.Tenant, version: cur.Version}, update)
+	if errors.Is(err, mongo.ErrNoDocuments) {
 		if _, err := a.findSubscription(ctx, p.Tenant, cur.ID); err != nil {
 			return err
 		}
 		return &Error{Status: http.StatusConflict, Code: "conflict", Message: "the subscription changed during this request; read it again and retry"}
+	}
+	if err != nil {
+		return fmt.Errorf("api: update subscription: %w", err)
 	}
 	a.publish(ctx, bus.SubscriptionChange{Op: bus.OpUpsert, SubscriptionID: s.ID, Tenant: s.Tenant, Version: s.Version})
 	addrs, err := a.loadAddresses(ctx, s.ID)
@@ -367,10 +367,8 @@ func (a *API) deleteSubscription(c echo.Context) error {
 	id := c.Param("id")
 	// The document stays as a tombstone with a higher version, so a late
 	// upsert message can never revive it anywhere.
-	var s subscription.Subscription
-	err := a.subs().FindOneAndUpdate(ctx, alive(p.Tenant, id),
-		bson.M{"$set": bson.M{"status": subscription.StatusDeleted, "updated_at": a.now()}, "$inc": bson.M{"version": 1}},
-		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&s)
+	s, err := a.updateIf(ctx, id, writeCond{tenant: p.Tenant},
+		bson.M{"$set": bson.M{"status": subscription.StatusDeleted, "updated_at": a.now()}, "$inc": bson.M{"version": 1}})
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return errNotFound("subscription " + strconv.Quote(clip(id)))
 	}
