@@ -104,14 +104,21 @@ func (m *Manager) Generation() uint64 { return m.gen.Load() }
 // Len returns how many subscriptions are held.
 func (m *Manager) Len() int { return m.ix.Len() }
 
+// bulkReload is how many changed subscriptions a resync reloads one at a
+// time; past it, it reads every subscription and address entry in one
+// scan of each collection. Reading one address set costs FerretDB a
+// decode of every entry stored, so the first load of 100,000
+// subscriptions one at a time would take days there; on MongoDB it would
+// take 200,000 round trips.
+const bulkReload = 256
+
 // Resync compares every live subscription's version in MongoDB with the
 // one held, reloads those that differ, and drops those gone or deleted.
 // Address sets are only read for subscriptions that changed, so a resync
 // of an unchanged set reads one small document per subscription.
 func (m *Manager) Resync(ctx context.Context) error {
 	coll := m.cfg.DB.Collection(store.Subscriptions)
-	cur, err := coll.Find(ctx, bson.M{"status": bson.M{"$ne": subscription.StatusDeleted}},
-		options.Find().SetProjection(bson.M{"_id": 1, "version": 1}))
+	cur, err := coll.Find(ctx, liveFilter(), options.Find().SetProjection(bson.M{"_id": 1, "version": 1}))
 	if err != nil {
 		return fmt.Errorf("subs: resync: %w", err)
 	}
@@ -125,24 +132,135 @@ func (m *Manager) Resync(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	live := make(map[string]bool, len(docs))
+	var changed []string
 	for _, d := range docs {
 		live[d.ID] = true
-		if v, ok := m.versions[d.ID]; ok && v == d.Version {
-			continue
+		if v, ok := m.versions[d.ID]; !ok || v != d.Version {
+			changed = append(changed, d.ID)
 		}
-		if err := m.reloadLocked(ctx, d.ID); err != nil {
+	}
+	if len(changed) > bulkReload {
+		if err := m.reloadAllLocked(ctx, changed); err != nil {
 			return err
+		}
+	} else {
+		for _, id := range changed {
+			if err := m.reloadLocked(ctx, id); err != nil {
+				return err
+			}
 		}
 	}
 	for id := range m.versions {
 		if !live[id] {
-			m.ix.Delete(id)
-			delete(m.versions, id)
-			delete(m.held, id)
-			m.gen.Add(1)
+			m.drop(id)
 		}
 	}
 	return nil
+}
+
+// liveFilter selects the subscriptions that are not tombstones.
+func liveFilter() bson.M { return bson.M{"status": bson.M{"$ne": subscription.StatusDeleted}} }
+
+// reloadAllLocked reloads the subscriptions ids like reloadLocked, from
+// one read of every live subscription and one of every address entry.
+func (m *Manager) reloadAllLocked(ctx context.Context, ids []string) error {
+	want := make(map[string]*subscription.Subscription, len(ids))
+	for _, id := range ids {
+		want[id] = nil
+	}
+	cur, err := m.cfg.DB.Collection(store.Subscriptions).Find(ctx, liveFilter())
+	if err != nil {
+		return fmt.Errorf("subs: load subscriptions: %w", err)
+	}
+	for cur.Next(ctx) {
+		var sub subscription.Subscription
+		if err := cur.Decode(&sub); err != nil {
+			_ = cur.Close(ctx)
+			return fmt.Errorf("subs: load subscriptions: %w", err)
+		}
+		if _, ok := want[sub.ID]; ok {
+			want[sub.ID] = &sub
+		}
+	}
+	if err := closeCursor(ctx, cur); err != nil {
+		return fmt.Errorf("subs: load subscriptions: %w", err)
+	}
+	// Address sets only of the subscriptions that take part in matching.
+	matching := make(map[string]bool, len(want))
+	for id, sub := range want {
+		switch {
+		case sub == nil:
+			m.drop(id) // gone or deleted since the versions were read
+		case m.cfg.Hold != nil && m.cfg.Hold(sub):
+			m.install(sub, nil, true)
+		default:
+			matching[id] = true
+		}
+	}
+	// In _id order, which MongoDB serves from the primary key. An entry's
+	// _id starts with its subscription's, so each set comes in one run
+	// and is installed when it ends: one set at a time is held here. A
+	// set that came in several runs would be completed by the later ones.
+	cur, err = m.cfg.DB.Collection(store.SubscriptionAddresses).Find(ctx, bson.M{},
+		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetProjection(bson.M{"subscription_id": 1, "address": 1}))
+	if err != nil {
+		return fmt.Errorf("subs: load address sets: %w", err)
+	}
+	installed := make(map[string]bool, len(matching))
+	var (
+		runID  string
+		runSet []tron.Address
+	)
+	endRun := func() {
+		switch {
+		case runID == "":
+		case installed[runID]:
+			m.ix.AddAddresses(runID, runSet)
+			m.gen.Add(1)
+		default:
+			m.install(want[runID], runSet, false)
+			installed[runID] = true
+		}
+		runID, runSet = "", nil
+	}
+	for cur.Next(ctx) {
+		var d struct {
+			SubscriptionID string `bson:"subscription_id"`
+			Address        string `bson:"address"`
+		}
+		if err := cur.Decode(&d); err != nil {
+			_ = cur.Close(ctx)
+			return fmt.Errorf("subs: load address sets: %w", err)
+		}
+		if !matching[d.SubscriptionID] {
+			continue
+		}
+		if d.SubscriptionID != runID {
+			endRun()
+			runID = d.SubscriptionID
+		}
+		if a, err := tron.ParseAddress(d.Address); err == nil {
+			runSet = append(runSet, a)
+		}
+	}
+	if err := closeCursor(ctx, cur); err != nil {
+		return fmt.Errorf("subs: load address sets: %w", err)
+	}
+	endRun()
+	for id := range matching {
+		if !installed[id] {
+			m.install(want[id], nil, false) // no address: contracts, kinds or all
+		}
+	}
+	return nil
+}
+
+// closeCursor closes cur and returns the error that ended its iteration,
+// if any.
+func closeCursor(ctx context.Context, cur *mongo.Cursor) error {
+	err := cur.Err()
+	_ = cur.Close(ctx)
+	return err
 }
 
 // reloadLocked reads a subscription and its address set and installs them.
@@ -150,23 +268,16 @@ func (m *Manager) reloadLocked(ctx context.Context, id string) error {
 	var sub subscription.Subscription
 	err := m.cfg.DB.Collection(store.Subscriptions).FindOne(ctx, bson.M{"_id": id}).Decode(&sub)
 	if errors.Is(err, mongo.ErrNoDocuments) || err == nil && sub.Status == subscription.StatusDeleted {
-		m.ix.Delete(id)
-		delete(m.versions, id)
-		delete(m.held, id)
-		m.gen.Add(1)
+		m.drop(id)
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("subs: load %s: %w", id, err)
 	}
 	if m.cfg.Hold != nil && m.cfg.Hold(&sub) {
-		m.ix.Delete(id)
-		m.versions[id] = sub.Version
-		m.held[id] = true
-		m.gen.Add(1)
+		m.install(&sub, nil, true)
 		return nil
 	}
-	delete(m.held, id)
 	cur, err := m.cfg.DB.Collection(store.SubscriptionAddresses).Find(ctx, bson.M{"subscription_id": id},
 		options.Find().SetProjection(bson.M{"address": 1}))
 	if err != nil {
@@ -185,20 +296,40 @@ func (m *Manager) reloadLocked(ctx context.Context, id string) error {
 			addrs = append(addrs, a)
 		}
 	}
-	if err := cur.Err(); err != nil {
-		_ = cur.Close(ctx)
+	if err := closeCursor(ctx, cur); err != nil {
 		return fmt.Errorf("subs: addresses of %s: %w", id, err)
 	}
-	_ = cur.Close(ctx)
-	if err := m.ix.Upsert(&sub, addrs); err != nil {
+	m.install(&sub, addrs, false)
+	return nil
+}
+
+// drop forgets a subscription.
+func (m *Manager) drop(id string) {
+	m.ix.Delete(id)
+	delete(m.versions, id)
+	delete(m.held, id)
+	m.gen.Add(1)
+}
+
+// install puts a subscription read from MongoDB in place with its address
+// set, or holds it out of matching (its version tracked) when held.
+func (m *Manager) install(sub *subscription.Subscription, addrs []tron.Address, held bool) {
+	if held {
+		m.ix.Delete(sub.ID)
+		m.versions[sub.ID] = sub.Version
+		m.held[sub.ID] = true
+		m.gen.Add(1)
+		return
+	}
+	delete(m.held, sub.ID)
+	if err := m.ix.Upsert(sub, addrs); err != nil {
 		// A malformed document must not stop the others; it is
 		// retried at the next resync because its version is not held.
-		m.log.Error("subscription refused", "id", id, "err", err)
-		return nil
+		m.log.Error("subscription refused", "id", sub.ID, "err", err)
+		return
 	}
-	m.versions[id] = sub.Version
+	m.versions[sub.ID] = sub.Version
 	m.gen.Add(1)
-	return nil
 }
 
 // Apply applies one control message.
@@ -211,10 +342,7 @@ func (m *Manager) Apply(ctx context.Context, ch bus.SubscriptionChange) error {
 	}
 	switch ch.Op {
 	case bus.OpDelete:
-		m.ix.Delete(ch.SubscriptionID)
-		delete(m.versions, ch.SubscriptionID)
-		delete(m.held, ch.SubscriptionID)
-		m.gen.Add(1)
+		m.drop(ch.SubscriptionID)
 		return nil
 	case bus.OpAddresses:
 		// A delta applies only on top of the version just before it;

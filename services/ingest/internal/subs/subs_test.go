@@ -17,6 +17,7 @@ import (
 	"github.com/mongotron/mongotron/pkg/event"
 	"github.com/mongotron/mongotron/pkg/store"
 	"github.com/mongotron/mongotron/pkg/subscription"
+	"github.com/mongotron/mongotron/pkg/subscription/subscriptiontest"
 	"github.com/mongotron/mongotron/pkg/testenv"
 	"github.com/mongotron/mongotron/pkg/tron"
 	"github.com/mongotron/mongotron/services/ingest/internal/follow"
@@ -235,4 +236,46 @@ func TestManager_Run(t *testing.T) {
 	require.Eventually(t, func() bool { return m.Len() == 0 }, 10*time.Second, 10*time.Millisecond)
 	cancel()
 	require.NoError(t, <-done)
+}
+
+func TestManager_Resync(t *testing.T) {
+	t.Parallel()
+	mongoSrv := testenv.RunMongo(t)
+	mc, err := mongo.Connect(options.Client().ApplyURI(mongoSrv.URI()).SetMonitor(queryCheck.Monitor()))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = mc.Disconnect(context.Background()) })
+	db := mc.Database("resync")
+	_, err = store.EnsureIndexes(t.Context(), db, 0)
+	require.NoError(t, err)
+
+	// More subscriptions than a resync reloads one at a time: with two
+	// addresses each, with none (a contract), held, and a tombstone.
+	require.NoError(t, subscriptiontest.Seed(t.Context(), db, subscriptiontest.SeedConfig{Count: 400, AddressesEach: 2}))
+	require.NoError(t, subscriptiontest.Seed(t.Context(), db, subscriptiontest.SeedConfig{From: 400, Count: 10, AddressesEach: -1}))
+	put(t, db, "dead", 1, subscription.StatusDeleted, addrA)
+	held := subscriptiontest.ID(7)
+	m := subs.New(subs.Config{DB: db, Hold: func(s *subscription.Subscription) bool { return s.ID == held }})
+
+	require.NoError(t, m.Resync(t.Context()))
+	require.Equal(t, 409, m.Len(), "every live subscription but the held one")
+	for _, i := range []int{0, 5, 399} {
+		for j := range 2 {
+			a, err := tron.ParseAddress(subscriptiontest.Address(i, j))
+			require.NoError(t, err)
+			require.Equal(t, []string{subscriptiontest.ID(i)}, matches(m, a), "subscription %d address %d", i, j)
+		}
+	}
+	a, err := tron.ParseAddress(subscriptiontest.Address(7, 0))
+	require.NoError(t, err)
+	require.Empty(t, matches(m, a), "held out of matching")
+	require.Empty(t, matches(m, addrA), "a tombstone is not loaded")
+
+	// Then only what changed is read again.
+	gen := m.Generation()
+	require.NoError(t, m.Resync(t.Context()))
+	require.Equal(t, gen, m.Generation())
+	put(t, db, subscriptiontest.ID(5), 2, subscription.StatusActive, addrB)
+	require.NoError(t, m.Resync(t.Context()))
+	require.Equal(t, []string{subscriptiontest.ID(5)}, matches(m, addrB))
+	require.Equal(t, 409, m.Len())
 }
