@@ -105,6 +105,13 @@ type env struct {
 
 func newEnv(tb testing.TB, tune ...func(*api.Config)) *env {
 	tb.Helper()
+	return newServedEnv(tb, true, tune...)
+}
+
+// newServedEnv is [newEnv], with the API served behind the OpenAPI
+// checker only when checked: benchmarks time the handlers alone.
+func newServedEnv(tb testing.TB, checked bool, tune ...func(*api.Config)) *env {
+	tb.Helper()
 	db := mongoClient.Database(fmt.Sprintf("edge_api_%d", dbSeq.Add(1)))
 	_, err := store.EnsureIndexes(tb.Context(), db, 0)
 	require.NoError(tb, err)
@@ -147,7 +154,11 @@ func newEnv(tb testing.TB, tune ...func(*api.Config)) *env {
 	e.api = a
 	apiDone := make(chan error, 1)
 	go func() { apiDone <- a.Run(ctx) }()
-	e.srv = httptest.NewServer(apiDoc.Handler(tb, a, openapitest.Options{Outside: viewerPath}))
+	if checked {
+		e.srv = httptest.NewServer(apiDoc.Handler(tb, a, openapitest.Options{Outside: viewerPath}))
+	} else {
+		e.srv = httptest.NewServer(a)
+	}
 	tb.Cleanup(func() {
 		e.srv.Close()
 		cancel()
