@@ -3,7 +3,6 @@ package api_test
 import (
 	"encoding/json"
 	"net/http"
-	"slices"
 	"testing"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 
 	"github.com/mongotron/mongotron/pkg/subscription"
 	"github.com/mongotron/mongotron/pkg/subscription/subscriptiontest"
+	"github.com/mongotron/mongotron/pkg/testenv"
 )
 
 // benchSubs is how many subscriptions the store holds while the writes
@@ -39,7 +39,7 @@ func BenchmarkSubscriptionWrites100k(b *testing.B) {
 	bulkBody := mustJSON(b, map[string][]string{"addresses": bulk})
 	createBody := mustJSON(b, map[string]any{"label": "bench", "addresses": []string{subscriptiontest.Address(benchSubs+1, 0)}})
 
-	lat := latencies{}
+	lat := testenv.Latencies{}
 	for b.Loop() {
 		var created struct {
 			ID string `json:"id"`
@@ -53,40 +53,16 @@ func BenchmarkSubscriptionWrites100k(b *testing.B) {
 		timed(e, lat, "remove10k", req{method: "DELETE", path: path + "/addresses", key: key, body: bulkBody}, http.StatusOK)
 		timed(e, lat, "delete", req{method: "DELETE", path: path, key: key}, http.StatusNoContent)
 	}
-	lat.report(b)
+	lat.Report(b)
 }
-
-// latencies holds each operation's durations.
-type latencies map[string][]time.Duration
-
-// report reports each operation's p50 and p99 in milliseconds.
-func (l latencies) report(b *testing.B) {
-	b.Helper()
-	for op, ds := range l {
-		slices.Sort(ds)
-		b.ReportMetric(ms(percentile(ds, 50)), op+"-p50-ms")
-		b.ReportMetric(ms(percentile(ds, 99)), op+"-p99-ms")
-	}
-}
-
-// percentile returns the p-th percentile of sorted ds (nearest rank).
-func percentile(ds []time.Duration, p int) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	i := (len(ds)*p + 99) / 100
-	return ds[max(0, min(len(ds), i)-1)]
-}
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // timed makes the call r, fails unless it is answered with want, records
 // how long it took under op, and returns the response body.
-func timed(e *env, l latencies, op string, r req, want int) []byte {
+func timed(e *env, l testenv.Latencies, op string, r req, want int) []byte {
 	e.t.Helper()
 	start := time.Now()
 	resp := e.do(r)
-	l[op] = append(l[op], time.Since(start))
+	l.Add(op, time.Since(start))
 	require.Equal(e.t, want, resp.status, "%s %s: %s", r.method, r.path, resp.body)
 	return resp.body
 }

@@ -3,7 +3,6 @@ package subs_test
 import (
 	"context"
 	"fmt"
-	"slices"
 	"testing"
 	"time"
 
@@ -51,11 +50,11 @@ func BenchmarkManager_Apply100k(b *testing.B) {
 	for i := range bulk {
 		bulk[i] = subscriptiontest.Address(benchSubs+1, i+1)
 	}
-	lat := map[string][]time.Duration{}
+	lat := testenv.Latencies{}
 	apply := func(op string, ch bus.SubscriptionChange) {
 		start := time.Now()
 		require.NoError(b, m.Apply(ctx, ch))
-		lat[op] = append(lat[op], time.Since(start))
+		lat.Add(op, time.Since(start))
 	}
 	subsColl := db.Collection(store.Subscriptions)
 	round := 0
@@ -82,12 +81,8 @@ func BenchmarkManager_Apply100k(b *testing.B) {
 		setVersion(b, subsColl, id, 5, bson.M{"status": subscription.StatusDeleted})
 		apply("delete", bus.SubscriptionChange{Op: bus.OpDelete, SubscriptionID: id, Tenant: "t", Version: 5})
 	}
-	for op, ds := range lat {
-		slices.Sort(ds)
-		b.ReportMetric(ms(percentile(ds, 50)), op+"-p50-ms")
-		b.ReportMetric(ms(percentile(ds, 99)), op+"-p99-ms")
-	}
-	b.ReportMetric(ms(load), "load-ms")
+	lat.Report(b)
+	b.ReportMetric(testenv.Millis(load), "load-ms")
 }
 
 // setVersion sets fields of subscription id and its version, as an edge's
@@ -99,14 +94,3 @@ func setVersion(tb testing.TB, coll *mongo.Collection, id string, version int64,
 	_, err := coll.UpdateOne(tb.Context(), bson.M{"_id": id}, bson.M{"$set": set})
 	require.NoError(tb, err)
 }
-
-// percentile returns the p-th percentile of sorted ds (nearest rank).
-func percentile(ds []time.Duration, p int) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	i := (len(ds)*p + 99) / 100
-	return ds[max(0, min(len(ds), i)-1)]
-}
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
