@@ -100,6 +100,9 @@ type API struct {
 	subCache *subCache
 	// pages reads the subscriptions' history (events.go).
 	pages *store.Pages
+	// drops holds the ids of deleted subscriptions whose address sets
+	// Run drops (see deleteSubscription).
+	drops chan string
 	m     metrics
 }
 
@@ -140,7 +143,7 @@ func New(cfg Config) (*API, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &API{cfg: cfg, limiter: auth.NewRateLimiter(cfg.RateLimit), streamLimiter: auth.NewRateLimiter(cfg.StreamRateLimit), subCache: newSubCache(cfg.Now), pages: store.NewPages(cfg.DB), m: m}
+	a := &API{cfg: cfg, limiter: auth.NewRateLimiter(cfg.RateLimit), streamLimiter: auth.NewRateLimiter(cfg.StreamRateLimit), subCache: newSubCache(cfg.Now), pages: store.NewPages(cfg.DB), drops: make(chan string, maxDrops), m: m}
 	a.e = a.routes()
 	return a, nil
 }

@@ -377,6 +377,11 @@ func TestAPI_subscriptionLifecycle(t *testing.T) {
 	var tomb subscription.Subscription
 	require.NoError(t, e.db.Collection(store.Subscriptions).FindOne(t.Context(), bson.M{"_id": id}).Decode(&tomb))
 	require.Equal(t, subscription.StatusDeleted, tomb.Status)
+	// Its address set goes after the answer.
+	testenv.WaitFor(t, 10*time.Second, func() bool {
+		n, err := e.db.Collection(store.SubscriptionAddresses).CountDocuments(t.Context(), bson.M{"subscription_id": id})
+		return err == nil && n == 0
+	}, "the deleted subscription's address set dropped")
 
 	// One control message per change, versions increasing by one.
 	changes := e.waitChanges(id, 6)

@@ -147,8 +147,12 @@ func (c *subCache) forget() {
 }
 
 // Run keeps the API's cache of subscriptions current from the change
-// messages on NATS until ctx ends; it returns nil then.
+// messages on NATS, and drops the address sets of deleted subscriptions,
+// until ctx ends; it returns nil then.
 func (a *API) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Go(func() { a.dropLoop(ctx) })
+	defer wg.Wait()
 	sub, err := a.cfg.NATS.Subscribe(bus.SubscriptionsSubject, func(m *nats.Msg) {
 		var ch bus.SubscriptionChange
 		if err := json.Unmarshal(m.Data, &ch); err != nil {

@@ -378,11 +378,45 @@ func (a *API) deleteSubscription(c echo.Context) error {
 	a.subCache.deleted(s.ID)
 	a.publish(ctx, bus.SubscriptionChange{Op: bus.OpDelete, SubscriptionID: s.ID, Tenant: s.Tenant, Version: s.Version})
 	// The address set is unreachable now; dropping it is housekeeping,
-	// and a failure leaves only dead entries behind.
-	if _, err := a.addrs().DeleteMany(ctx, bson.M{"subscription_id": s.ID}); err != nil {
-		a.cfg.Logger.Warn("drop address set of deleted subscription", "subscription_id", s.ID, "err", err)
+	// done after the answer: a set may hold 100,000 entries, and on
+	// FerretDB the delete reads every entry stored. A queue full (or an
+	// edge stopping first) leaves it to this request, or dead entries
+	// behind, which nothing reads.
+	select {
+	case a.drops <- s.ID:
+	default:
+		a.dropAddresses(ctx, s.ID)
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+// maxDrops bounds the address sets of deleted subscriptions waiting to be
+// dropped; dropTimeout bounds the drop of one.
+const (
+	maxDrops    = 256
+	dropTimeout = 5 * time.Minute
+)
+
+// dropLoop drops the address sets of deleted subscriptions, one at a
+// time, until ctx ends.
+func (a *API) dropLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case id := <-a.drops:
+			dctx, cancel := context.WithTimeout(ctx, dropTimeout)
+			a.dropAddresses(dctx, id)
+			cancel()
+		}
+	}
+}
+
+// dropAddresses deletes the address set of deleted subscription id.
+func (a *API) dropAddresses(ctx context.Context, id string) {
+	if _, err := a.addrs().DeleteMany(ctx, bson.M{"subscription_id": id}); err != nil && ctx.Err() == nil {
+		a.cfg.Logger.Warn("drop address set of deleted subscription", "subscription_id", id, "err", err)
+	}
 }
 
 // publish tells the ingests and the other edges about a change already in
