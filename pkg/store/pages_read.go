@@ -334,25 +334,9 @@ func (p *Pages) Scan(ctx context.Context, subscriptionID, after string, fn func(
 			}
 			continue
 		}
-		ents, err := pg.entries()
-		if err != nil {
+		more, err := handOn(pg, &last, fn)
+		if err != nil || !more {
 			return err
-		}
-		out := ents[:0]
-		for _, e := range ents {
-			if e.Cursor > last {
-				out = append(out, e)
-				last = e.Cursor
-			}
-		}
-		if len(out) > 0 {
-			more, err := fn(out)
-			if err != nil {
-				return err
-			}
-			if !more {
-				return nil
-			}
 		}
 		if !full(pg.Page, pg.End) {
 			return nil
@@ -425,22 +409,9 @@ func (p *Pages) ScanAhead(ctx context.Context, subscriptionID, after string, ahe
 			next = n
 			continue
 		}
-		ents, err := f.pg.entries()
-		if err != nil {
+		more, err := handOn(f.pg, &last, fn)
+		if err != nil || !more {
 			return err
-		}
-		out := ents[:0]
-		for _, e := range ents {
-			if e.Cursor > last {
-				out = append(out, e)
-				last = e.Cursor
-			}
-		}
-		if len(out) > 0 {
-			more, err := fn(out)
-			if err != nil || !more {
-				return err
-			}
 		}
 		if !full(f.pg.Page, f.pg.End) {
 			return nil
@@ -479,4 +450,25 @@ func (p *Pages) Newest(ctx context.Context, subscriptionID string) (string, erro
 		return "", err
 	}
 	return ents[len(ents)-1].Cursor, nil
+}
+
+// handOn hands fn the entries of pg after *last, in order, and moves
+// *last to the newest handed on. It reports whether the scan goes on:
+// fn's answer, or true when pg had nothing after *last.
+func handOn(pg *pageDoc, last *string, fn func([]PageEntry) (bool, error)) (bool, error) {
+	ents, err := pg.entries()
+	if err != nil {
+		return false, err
+	}
+	out := ents[:0]
+	for _, e := range ents {
+		if e.Cursor > *last {
+			out = append(out, e)
+			*last = e.Cursor
+		}
+	}
+	if len(out) == 0 {
+		return true, nil
+	}
+	return fn(out)
 }
