@@ -72,62 +72,13 @@ func startEdge(ctx context.Context, bin, addr, mongoURI, natsURL, adminKey strin
 		"--log.format", "text",
 	)
 	cmd.Env = env
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return nil, fmt.Errorf("bench: edge: %w", err)
-	}
-	cmd.Stdout = io.Discard
 	startedAt := time.Now()
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("bench: start edge: %w", err)
+	e, err := startServer(ctx, cmd, "http://"+addr, "/readyz", "edge", log)
+	if err != nil {
+		return nil, err
 	}
-	e := &edgeProc{
-		cmd:       cmd,
-		addr:      addr,
-		startedAt: startedAt,
-		url:       "http://" + addr,
-		http:      &http.Client{Timeout: 30 * time.Second},
-		done:      make(chan struct{}),
-	}
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			fmt.Fprintf(log, "edge: %s\n", line)
-			e.mu.Lock()
-			e.logTail = append(e.logTail, line)
-			if len(e.logTail) > 20 {
-				e.logTail = e.logTail[1:]
-			}
-			e.mu.Unlock()
-		}
-		e.err = cmd.Wait()
-		close(e.done)
-	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.url+"/readyz", nil)
-		resp, err := e.http.Do(req)
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				e.readyAt = time.Now()
-				return e, nil
-			}
-		}
-		select {
-		case <-e.done:
-			return nil, fmt.Errorf("bench: edge exited at start (%w): %s", exitError(e.err), e.tail())
-		case <-ctx.Done():
-			e.stop()
-			return nil, fmt.Errorf("bench: edge start: %w", ctx.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			e.stop()
-			return nil, fmt.Errorf("bench: edge not ready within 30s: %s", e.tail())
-		}
-	}
+	e.addr, e.startedAt, e.readyAt = addr, startedAt, time.Now()
+	return e, nil
 }
 
 func (e *edgeProc) tail() string {

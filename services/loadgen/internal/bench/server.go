@@ -12,8 +12,8 @@ import (
 
 // startServer starts cmd, a server that will serve baseURL, copies its
 // stderr to log line by line under name, and waits until readyPath
-// answers 200 (30 s at most). It is startEdge for servers that take
-// other flags than the edge's.
+// answers 200 (30 s at most). startEdge starts the edge with it, other
+// servers are started with their own flags.
 func startServer(ctx context.Context, cmd *exec.Cmd, baseURL, readyPath, name string, log io.Writer) (*edgeProc, error) {
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -60,7 +60,7 @@ func startServer(ctx context.Context, cmd *exec.Cmd, baseURL, readyPath, name st
 		case <-ctx.Done():
 			e.stop()
 			return nil, fmt.Errorf("bench: %s start: %w", name, ctx.Err())
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(20 * time.Millisecond): // the storm times restarts by it
 		}
 		if time.Now().After(deadline) {
 			e.stop()
