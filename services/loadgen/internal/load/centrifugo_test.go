@@ -102,35 +102,6 @@ func TestCentrifugoURL(t *testing.T) {
 	require.Equal(t, "wss://h/connection/websocket", centrifugoURL("https://h/"))
 }
 
-func TestConfig_ValidateProtocol(t *testing.T) {
-	t.Parallel()
-	ok := Config{URL: "http://127.0.0.1:1", Key: "jwt", Subscriptions: []string{"c"}, Protocol: ProtocolCentrifugo}
-	tests := []struct {
-		name    string
-		mut     func(*Config)
-		wantErr string
-	}{
-		{"centrifugo fanout", func(*Config) {}, ""},
-		{"centrifugo idle", func(c *Config) { c.Mode = ModeIdle }, ""},
-		{"edge", func(c *Config) { c.Protocol = ProtocolEdge; c.Mode = ModeReplay }, ""},
-		{"centrifugo replay", func(c *Config) { c.Mode = ModeReplay }, "not fanout or idle"},
-		{"unknown", func(c *Config) { c.Protocol = "sse" }, `protocol "sse"`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			c := ok
-			tt.mut(&c)
-			err := c.Validate()
-			if tt.wantErr == "" {
-				require.NoError(t, err)
-				return
-			}
-			require.ErrorContains(t, err, tt.wantErr)
-		})
-	}
-}
-
 // fakeCentrifugo serves /connection/websocket like Centrifugo: it checks
 // the connect token, answers connect and subscribe, then writes a frame
 // holding a ping and events publications, several to a frame, and holds

@@ -183,6 +183,11 @@ func TestConfig_Validate(t *testing.T) {
 		{"bad mode", func(c *Config) { c.Mode = "thunder" }, `mode "thunder"`},
 		{"bad cursor", func(c *Config) { c.After = "xyz" }, "after:"},
 		{"too many addrs", func(c *Config) { c.LocalAddrs = 300 }, "local-addrs"},
+		{"centrifugo fanout", func(c *Config) { c.Protocol = ProtocolCentrifugo }, ""},
+		{"centrifugo idle", func(c *Config) { c.Protocol, c.Mode = ProtocolCentrifugo, ModeIdle }, ""},
+		{"edge replay", func(c *Config) { c.Protocol, c.Mode = ProtocolEdge, ModeReplay }, ""},
+		{"centrifugo replay", func(c *Config) { c.Protocol, c.Mode = ProtocolCentrifugo, ModeReplay }, "not fanout or idle"},
+		{"unknown protocol", func(c *Config) { c.Protocol = "sse" }, `protocol "sse"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
