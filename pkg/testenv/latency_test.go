@@ -39,3 +39,13 @@ func TestPercentile_nearestRank(t *testing.T) {
 		require.Equal(t, tc.want, testenv.Percentile(tc.sorted, tc.p), tc.name)
 	}
 }
+
+func TestSyncBuffer_tailIsTheLastBytes(t *testing.T) {
+	t.Parallel()
+	var b testenv.SyncBuffer
+	_, _ = b.Write([]byte("hello, "))
+	_, _ = b.Write([]byte("world"))
+	require.Equal(t, "hello, world", b.String())
+	require.Equal(t, "world", b.Tail(5))
+	require.Equal(t, "hello, world", b.Tail(100))
+}

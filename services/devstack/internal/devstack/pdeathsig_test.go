@@ -86,7 +86,7 @@ func TestStack_ChildrenDieWithAKilledDevstack(t *testing.T) {
 		"--sim-addr", "127.0.0.1:0", "--sim-grpc-addr", "127.0.0.1:0", "--ingest-addr", "127.0.0.1:0",
 		"--block-interval", "500ms", "--ready-timeout", "40s")
 	cmd.Env = append(os.Environ(), runAsDevstack+"=1")
-	out := &syncBuffer{}
+	out := &testenv.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	// Only devstack holds the output pipes; should a child hold them
 	// too, Wait must not wait for it.
@@ -107,7 +107,7 @@ func TestStack_ChildrenDieWithAKilledDevstack(t *testing.T) {
 			}
 		}
 		if t.Failed() {
-			t.Logf("devstack's output (tail):\n%s", out.tail(6000))
+			t.Logf("devstack's output (tail):\n%s", out.Tail(6000))
 		}
 	})
 	testenv.WaitFor(t, 90*time.Second, func() bool {

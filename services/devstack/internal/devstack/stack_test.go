@@ -23,31 +23,6 @@ import (
 	"github.com/mongotron/mongotron/services/devstack/internal/devstack"
 )
 
-// syncBuffer collects the children's logs, shown when a test fails.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) tail(n int) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b := s.b.Bytes()
-	return string(b[max(0, len(b)-n):])
-}
-
 // startStack runs a stack on free ports with its data in dataDir; stop
 // (also run on cleanup) stops it and checks that it stopped cleanly.
 func startStack(t *testing.T, dataDir string) (s *devstack.Stack, stop func()) {
@@ -59,7 +34,7 @@ func startStack(t *testing.T, dataDir string) (s *devstack.Stack, stop func()) {
 // tronNodes nodes.
 func startStackWith(t *testing.T, dataDir string, tronNodes int) (s *devstack.Stack, stop func()) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	s, err := devstack.New(devstack.Config{
 		TronNodes: tronNodes,
 		HTTPAddr:  "127.0.0.1:0", NATSAddr: "127.0.0.1:0", MongoAddr: "127.0.0.1:0",
@@ -84,16 +59,16 @@ func startStackWith(t *testing.T, dataDir string, tronNodes int) (s *devstack.St
 	t.Cleanup(func() {
 		stop()
 		if t.Failed() {
-			t.Logf("children's logs (tail):\n%s", logs.tail(60000))
+			t.Logf("children's logs (tail):\n%s", logs.Tail(60000))
 		}
 	})
 	select {
 	case <-s.Ready():
 	case err := <-errc:
 		once.Do(func() {})
-		t.Fatalf("stack failed: %v\n%s", err, logs.tail(60000))
+		t.Fatalf("stack failed: %v\n%s", err, logs.Tail(60000))
 	case <-time.After(90 * time.Second):
-		t.Fatalf("stack not ready within 90s\n%s", logs.tail(60000))
+		t.Fatalf("stack not ready within 90s\n%s", logs.Tail(60000))
 	}
 	return s, stop
 }
