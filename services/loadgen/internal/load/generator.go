@@ -51,6 +51,7 @@ type Generator struct {
 
 	mu        sync.Mutex
 	conns     map[*websocket.Conn]struct{}
+	cut       map[*websocket.Conn]struct{} // by a Drop, loss not yet recorded
 	stopping  bool
 	closes    map[string]int // close code or error class → streams
 	dialErr   error          // one dial error, as an example
@@ -70,6 +71,7 @@ func New(cfg Config) (*Generator, error) {
 		header:   http.Header{"Authorization": {"Bearer " + cfg.Key}},
 		expected: make(chan struct{}),
 		conns:    make(map[*websocket.Conn]struct{}),
+		cut:      make(map[*websocket.Conn]struct{}),
 		closes:   make(map[string]int),
 	}
 	g.bufs.New = func() any { b := make([]byte, 0, 2048); return &b }
@@ -340,9 +342,13 @@ func (g *Generator) read(ctx context.Context, ws *websocket.Conn) {
 	streamed := false
 	ended := func(err error) {
 		g.noteClose(ctx, err)
+		g.mu.Lock()
+		_, cut := g.cut[ws]
+		delete(g.cut, ws)
 		if g.storm != nil && ctx.Err() == nil {
-			g.storm.lost(closeKey(err), streamed)
+			g.storm.lost(closeKey(err), streamed, cut)
 		}
+		g.mu.Unlock()
 	}
 	for {
 		_, r, err := ws.NextReader()

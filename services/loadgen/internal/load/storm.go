@@ -58,6 +58,10 @@ type storm struct {
 	mu      sync.Mutex
 	target  int // streams up at the first connect; -1 until known
 	live    int
+	// cutting is how many streams a drop cut whose loss is not recorded
+	// yet: the round waits for them, or a stream that redials fast would
+	// find the others still counted live.
+	cutting int
 	inRound bool
 	cur     StormRound
 	rounds  []StormRound
@@ -104,23 +108,30 @@ func (s *storm) failed(class string) {
 	s.cur.Failures[class]++
 }
 
-// lost records a stream ending for reason; streamed says it had its hello.
-// The first loss after a complete round starts the next.
-func (s *storm) lost(reason string, streamed bool) {
+// lost records a stream ending for reason; streamed says it had its
+// hello, cut that a drop cut it. The first loss after a complete round
+// starts the next.
+func (s *storm) lost(reason string, streamed, cut bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if streamed {
 		s.live--
 	}
+	if cut && s.cutting > 0 {
+		s.cutting--
+	}
 	s.startLocked()
 	s.cur.Closes[reason]++
+	s.checkLocked()
 }
 
-// begin starts a round now unless one is in progress (a drop).
-func (s *storm) begin() {
+// cut starts a round now unless one is in progress (a drop of n streams),
+// and holds it open until the n losses are recorded.
+func (s *storm) cut(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.startLocked()
+	s.cutting += n
 }
 
 func (s *storm) startLocked() {
@@ -133,7 +144,7 @@ func (s *storm) startLocked() {
 }
 
 func (s *storm) checkLocked() {
-	if !s.inRound || s.target < 0 || s.live < s.target {
+	if !s.inRound || s.target < 0 || s.live < s.target || s.cutting > 0 {
 		return
 	}
 	s.inRound = false
@@ -238,12 +249,14 @@ func (g *Generator) Drop() {
 	if g.storm == nil {
 		return
 	}
-	g.storm.begin()
 	g.mu.Lock()
 	conns := make([]*websocket.Conn, 0, len(g.conns))
 	for ws := range g.conns {
 		conns = append(conns, ws)
+		g.cut[ws] = struct{}{}
 	}
+	// Under g.mu: a reader records its loss only after taking it.
+	g.storm.cut(len(conns))
 	g.mu.Unlock()
 	for _, ws := range conns {
 		_ = ws.NetConn().Close()

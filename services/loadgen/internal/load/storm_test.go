@@ -1,7 +1,6 @@
 package load
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,12 +9,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/mongotron/mongotron/pkg/testenv"
 	"github.com/stretchr/testify/require"
 )
 
@@ -44,16 +43,16 @@ func TestStorm_Rounds(t *testing.T) {
 
 	// Round 1 starts with the first loss; failures and closes are its own.
 	clk.t = time.Unix(200, 0)
-	s.lost("1012", true)
+	s.lost("1012", true, false)
 	clk.t = time.Unix(201, 0)
-	s.lost("1012", true)
+	s.lost("1012", true, false)
 	s.failed("refused")
 	s.failed("refused")
 	s.failed("http_503")
 	clk.t = time.Unix(202, 0)
 	s.redialed()
 	s.hello()
-	s.lost("1012", true) // the third stream, late
+	s.lost("1012", true, false) // the third stream, late
 	s.redialed()
 	s.hello()
 	require.Empty(t, s.done, "2 of 3 again")
@@ -70,12 +69,12 @@ func TestStorm_Rounds(t *testing.T) {
 	// A drop starts round 2 at once; a stream lost before its hello does
 	// not count down twice.
 	clk.t = time.Unix(300, 0)
-	s.begin()
-	s.lost("client_drop", true)
-	s.lost("client_drop", true)
-	s.lost("client_drop", true)
+	s.cut(3)
+	s.lost("client_drop", true, true)
+	s.lost("client_drop", true, true)
+	s.lost("client_drop", true, true)
 	s.redialed()
-	s.lost("eof", false)
+	s.lost("eof", false, false)
 	for range 3 {
 		s.redialed()
 		s.hello()
@@ -85,6 +84,27 @@ func TestStorm_Rounds(t *testing.T) {
 	require.Equal(t, time.Unix(300, 0).UnixNano(), r2.StartNs)
 	require.Equal(t, map[string]int{"client_drop": 3, "eof": 1}, r2.Closes)
 	require.Len(t, s.snapshot(), 3, "every completed round, none in progress")
+
+	// A stream cut by a drop that streams again before the others' losses
+	// are recorded does not end the round: it waits for every cut stream.
+	s.cut(3)
+	s.lost("client_drop", true, true)
+	s.redialed()
+	s.hello()
+	select {
+	case r := <-s.done:
+		t.Fatalf("round %d ended with two cut streams still counted live", r.Round)
+	default:
+	}
+	s.lost("client_drop", true, true)
+	s.lost("client_drop", true, true)
+	for range 2 {
+		s.redialed()
+		s.hello()
+	}
+	r3 := <-s.done
+	require.Equal(t, 3, r3.Round)
+	require.Equal(t, 3, r3.Redials)
 }
 
 func TestRedialDelay(t *testing.T) {
@@ -132,22 +152,9 @@ func TestDialFailure(t *testing.T) {
 	}
 }
 
-// lockedBuffer collects progress lines from the generator's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) stormLines() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.b.String(), StormLinePrefix)
+// stormLines counts the storm round lines in the generator's progress.
+func stormLines(progress *testenv.SyncBuffer) int {
+	return strings.Count(progress.String(), StormLinePrefix)
 }
 
 func TestGenerator_Drop(t *testing.T) {
@@ -155,7 +162,7 @@ func TestGenerator_Drop(t *testing.T) {
 	f := &fakeEdge{}
 	srv := httptest.NewServer(f)
 	defer srv.Close()
-	var progress lockedBuffer
+	var progress testenv.SyncBuffer
 	g, err := New(Config{
 		URL: srv.URL, Key: "k", Subscriptions: []string{"s1", "s2"}, Mode: ModeStorm,
 		Streams: 6, LocalAddrs: -1, After: "00000000000000010000000000000002", Progress: &progress,
@@ -164,9 +171,9 @@ func TestGenerator_Drop(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx) }()
-	require.Eventually(t, func() bool { return progress.stormLines() == 1 }, 10*time.Second, 10*time.Millisecond, "round 0")
+	require.Eventually(t, func() bool { return stormLines(&progress) == 1 }, 10*time.Second, 10*time.Millisecond, "round 0")
 	g.Drop()
-	require.Eventually(t, func() bool { return progress.stormLines() == 2 }, 10*time.Second, 10*time.Millisecond, "round 1")
+	require.Eventually(t, func() bool { return stormLines(&progress) == 2 }, 10*time.Second, 10*time.Millisecond, "round 1")
 	cancel()
 	require.NoError(t, <-done)
 	s := g.Summary()
