@@ -55,9 +55,9 @@ type StormRound struct {
 type storm struct {
 	now func() time.Time
 
-	mu      sync.Mutex
-	target  int // streams up at the first connect; -1 until known
-	live    int
+	mu     sync.Mutex
+	target int // streams up at the first connect; -1 until known
+	live   int
 	// cutting is how many streams a drop cut whose loss is not recorded
 	// yet: the round waits for them, or a stream that redials fast would
 	// find the others still counted live.
