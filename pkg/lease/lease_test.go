@@ -215,10 +215,8 @@ func TestStore_Acquire_deletesEarlierTenures(t *testing.T) {
 		c.Advance(ttl)
 	}
 	var ids []string
-	cur, err := coll.Find(t.Context(), bson.M{})
-	require.NoError(t, err)
 	var docs []bson.M
-	require.NoError(t, cur.All(t.Context(), &docs))
+	require.NoError(t, testenv.FindAll(t.Context(), coll, bson.M{}, &docs))
 	for _, d := range docs {
 		ids = append(ids, d["_id"].(string))
 	}

@@ -110,8 +110,8 @@ func (r *Recorder) Monitor() *event.CommandMonitor {
 	}}
 }
 
-// fromTest reports whether the innermost caller outside the mongo driver
-// and this package is a _test.go file.
+// fromTest reports whether the innermost caller outside the mongo driver,
+// this package and the test helpers of pkg/testenv is a _test.go file.
 func fromTest() bool {
 	pcs := make([]uintptr, 64)
 	n := runtime.Callers(3, pcs)
@@ -121,6 +121,7 @@ func fromTest() bool {
 		switch {
 		case strings.HasPrefix(f.Function, "go.mongodb.org/"),
 			strings.Contains(f.Function, "/querycheck."),
+			strings.Contains(f.Function, "/pkg/testenv."),
 			strings.HasPrefix(f.Function, "runtime."):
 		default:
 			return strings.HasSuffix(f.File, "_test.go")

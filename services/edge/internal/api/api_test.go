@@ -28,10 +28,8 @@ func (e *env) snapshot() string {
 	e.t.Helper()
 	var b strings.Builder
 	for _, coll := range []string{store.Subscriptions, store.SubscriptionAddresses, store.Keys} {
-		cur, err := e.db.Collection(coll).Find(e.t.Context(), bson.M{}, options.Find().SetSort(bson.M{"_id": 1}))
-		require.NoError(e.t, err)
 		var docs []bson.M
-		require.NoError(e.t, cur.All(e.t.Context(), &docs))
+		require.NoError(e.t, testenv.FindAll(e.t.Context(), e.db.Collection(coll), bson.M{}, &docs, options.Find().SetSort(bson.M{"_id": 1})))
 		for _, d := range docs {
 			// fmt prints a plain map with its keys sorted.
 			fmt.Fprintf(&b, "%s: %v\n", coll, map[string]any(d))

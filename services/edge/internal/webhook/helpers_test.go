@@ -229,10 +229,8 @@ func (e *env) deliveries(subID string) []Delivery {
 	e.t.Helper()
 	var out []Delivery
 	for _, c := range []string{QueueCollection, DeliveriesCollection} {
-		cur, err := e.db.Collection(c).Find(context.Background(), bson.M{"subscription_id": subID})
-		require.NoError(e.t, err)
 		var part []Delivery
-		require.NoError(e.t, cur.All(context.Background(), &part))
+		require.NoError(e.t, testenv.FindAll(context.Background(), e.db.Collection(c), bson.M{"subscription_id": subID}, &part))
 		for _, d := range part {
 			require.Equal(e.t, c == QueueCollection, d.Status == StatusPending, "%s %s in %s", d.ID, d.Status, c)
 		}

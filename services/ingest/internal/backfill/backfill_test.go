@@ -231,10 +231,8 @@ func expected(t testing.TB, s *sim.Sim, ts testSub, from, head int64) []string {
 // history returns the event documents of one subscription in cursor order.
 func history(t testing.TB, db *mongo.Database, subID string) []store.EventDoc {
 	t.Helper()
-	cur, err := db.Collection(store.Events).Find(t.Context(), bson.M{"subscription_id": subID})
-	require.NoError(t, err)
 	var docs []store.EventDoc
-	require.NoError(t, cur.All(t.Context(), &docs))
+	require.NoError(t, testenv.FindAll(t.Context(), db.Collection(store.Events), bson.M{"subscription_id": subID}, &docs))
 	sort.Slice(docs, func(i, j int) bool { return docs[i].Cursor < docs[j].Cursor })
 	return docs
 }

@@ -100,12 +100,10 @@ func checkpointStep(t testing.TB, db *mongo.Database) uint64 {
 // committed step.
 func headsAhead(t testing.TB, db *mongo.Database, step uint64) int {
 	t.Helper()
-	cur, err := db.Collection(store.SubHeads).Find(t.Context(), bson.M{})
-	require.NoError(t, err)
 	var docs []struct {
 		Cursor string `bson:"cursor"`
 	}
-	require.NoError(t, cur.All(t.Context(), &docs))
+	require.NoError(t, testenv.FindAll(t.Context(), db.Collection(store.SubHeads), bson.M{}, &docs))
 	n := 0
 	for _, d := range docs {
 		c, err := cursor.Parse(d.Cursor)
@@ -268,10 +266,8 @@ func TestFollower_linksExactAcrossRestarts(t *testing.T) {
 // test's own rewrite of a few thousand events take minutes.
 func withoutFields(t *testing.T, coll *mongo.Collection, fields ...string) {
 	t.Helper()
-	cur, err := coll.Find(t.Context(), bson.M{})
-	require.NoError(t, err)
 	var docs []bson.M
-	require.NoError(t, cur.All(t.Context(), &docs))
+	require.NoError(t, testenv.FindAll(t.Context(), coll, bson.M{}, &docs))
 	require.NoError(t, coll.Drop(t.Context()))
 	if len(docs) == 0 {
 		return
@@ -283,6 +279,6 @@ func withoutFields(t *testing.T, coll *mongo.Collection, fields ...string) {
 		}
 		all[i] = d
 	}
-	_, err = coll.InsertMany(t.Context(), all)
+	_, err := coll.InsertMany(t.Context(), all)
 	require.NoError(t, err)
 }

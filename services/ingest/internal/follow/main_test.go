@@ -207,10 +207,8 @@ func testLogger() *slog.Logger {
 // history returns every event document, by subscription in cursor order.
 func history(t testing.TB, db *mongo.Database) map[string][]store.EventDoc {
 	t.Helper()
-	cur, err := db.Collection(store.Events).Find(t.Context(), bson.M{})
-	require.NoError(t, err)
 	var docs []store.EventDoc
-	require.NoError(t, cur.All(t.Context(), &docs))
+	require.NoError(t, testenv.FindAll(t.Context(), db.Collection(store.Events), bson.M{}, &docs))
 	out := map[string][]store.EventDoc{}
 	for _, d := range docs {
 		out[d.SubscriptionID] = append(out[d.SubscriptionID], d)

@@ -240,10 +240,8 @@ func TestPool_failoverUnderTheFollower(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, want)
-	cur, err := db.Collection(store.Events).Find(ctx, bson.M{"subscription_id": "sub_all"}, options.Find().SetSort(bson.M{"cursor": 1}))
-	require.NoError(t, err)
 	var docs []store.EventDoc
-	require.NoError(t, cur.All(ctx, &docs))
+	require.NoError(t, testenv.FindAll(ctx, db.Collection(store.Events), bson.M{"subscription_id": "sub_all"}, &docs, options.Find().SetSort(bson.M{"cursor": 1})))
 	var got []string
 	for _, d := range docs {
 		require.False(t, d.Removed)
