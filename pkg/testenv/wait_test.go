@@ -24,6 +24,9 @@ func (r *fatalRecorder) Fatalf(format string, args ...any) { r.fatal = fmt.Sprin
 
 func TestWaitFor(t *testing.T) {
 	t.Parallel()
+	// A condition that holds gets all the time a loaded machine needs to
+	// poll it; one that never holds is given up on quickly.
+	const holds, never = time.Minute, 30 * time.Millisecond
 	tests := []struct {
 		name      string
 		holdsFrom int64 // the call from which cond holds; 0: never
@@ -42,7 +45,11 @@ func TestWaitFor(t *testing.T) {
 			t.Parallel()
 			var calls atomic.Int64
 			rec := &fatalRecorder{TB: t}
-			testenv.WaitFor(rec, 30*time.Millisecond, func() bool {
+			within := never
+			if tt.holdsFrom > 0 {
+				within = holds
+			}
+			testenv.WaitFor(rec, within, func() bool {
 				return tt.holdsFrom > 0 && calls.Add(1) >= tt.holdsFrom
 			}, tt.msgf...)
 			require.Equal(t, tt.wantFatal, rec.fatal)
