@@ -60,7 +60,8 @@ func inSet(subID string, addrs []string) bson.D {
 
 // existing returns which of addrs are in the set of subID.
 func (a *API) existing(ctx context.Context, subID string, addrs []string) (map[string]bool, error) {
-	cur, err := a.addrs().Find(ctx, inSet(subID, addrs), options.Find().SetProjection(bson.M{"address": 1}))
+	cur, err := a.addrs().Find(ctx, inSet(subID, addrs), options.Find().SetProjection(bson.M{"address": 1}).
+		SetBatchSize(int32(len(addrs))+1))
 	if err != nil {
 		return nil, fmt.Errorf("api: read address set: %w", err)
 	}
@@ -259,7 +260,8 @@ func (a *API) listAddresses(c echo.Context) error {
 		filter["address"] = bson.M{"$gt": after}
 	}
 	cur, err := a.addrs().Find(ctx, filter, options.Find().
-		SetSort(bson.D{{Key: "address", Value: 1}}).SetLimit(int64(limit)+1).SetProjection(bson.M{"address": 1}))
+		SetSort(bson.D{{Key: "address", Value: 1}}).SetLimit(int64(limit)+1).SetBatchSize(int32(limit)+1).
+		SetProjection(bson.M{"address": 1}))
 	if err != nil {
 		return fmt.Errorf("api: list addresses: %w", err)
 	}

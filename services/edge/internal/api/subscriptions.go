@@ -278,7 +278,11 @@ func (a *API) listSubscriptions(c echo.Context) error {
 		}
 		filter["_id"] = bson.M{"$gt": after}
 	}
-	cur, err := a.subs().Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)+1))
+	// A page comes in one reply: fewer round trips on MongoDB, and on
+	// FerretDB, whose cursor dies with the connection that opened it, no
+	// getMore that another request's cancel could break.
+	cur, err := a.subs().Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).
+		SetLimit(int64(limit)+1).SetBatchSize(int32(limit)+1))
 	if err != nil {
 		return fmt.Errorf("api: list subscriptions: %w", err)
 	}

@@ -40,7 +40,7 @@ func (s mongoStore) list(ctx context.Context, subID string, q ListQuery) (Page, 
 			filter = bson.M{"_id": bson.M{"$gt": max(lo, q.After), "$lt": hi}}
 		}
 		cur, err := c.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).
-			SetLimit(int64(q.Limit)+1).SetProjection(bson.M{"body": 0}))
+			SetLimit(int64(q.Limit)+1).SetBatchSize(int32(q.Limit)+1).SetProjection(bson.M{"body": 0}))
 		if err != nil {
 			return Page{}, fmt.Errorf("webhook: list deliveries: %w", err)
 		}
