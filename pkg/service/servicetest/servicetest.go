@@ -4,6 +4,7 @@
 package servicetest
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"strings"
@@ -66,13 +67,15 @@ func StopsOnCancel(t *testing.T, main MainFunc, args []string, msg string, wait 
 	}
 }
 
-// SyncBuffer is an io.Writer a test can read while another goroutine
-// writes to it, such as a daemon's log.
+// SyncBuffer is an io.Writer a test can read while other goroutines
+// write to it: a daemon's log, a child process's output, a generator's
+// progress lines.
 type SyncBuffer struct {
 	mu sync.Mutex
-	b  strings.Builder
+	b  bytes.Buffer
 }
 
+// Write appends p.
 func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -84,4 +87,12 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Tail returns the last n bytes written, or all of them if fewer.
+func (s *SyncBuffer) Tail(n int) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.b.Bytes()
+	return string(b[max(0, len(b)-n):])
 }
