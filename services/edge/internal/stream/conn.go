@@ -309,6 +309,12 @@ func (c *conn) failure(err error) Disconnect {
 	if c.ctx.Err() != nil {
 		return c.reason()
 	}
+	// Closing the hub cancels the topics' reads before it reaches each
+	// stream: a read that failed for that is the hub's close, not an
+	// internal error.
+	if d, ok := c.hub.closeReason(); ok {
+		return d
+	}
 	var d Disconnect
 	if !errors.As(err, &d) {
 		c.hub.log.Warn("stream: failed", "subscription_id", c.req.SubscriptionID, "err", err)

@@ -197,9 +197,10 @@ type Hub struct {
 	// running is closed once Run listens to the control subjects.
 	running     chan struct{}
 	runningOnce sync.Once
-	// ctx is the parent of every topic's context; Close ends it.
+	// ctx is the parent of every topic's context; closing the hub ends
+	// it, with the Disconnect its streams get as the cause.
 	ctx    context.Context
-	cancel context.CancelFunc
+	cancel context.CancelCauseFunc
 
 	// bgMu guards bgClosed and the Add of bg: the topics' fills, which
 	// Close waits for.
@@ -259,7 +260,7 @@ func newHub(cfg Config, b Broker, h History) (*Hub, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancelCause(context.Background())
 	hub := &Hub{
 		ctx:     ctx,
 		cancel:  cancel,
@@ -630,7 +631,7 @@ func (h *Hub) Close() {
 	h.bgMu.Lock()
 	h.bgClosed = true
 	h.bgMu.Unlock()
-	h.cancel()
+	h.cancel(DisconnectGoingAway)
 	h.bg.Wait()
 	h.mu.Lock()
 	if h.grace != nil {
@@ -764,11 +765,21 @@ func (h *Hub) closeAll(d Disconnect) {
 	if !h.closed {
 		h.closed = true
 		// Every topic's fill (or start) stops: its streams are closing.
-		h.cancel()
+		h.cancel(d)
 	}
 	for c := range h.conns {
 		c.cancel(d)
 	}
+}
+
+// closeReason returns the Disconnect the hub is closing its streams with,
+// and false while it is not closing.
+func (h *Hub) closeReason() (Disconnect, bool) {
+	var d Disconnect
+	if h.ctx.Err() == nil || !errors.As(context.Cause(h.ctx), &d) {
+		return Disconnect{}, false
+	}
+	return d, true
 }
 
 // count returns the number of registered streams.
