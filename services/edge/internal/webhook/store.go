@@ -111,9 +111,52 @@ func (s mongoStore) dueSubscriptions(ctx context.Context, now time.Time) ([]stri
 }
 
 // pending returns the first limit pending deliveries of each of subs, in
-// cursor order, in one query: on FerretDB every query of the queue reads
-// all of it, so lanes share reads rather than each making its own.
+// cursor order. On MongoDB each subscription's are read from the
+// (subscription_id, _id) index, limit at a time, so a read costs the same
+// whatever the backlog behind it (a receiver down for an hour leaves
+// hundreds of thousands queued, and reading them all for every batch of
+// 1,024 made draining them quadratic). On FerretDB every query of the
+// queue reads all of it, so one query serves every lane waiting.
 func (s mongoStore) pending(ctx context.Context, subs []string, limit int) (map[string][]Delivery, error) {
+	p := s.pages
+	if p == nil {
+		p = store.NewPages(s.db)
+	}
+	parts, err := p.Partitions(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("webhook: pending deliveries: %w", err)
+	}
+	if parts > 1 {
+		return s.pendingAll(ctx, subs, limit)
+	}
+	return s.pendingEach(ctx, subs, limit)
+}
+
+// pendingEach is [mongoStore.pending] with a query per subscription, each
+// served by the (subscription_id, _id) index.
+func (s mongoStore) pendingEach(ctx context.Context, subs []string, limit int) (map[string][]Delivery, error) {
+	out := make(map[string][]Delivery, len(subs))
+	for _, sub := range subs {
+		// Delivery ids sort in cursor order within a subscription. One
+		// reply holds them all.
+		cur, err := s.queue().Find(ctx, bson.M{"subscription_id": sub}, options.Find().
+			SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)).SetBatchSize(int32(limit)))
+		if err != nil {
+			return nil, fmt.Errorf("webhook: pending deliveries of %s: %w", sub, err)
+		}
+		var docs []Delivery
+		if err := cur.All(ctx, &docs); err != nil {
+			return nil, fmt.Errorf("webhook: pending deliveries of %s: %w", sub, err)
+		}
+		if len(docs) > 0 {
+			out[sub] = docs
+		}
+	}
+	return out, nil
+}
+
+// pendingAll is [mongoStore.pending] in one query for every subscription.
+func (s mongoStore) pendingAll(ctx context.Context, subs []string, limit int) (map[string][]Delivery, error) {
 	cur, err := s.queue().Find(ctx, bson.M{"subscription_id": bson.M{"$in": subs}})
 	if err != nil {
 		return nil, fmt.Errorf("webhook: pending deliveries: %w", err)

@@ -139,3 +139,49 @@ func TestMongoStore_list(t *testing.T) {
 	_, err = s.list(ctx, sub, ListQuery{Status: "lost", Limit: 2})
 	require.ErrorIs(t, err, ErrInvalidStatus)
 }
+
+// TestMongoStore_pending pins the queue read both ways it is made (each
+// subscription from the index, as on MongoDB; every one in one query, as
+// on FerretDB): each subscription's first deliveries in cursor order,
+// whatever was queued in another order, however many are behind them,
+// and nothing of a subscription not asked about.
+func TestMongoStore_pending(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	s := mongoStore{db: e.db}
+	ctx := context.Background()
+	subA, subB, subC := subscription.IDPrefix+"ab1", subscription.IDPrefix+"ab12", subscription.IDPrefix+"cd3"
+	var queued []any
+	// Queued newest first: the read sorts.
+	for i := 29; i >= 0; i-- {
+		for _, sub := range []string{subA, subB, subC} {
+			if sub == subB && i >= 3 {
+				continue
+			}
+			c := fmt.Sprintf("c%02d", i)
+			queued = append(queued, &Delivery{ID: DeliveryID(sub, c), SubscriptionID: sub, Cursor: c, Status: StatusPending, Log: []Attempt{}})
+		}
+	}
+	require.NoError(t, s.insertNew(ctx, queued))
+	cursors := func(ds []Delivery) []string {
+		var out []string
+		for _, d := range ds {
+			out = append(out, d.Cursor)
+		}
+		return out
+	}
+	reads := map[string]func(context.Context, []string, int) (map[string][]Delivery, error){
+		"each":  s.pendingEach,
+		"all":   s.pendingAll,
+		"store": s.pending,
+	}
+	for name, read := range reads {
+		t.Run(name, func(t *testing.T) {
+			got, err := read(ctx, []string{subA, subB, subscription.IDPrefix + "none"}, 5)
+			require.NoError(t, err)
+			require.Len(t, got, 2, "no entry for a subscription with nothing queued, none for one not asked")
+			require.Equal(t, []string{"c00", "c01", "c02", "c03", "c04"}, cursors(got[subA]))
+			require.Equal(t, []string{"c00", "c01", "c02"}, cursors(got[subB]))
+		})
+	}
+}
