@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/mongotron/mongotron/pkg/lease"
@@ -183,5 +184,36 @@ func TestMongoStore_pending(t *testing.T) {
 			require.Equal(t, []string{"c00", "c01", "c02", "c03", "c04"}, cursors(got[subA]))
 			require.Equal(t, []string{"c00", "c01", "c02"}, cursors(got[subB]))
 		})
+	}
+}
+
+// TestMongoStore_ensureIndexes pins the indexes a store of an earlier
+// version ends with: the queue's index on next_attempt_at alone gives
+// way to (next_attempt_at, subscription_id), the record's (subscription_id,
+// _id) goes, and running it again changes nothing.
+func TestMongoStore_ensureIndexes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	s := mongoStore{db: e.db}
+	ctx := context.Background()
+	_, err := s.queue().Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "next_attempt_at", Value: 1}}, Options: options.Index().SetName("next_attempt_at")})
+	require.NoError(t, err)
+	_, err = s.records().Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "subscription_id", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("sub_id")})
+	require.NoError(t, err)
+	names := func(c *mongo.Collection) []string {
+		specs, err := c.Indexes().ListSpecifications(ctx)
+		require.NoError(t, err)
+		var out []string
+		for _, sp := range specs {
+			out = append(out, sp.Name)
+		}
+		return out
+	}
+	for range 2 {
+		_, err := s.ensureIndexes(ctx, time.Hour)
+		require.NoError(t, err)
+		require.ElementsMatch(t, []string{"_id_", "sub_id", "due_sub"}, names(s.queue()))
+		require.NotContains(t, names(s.records()), "sub_id")
+		require.Contains(t, names(s.records()), "sub_status_id")
 	}
 }
