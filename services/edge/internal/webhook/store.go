@@ -45,6 +45,14 @@ func (s mongoStore) queue() *mongo.Collection { return s.db.Collection(QueueColl
 
 func (s mongoStore) records() *mongo.Collection { return s.db.Collection(DeliveriesCollection) }
 
+// historyPages returns s.pages, or db's when it is nil.
+func (s mongoStore) historyPages() *store.Pages {
+	if s.pages == nil {
+		return store.NewPages(s.db)
+	}
+	return s.pages
+}
+
 // ensureIndexes creates the indexes, and the TTL index on finished
 // deliveries where the server accepts it; ttl reports whether it did (if
 // not, [mongoStore.sweep] is the only retention).
@@ -128,11 +136,7 @@ func (s mongoStore) dueSubscriptions(ctx context.Context, now time.Time) ([]stri
 // 1,024 made draining them quadratic). On FerretDB every query of the
 // queue reads all of it, so one query serves every lane waiting.
 func (s mongoStore) pending(ctx context.Context, subs []string, limit int) (map[string][]Delivery, error) {
-	p := s.pages
-	if p == nil {
-		p = store.NewPages(s.db)
-	}
-	parts, err := p.Partitions(ctx)
+	parts, err := s.historyPages().Partitions(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("webhook: pending deliveries: %w", err)
 	}
@@ -271,10 +275,7 @@ func (s mongoStore) events(ctx context.Context, subID, after, before string, lim
 // history returns up to limit stored events of a subscription after
 // after, in cursor order, as long as keep says so of their cursors.
 func (s mongoStore) history(ctx context.Context, subID, after string, limit int, keep func(string) bool) ([]store.EventDoc, error) {
-	p := s.pages
-	if p == nil {
-		p = store.NewPages(s.db)
-	}
+	p := s.historyPages()
 	var out []store.EventDoc
 	err := p.Scan(ctx, subID, after, func(es []store.PageEntry) (bool, error) {
 		for _, e := range es {
